@@ -1,0 +1,143 @@
+"""The one exception tree of scratchd.
+
+Every error scratchd raises on purpose is a :class:`ScratchdError`, so the
+CLI and the daemon can turn it into a one-line message instead of a
+traceback. The tree separates *what the user must fix* from *what may go
+away if we try again*, because the scheduler retries only the latter::
+
+    ScratchdError
+    ├── UsageError                 bad command-line input (exit code 2)
+    ├── ConfigError                scratchd.toml: names file, key and line
+    ├── ImageError                 the image builder refused its input
+    │   └── UnsupportedFileError   FIFO, socket, device, unreadable file ...
+    ├── PipelineError              wercker.yml cannot become a Plan
+    │   └── PipelineSyntaxError    names file, line and column
+    ├── BuildFailure               the user's build failed (never retried)
+    │   ├── StepFailed             a step exited non-zero
+    │   ├── StepTimeout            command-timeout / no-response-timeout
+    │   └── BuildCancelled         cancelled by a user or by a newer commit
+    ├── InfrastructureError        not the user's fault; retried with backoff
+    │   ├── BackendError           Docker engine down, box image missing ...
+    │   ├── RegistryError          HTTP status + registry error code
+    │   │   └── AuthError          401/403, bad credentials, DENIED
+    │   ├── GitError               repository unreadable, object missing
+    │   └── StoreError             the state database failed
+    └── CredentialError            no usable credential / broken helper
+
+Messages never contain secrets: code that builds a message from user data
+that may hold a credential passes it through :mod:`scratchd.redact` first.
+"""
+
+from __future__ import annotations
+
+
+class ScratchdError(Exception):
+    """Base of every error scratchd raises on purpose."""
+
+    #: Process exit code the CLI uses for this kind of error.
+    exit_code = 1
+
+
+class UsageError(ScratchdError):
+    """The command line asked for something impossible."""
+
+    exit_code = 2
+
+
+class ConfigError(ScratchdError):
+    """A configuration file is invalid; the message names file, key and line."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        key: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        self.path, self.key, self.line = path, key, line
+        where = ":".join(str(p) for p in (path, line) if p is not None)
+        prefix = f"{where}: " if where else ""
+        keyed = f"{key}: " if key else ""
+        super().__init__(f"{prefix}{keyed}{message}")
+
+
+class ImageError(ScratchdError):
+    """The image builder cannot turn its input into an image."""
+
+
+class UnsupportedFileError(ImageError):
+    """A file in the build output cannot be stored in an image layer."""
+
+
+class PipelineError(ScratchdError):
+    """A wercker.yml cannot be turned into a Plan."""
+
+
+class PipelineSyntaxError(PipelineError):
+    """A wercker.yml problem at a known place (``FILE:LINE:COL: message``)."""
+
+    def __init__(self, message: str, *, path: str, line: int = 0, column: int = 0) -> None:
+        self.path, self.line, self.column, self.reason = path, line, column, message
+        super().__init__(f"{path}:{line}:{column}: {message}")
+
+
+class BuildFailure(ScratchdError):
+    """The user's build failed. Retrying would fail the same way."""
+
+
+class StepFailed(BuildFailure):
+    """A step exited with a non-zero status."""
+
+    def __init__(self, message: str, *, step: str = "", exit_code: int | None = None) -> None:
+        self.step, self.step_exit_code = step, exit_code
+        super().__init__(message)
+
+
+class StepTimeout(StepFailed):
+    """A step ran past command-timeout or printed nothing for no-response-timeout."""
+
+
+class BuildCancelled(BuildFailure):
+    """The build was cancelled (by a user, a newer commit, or shutdown)."""
+
+
+class InfrastructureError(ScratchdError):
+    """Something outside the user's build broke; the scheduler may retry."""
+
+    #: Whether trying again later can help (a wrong password will not).
+    retryable = True
+
+
+class BackendError(InfrastructureError):
+    """The execution backend (Docker engine, host) could not run the step."""
+
+
+class RegistryError(InfrastructureError):
+    """The registry refused or failed a request.
+
+    Carries the HTTP status and the registry's error code (``DENIED``,
+    ``NAME_UNKNOWN`` ...) so callers can decide without parsing text.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        self.status, self.code = status, code
+        super().__init__(message)
+
+
+class AuthError(RegistryError):
+    """The registry rejected our credentials or our token's scope."""
+
+    retryable = False
+
+
+class GitError(InfrastructureError):
+    """A repository could not be read."""
+
+
+class StoreError(InfrastructureError):
+    """The state database failed."""
+
+
+class CredentialError(ScratchdError):
+    """No usable credential could be found, or a credential helper failed."""

@@ -1,0 +1,1 @@
+"""OCI distribution client: auth, credentials, blob and manifest upload, retries."""

@@ -1,0 +1,1 @@
+"""Runs a Plan's steps on a backend (host processes or a Docker container)."""
