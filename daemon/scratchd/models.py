@@ -131,6 +131,28 @@ class Commit:
         return self.ref
 
 
+@dataclass(frozen=True)
+class CommitInfo:
+    """What a build knows about its commit (the ``WERCKER_GIT_*`` facts).
+
+    ``domain``/``owner``/``repository`` come from the ``origin`` remote URL
+    (``github.com``/``org``/``app``) or, without a remote, from the local path.
+    Times are seconds since the epoch; ``commit_time`` is the image's
+    ``created`` (SOURCE_DATE_EPOCH semantics).
+    """
+
+    sha: str
+    branch: str = ""
+    repo: str = ""  # configured repository name
+    author_time: int = 0
+    commit_time: int = 0
+    message: str = ""
+    remote_url: str = ""
+    domain: str = ""
+    owner: str = ""
+    repository: str = ""
+
+
 class BuildStatus(enum.StrEnum):
     """The life of a build record. Only ``PASSED`` means it passed."""
 
