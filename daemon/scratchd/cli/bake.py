@@ -1,0 +1,141 @@
+"""``scratchd bake DIR``: a directory → a FROM-scratch image, no Docker engine.
+
+Only argparse is imported at module level: ``scratchd`` imports every
+command module to build its parser, and a bake must start in a few tens of
+milliseconds (no docker SDK, requests, pygit2 or yaml on this path).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "bake",
+        help="bake a directory into a FROM-scratch image (OCI layout or docker archive)",
+        description="Bake exactly the files of DIR into a single-layer FROM-scratch image. "
+        "Prints the manifest digest.",
+    )
+    p.add_argument("dir", metavar="DIR", help="the files to put at the image root")
+    p.add_argument("--cmd", help='"./app --port 5000" (split like a shell) or a JSON array')
+    p.add_argument("--entrypoint", help="like --cmd")
+    p.add_argument("--port", action="append", default=[], help='"5000", "5000, 8080/udp"')
+    p.add_argument("--env", action="append", default=[], metavar="K=V")
+    p.add_argument("--label", action="append", default=[], metavar="K=V")
+    p.add_argument("--workdir", default="", help="absolute working directory")
+    p.add_argument("--user", default="")
+    p.add_argument("--stop-signal", default="")
+    p.add_argument("--volume", action="append", default=[], metavar="PATH")
+    p.add_argument("--tag", action="append", default=[], help="repeatable; spaces/commas split")
+    p.add_argument("--revision", default="", help="commit SHA (label + OCI annotation)")
+    p.add_argument("--source", default="", help="source URL (label + OCI annotation)")
+    p.add_argument("--created", help="EPOCH or RFC3339 (default: $SOURCE_DATE_EPOCH, else 0)")
+    p.add_argument("--platform", help="OS/ARCH[/VARIANT] (default: this machine's)")
+    p.add_argument("--format", choices=("docker", "oci"), default="docker")
+    p.add_argument("--compression", choices=("gzip", "zstd"), default="gzip")
+    p.add_argument("--gzip-level", type=int, default=None, help=argparse.SUPPRESS)
+    out = p.add_mutually_exclusive_group(required=True)
+    out.add_argument("--oci-layout", metavar="PATH", help="write (or add to) an OCI layout")
+    out.add_argument("--docker-archive", metavar="FILE", help="write a `docker load` tarball")
+    p.add_argument("--json", action="store_true", help="print digests and sizes as JSON")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from scratchd.image.build import DEFAULT_GZIP_LEVEL, bake
+
+    spec = spec_from_args(args)
+    tags = _tags(args)
+    level = DEFAULT_GZIP_LEVEL if args.gzip_level is None else args.gzip_level
+    if args.oci_layout:
+        from scratchd.image.oci_layout import write_oci_layout
+
+        layout = Path(args.oci_layout)
+        image = bake(Path(args.dir), spec, layout / "blobs" / "sha256", gzip_level=level)
+        write_oci_layout(image, layout, tags)
+    else:
+        image = _bake_archive(args, spec, tags, level, bake)
+    print(json.dumps(summary(image, tags), indent=2) if args.json else image.digest)
+    return 0
+
+
+def _bake_archive(args, spec, tags, level, bake):
+    import tempfile
+    from pathlib import Path
+
+    from scratchd.image.docker_archive import write_docker_archive
+
+    target = Path(args.docker_archive)
+    with tempfile.TemporaryDirectory(prefix=".scratchd-bake-", dir=target.parent) as tmp:
+        image = bake(Path(args.dir), spec, Path(tmp), gzip_level=level)
+        write_docker_archive(image, target, tags)
+    return image
+
+
+def spec_from_args(args: argparse.Namespace):
+    """The ImageSpec the flags describe (every parser names its flag on error)."""
+    import os
+
+    from scratchd.image import options
+    from scratchd.models import ImageSpec
+
+    if args.created is not None:
+        created = options.parse_created(args.created, what="--created")
+    elif os.environ.get("SOURCE_DATE_EPOCH"):
+        created = options.parse_created(os.environ["SOURCE_DATE_EPOCH"], what="SOURCE_DATE_EPOCH")
+    else:
+        created = 0
+    platform = (
+        options.parse_platform(args.platform, what="--platform")
+        if args.platform
+        else options.host_platform()
+    )
+    return ImageSpec(
+        cmd=options.parse_command(args.cmd, what="--cmd"),
+        entrypoint=options.parse_command(args.entrypoint, what="--entrypoint"),
+        env=options.parse_env_pairs(args.env, what="--env"),
+        ports=options.parse_ports(args.port, what="--port"),
+        labels=options.parse_env_pairs(args.label, what="--label"),
+        volumes=options.parse_volumes(args.volume, what="--volume"),
+        workdir=options.parse_absolute(args.workdir, what="--workdir"),
+        user=args.user,
+        stop_signal=args.stop_signal,
+        created=created,
+        revision=args.revision,
+        source=args.source,
+        platform=platform,
+        oci=args.format == "oci",
+        compression=args.compression,
+    )
+
+
+def _tags(args: argparse.Namespace) -> tuple[str, ...]:
+    from scratchd.image import options
+
+    if args.docker_archive:
+        tags = options.parse_tags(args.tag, what="--tag")
+        return tuple(options.check_docker_reference(t, what="--tag") for t in tags)
+    return options.parse_tags(args.tag, default=("latest",), what="--tag")
+
+
+def summary(image, tags) -> dict:
+    """What ``--json`` prints: enough to push or verify without reading the blobs."""
+    return {
+        "digest": image.digest,
+        "size": len(image.manifest),
+        "mediaType": image.media_type,
+        "config": {"digest": image.config.descriptor.digest, "size": image.config.descriptor.size},
+        "layers": [
+            {
+                "digest": b.descriptor.digest,
+                "size": b.descriptor.size,
+                "mediaType": b.descriptor.media_type,
+            }
+            for b in image.layers
+        ],
+        "tags": list(tags),
+    }

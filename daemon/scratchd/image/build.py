@@ -1,0 +1,174 @@
+"""``bake``: a directory + an ImageSpec → a single-layer FROM-scratch image.
+
+The layer is streamed to a file in ``blob_dir``; the config and manifest are
+small and stay in memory as canonical JSON (sorted keys, compact
+separators), so the same input always hashes to the same manifest digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from scratchd.errors import ImageError, UsageError
+from scratchd.image.layer import LayerResult, write_layer
+from scratchd.image.tree import check_root
+from scratchd.image.types import Blob, Image
+from scratchd.models import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    OCI_CONFIG,
+    OCI_LAYER_GZIP,
+    OCI_LAYER_ZSTD,
+    OCI_MANIFEST,
+    Descriptor,
+    ImageSpec,
+)
+
+log = logging.getLogger(__name__)
+
+# Level 1, as ko and go-containerregistry use. Measured by bench/bake.py on a
+# 2-core machine (200 MB mixed tree, 4.4 MB static Go binary): level 1 keeps
+# the in-process bake at the speed of `tar | gzip -1 | sha256sum`, while
+# level 6 (gzip's default) takes about 3x as long for blobs only ~10% smaller.
+# A CI daemon bakes every commit and a registry stores blobs once, so time
+# wins over those few percent.
+DEFAULT_GZIP_LEVEL = 1
+
+ANNOTATION_REVISION = "org.opencontainers.image.revision"
+ANNOTATION_SOURCE = "org.opencontainers.image.source"
+ANNOTATION_CREATED = "org.opencontainers.image.created"
+
+
+def bake(
+    root: Path, spec: ImageSpec, blob_dir: Path, *, gzip_level: int = DEFAULT_GZIP_LEVEL
+) -> Image:
+    """Bake ``root``'s files (and nothing else) into an image; layer blob goes to ``blob_dir``."""
+    _check_spec(spec, gzip_level)
+    root = check_root(Path(root))
+    blob_dir = Path(blob_dir)
+    blob_dir.mkdir(parents=True, exist_ok=True)
+    layer = write_layer(
+        root, blob_dir, created=spec.created, compression=spec.compression, level=gzip_level
+    )
+    config_data = canonical_json(image_config(spec, layer.diff_id))
+    config = Blob(
+        Descriptor(
+            OCI_CONFIG if spec.oci else DOCKER_CONFIG, _sha256(config_data), len(config_data)
+        ),
+        data=config_data,
+    )
+    layer_blob = Blob(Descriptor(_layer_media_type(spec), layer.digest, layer.size), layer.path)
+    manifest = canonical_json(_manifest(spec, config.descriptor, layer_blob.descriptor))
+    image = Image(manifest, OCI_MANIFEST if spec.oci else DOCKER_MANIFEST, config, (layer_blob,))
+    _log_baked(root, image, layer)
+    return image
+
+
+def _check_spec(spec: ImageSpec, gzip_level: int) -> None:
+    if spec.compression not in ("gzip", "zstd"):
+        raise UsageError(f"compression: unknown {spec.compression!r} (want gzip or zstd)")
+    if spec.compression == "zstd" and not spec.oci:
+        raise UsageError("compression: zstd layers need --format oci (Docker v2 has no zstd type)")
+    if not 0 <= gzip_level <= 9:
+        raise UsageError(f"gzip level {gzip_level} is not between 0 and 9")
+    if spec.created < 0:
+        raise UsageError(f"created: {spec.created} is before 1970")
+
+
+def image_config(spec: ImageSpec, diff_id: str) -> dict:
+    """The image config document (identical keys for Docker and OCI)."""
+    created = rfc3339(spec.created)
+    doc: dict = {
+        "architecture": spec.platform.architecture,
+        "os": spec.platform.os,
+        "created": created,
+        "config": _container_config(spec),
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        "history": [{"created": created, "created_by": "scratchd bake"}],
+    }
+    if spec.platform.variant:
+        doc["variant"] = spec.platform.variant
+    return doc
+
+
+def _container_config(spec: ImageSpec) -> dict:
+    labels = dict(_oci_annotations(spec))
+    labels.update(spec.labels)  # an explicit label wins over the derived one
+    fields = {
+        "Cmd": list(spec.cmd) if spec.cmd is not None else None,
+        "Entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
+        "Env": [f"{k}={v}" for k, v in spec.env] or None,
+        "ExposedPorts": {p: {} for p in spec.ports} or None,
+        "Labels": labels or None,
+        "Volumes": {v: {} for v in spec.volumes} or None,
+        "WorkingDir": spec.workdir or None,
+        "User": spec.user or None,
+        "StopSignal": spec.stop_signal or None,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _oci_annotations(spec: ImageSpec) -> list[tuple[str, str]]:
+    """revision/source when given; created when not the 1970 default."""
+    out = []
+    if spec.revision:
+        out.append((ANNOTATION_REVISION, spec.revision))
+    if spec.source:
+        out.append((ANNOTATION_SOURCE, spec.source))
+    if spec.created:
+        out.append((ANNOTATION_CREATED, rfc3339(spec.created)))
+    return out
+
+
+def _manifest(spec: ImageSpec, config: Descriptor, layer: Descriptor) -> dict:
+    # Docker v2 schema 2 defines no annotations; strict registries reject
+    # unknown fields, so they go only into OCI manifests (labels carry them too).
+    doc: dict = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST if spec.oci else DOCKER_MANIFEST,
+        "config": config.to_json(),
+        "layers": [layer.to_json()],
+    }
+    annotations = _oci_annotations(spec)
+    if spec.oci and annotations:
+        doc["annotations"] = dict(annotations)
+    return doc
+
+
+def _layer_media_type(spec: ImageSpec) -> str:
+    if not spec.oci:
+        return DOCKER_LAYER_GZIP
+    return OCI_LAYER_ZSTD if spec.compression == "zstd" else OCI_LAYER_GZIP
+
+
+def canonical_json(doc: dict) -> bytes:
+    """Sorted keys, no spaces, UTF-8: one byte sequence per document."""
+    try:
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ImageError("an image option holds text that is not valid UTF-8") from None
+
+
+def rfc3339(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _log_baked(root: Path, image: Image, layer: LayerResult) -> None:
+    log.info(
+        "baked %s: layer %s (%d bytes), manifest %s",
+        root,
+        layer.digest,
+        layer.size,
+        image.digest,
+        extra={"IMAGE_DIGEST": image.digest},
+    )

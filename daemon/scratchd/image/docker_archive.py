@@ -1,0 +1,69 @@
+"""``docker load`` archives (the format ``docker save`` writes).
+
+The archive holds ``manifest.json`` (config path, ``RepoTags``, layer
+paths) and the blobs under ``blobs/sha256/`` as recent ``docker save``
+lays them out. Layers are stored still compressed: ``docker load``
+decompresses each one and checks it against the config's ``diff_ids``,
+so nothing is re-encoded here and the layer is copied as a stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+import tempfile
+from pathlib import Path
+
+from scratchd.errors import ImageError
+from scratchd.image.options import check_docker_reference
+from scratchd.image.types import Blob, Image
+
+
+def write_docker_archive(image: Image, path: Path, tags: tuple[str, ...] | list[str]) -> None:
+    """Write ``image`` to the tarball ``path``; ``tags`` are ``repo:tag`` RepoTags."""
+    for tag in tags:
+        check_docker_reference(tag)
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent or ".")
+        os.fchmod(fd, 0o644)
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot write docker archive: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            _write(image, out, tags)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ImageError(f"{path}: cannot write docker archive: {exc.strerror or exc}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write(image: Image, out, tags) -> None:
+    manifest = [
+        {
+            "Config": _member(image.config),
+            "RepoTags": list(tags) or None,
+            "Layers": [_member(layer) for layer in image.layers],
+        }
+    ]
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20) as tar:
+        for blob in image.blobs():
+            _add(tar, _member(blob), blob)
+        data = json.dumps(manifest, separators=(",", ":")).encode()
+        _add(tar, "manifest.json", Blob(image.config.descriptor, data=data), len(data))
+
+
+def _member(blob: Blob) -> str:
+    return "blobs/sha256/" + blob.descriptor.digest.removeprefix("sha256:")
+
+
+def _add(tar: tarfile.TarFile, name: str, blob: Blob, size: int | None = None) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = blob.descriptor.size if size is None else size
+    info.mode = 0o644
+    with blob.open() as src:
+        tar.addfile(info, src)

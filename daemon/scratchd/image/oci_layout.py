@@ -1,0 +1,158 @@
+"""OCI image layout directories: write (or add to) one, read an image back.
+
+A layout is what ``skopeo``/``umoci`` call ``oci:PATH:TAG``: ``oci-layout``,
+``index.json`` and ``blobs/sha256/<hex>``. Each tag is an ``index.json``
+entry carrying ``org.opencontainers.image.ref.name``; writing a tag that
+already exists replaces its entry, so the layout never names two images
+with one tag. Files appear atomically (temp file + rename), so a reader
+never sees half a blob or half an index.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from scratchd.errors import ImageError
+from scratchd.image.types import Blob, Image
+from scratchd.models import OCI_INDEX, Descriptor
+
+REF_NAME = "org.opencontainers.image.ref.name"
+_LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+
+
+def write_oci_layout(image: Image, path: Path, tags: tuple[str, ...] | list[str]) -> None:
+    """Add ``image`` to the layout at ``path`` under each of ``tags``."""
+    path = Path(path)
+    blobs = path / "blobs" / "sha256"
+    try:
+        blobs.mkdir(parents=True, exist_ok=True)
+        if not (path / "oci-layout").exists():
+            _atomic_write(path / "oci-layout", _LAYOUT_FILE)
+        for blob in image.blobs():
+            _put_blob(blob, blobs)
+        _put_blob(Blob(image.descriptor, data=image.manifest), blobs)
+        _atomic_write(path / "index.json", _updated_index(path, image.descriptor, tags))
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot write OCI layout: {exc.strerror or exc}") from None
+
+
+def read_oci_layout(path: Path, tag: str | None = None) -> Image:
+    """The image tagged ``tag`` (or the only image) in the layout at ``path``."""
+    path = Path(path)
+    entry = _select(_load_json(path / "index.json"), path, tag)
+    manifest = _read_blob(path, entry["digest"])
+    doc = json.loads(manifest)
+    try:
+        config_desc = _descriptor(doc["config"])
+        layers = tuple(Blob(d, _blob_path(path, d.digest)) for d in map(_descriptor, doc["layers"]))
+    except (KeyError, TypeError) as exc:
+        raise ImageError(f"{path}: manifest {entry['digest']} is malformed ({exc})") from None
+    for layer in layers:
+        if not layer.path.is_file():
+            raise ImageError(f"{path}: layer blob {layer.descriptor.digest} is missing")
+    config = Blob(config_desc, data=_read_blob(path, config_desc.digest))
+    media_type = entry.get("mediaType") or doc.get("mediaType", "")
+    return Image(manifest, media_type, config, layers)
+
+
+def _updated_index(path: Path, desc: Descriptor, tags) -> bytes:
+    index = _load_json(path / "index.json") if (path / "index.json").exists() else {}
+    manifests = [
+        m for m in index.get("manifests", []) if m.get("annotations", {}).get(REF_NAME) not in tags
+    ]
+    if tags:
+        manifests += [
+            Descriptor(desc.media_type, desc.digest, desc.size, ((REF_NAME, t),)).to_json()
+            for t in tags
+        ]
+    elif not any(m.get("digest") == desc.digest for m in manifests):
+        manifests.append(desc.to_json())
+    index.update({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
+    return json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _select(index: dict, path: Path, tag: str | None) -> dict:
+    manifests = index.get("manifests") or []
+    if tag is not None:
+        for m in manifests:
+            if m.get("annotations", {}).get(REF_NAME) == tag:
+                return m
+        raise ImageError(f"{path}: no image tagged {tag!r}")
+    if len({m.get("digest") for m in manifests}) != 1:
+        raise ImageError(f"{path}: holds {len(manifests)} images; name a tag (PATH:TAG)")
+    return manifests[0]
+
+
+def _put_blob(blob: Blob, blobs: Path) -> None:
+    target = blobs / blob.descriptor.digest.removeprefix("sha256:")
+    if target.exists() and target.stat().st_size == blob.descriptor.size:
+        return  # content-addressed: same name, same bytes
+    if blob.path is not None:
+        try:
+            os.link(blob.path, target)  # same filesystem: no copy at all
+            return
+        except OSError:
+            pass
+    fd, tmp = tempfile.mkstemp(prefix=".blob-", dir=blobs)
+    os.fchmod(fd, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as out, blob.open() as src:
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write(target: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}-", dir=target.parent)
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600; layouts are shared with other tools
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _load_json(file: Path) -> dict:
+    try:
+        return json.loads(file.read_bytes())
+    except FileNotFoundError:
+        raise ImageError(f"{file}: not found (not an OCI image layout?)") from None
+    except (OSError, ValueError) as exc:
+        raise ImageError(f"{file}: unreadable: {exc}") from None
+
+
+def _blob_path(path: Path, digest: str) -> Path:
+    algo, _, hexdigest = digest.partition(":")
+    if algo != "sha256" or not hexdigest.isalnum():
+        raise ImageError(f"{path}: unsupported digest {digest!r}")
+    return path / "blobs" / algo / hexdigest
+
+
+def _read_blob(path: Path, digest: str) -> bytes:
+    import hashlib
+
+    file = _blob_path(path, digest)
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{file}: cannot read blob: {exc.strerror}") from None
+    if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+        raise ImageError(f"{file}: content does not match its digest")
+    return data
+
+
+def _descriptor(doc: dict) -> Descriptor:
+    return Descriptor(
+        doc["mediaType"],
+        doc["digest"],
+        int(doc["size"]),
+        tuple(sorted((doc.get("annotations") or {}).items())),
+    )
