@@ -1,0 +1,98 @@
+"""``internal/docker-push``: commit the pipeline's container (or push a built image).
+
+Only the Docker backend has a container to commit, so on the host backend
+this step fails with a message that says which executor it needs. With
+``image-name`` (an image made by ``internal/docker-build``) that image is
+pushed instead, as in wercker. The engine does the push, with the step's
+credentials passed per request (never stored in a docker config file).
+"""
+
+from __future__ import annotations
+
+from scratchd.errors import PipelineError, RegistryError
+from scratchd.runner.steps import StepContext, StepOutcome
+from scratchd.runner.steps.publish import Target, target_for
+
+
+def run(ctx: StepContext) -> StepOutcome:
+    client = docker_client(ctx)
+    target = target_for(ctx)
+    if target is None:
+        raise PipelineError(f"{ctx.step.id}: the 'repository' option is required")
+    image_name = ctx.prop("image-name")
+    source = client.images.get(image_name) if image_name else commit_container(ctx, client)
+    for tag in target.tags:
+        source.tag(target.name, tag=tag)
+    digest = push_tags(ctx, client, target)
+    return StepOutcome(digest=digest, images=tuple(f"{target.name}:{t}" for t in target.tags))
+
+
+def docker_client(ctx: StepContext):
+    """The Docker backend's engine client; a clear error on other backends."""
+    client = getattr(ctx.backend, "client", None)
+    if client is None:
+        raise PipelineError(
+            f"{ctx.step.id} needs the docker executor (run with --executor docker); "
+            "on the host executor use internal/docker-scratch-push"
+        )
+    return client
+
+
+def commit_container(ctx: StepContext, client):
+    """Commit the pipeline container with the step's image options as changes."""
+    container = getattr(ctx.backend, "container", None)
+    if container is None:
+        raise PipelineError(f"{ctx.step.id}: the pipeline has no container to commit")
+    ctx.log(f"committing container {container.short_id}")
+    return container.commit(conf=container_config(ctx))
+
+
+def container_config(ctx: StepContext) -> dict:
+    """The docker ``Config`` the committed image gets (only options that are set)."""
+    from scratchd.runner.steps.scratch_push import image_spec
+
+    spec = image_spec(ctx)
+    conf: dict = {}
+    if spec.cmd is not None:
+        conf["Cmd"] = list(spec.cmd)
+    if spec.entrypoint is not None:
+        conf["Entrypoint"] = list(spec.entrypoint)
+    if spec.env:
+        conf["Env"] = [f"{k}={v}" for k, v in spec.env]
+    if spec.ports:
+        conf["ExposedPorts"] = {p: {} for p in spec.ports}
+    if spec.labels:
+        conf["Labels"] = dict(spec.labels)
+    if spec.volumes:
+        conf["Volumes"] = {v: {} for v in spec.volumes}
+    for key, value in (
+        ("WorkingDir", spec.workdir),
+        ("User", spec.user),
+        ("StopSignal", spec.stop_signal),
+    ):
+        if value:
+            conf[key] = value
+    return conf
+
+
+def push_tags(ctx: StepContext, client, target: Target) -> str:
+    """Push every tag through the engine; returns the manifest digest."""
+    auth = None
+    if target.username or target.password:
+        auth = {"username": target.username, "password": _reveal(target.password)}
+    digest = ""
+    for tag in target.tags:
+        ctx.log(f"pushing {target.name}:{tag}")
+        for event in client.images.push(
+            target.name, tag=tag, auth_config=auth, stream=True, decode=True
+        ):
+            if "error" in event:
+                detail = event.get("errorDetail", {}).get("message") or event["error"]
+                raise RegistryError(f"docker push {target.name}:{tag}: {detail}")
+            digest = (event.get("aux") or {}).get("Digest", digest)
+    ctx.log(f"pushed {target.name}@{digest}")
+    return digest
+
+
+def _reveal(password) -> str:
+    return password.reveal() if password is not None else ""

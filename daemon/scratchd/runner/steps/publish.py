@@ -1,0 +1,80 @@
+"""Where a step's image goes: repository, tags and credentials from the step options.
+
+Shared by the scratch push (our registry client) and the docker steps (the
+engine pushes). Precedence of credentials follows wercker: the step's own
+``username``/``password`` first, then the daemon's configuration, the docker
+config and credential helpers (resolved by the registry client factory).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from scratchd.errors import PipelineError
+from scratchd.models import ImageRef, Secret
+from scratchd.runner.steps import StepContext, StepOutcome
+
+
+@dataclass(frozen=True)
+class Target:
+    """A repository to push to, with the tags and the step's own credential."""
+
+    ref: ImageRef
+    tags: tuple[str, ...]
+    username: str = ""
+    password: Secret | None = None
+
+    @property
+    def name(self) -> str:
+        """``host/path`` as docker names it (Hub images without the host)."""
+        return str(self.ref)
+
+
+def target_for(ctx: StepContext) -> Target | None:
+    """The step's push target, or None when it names no repository."""
+    from scratchd.registry.reference import parse_repository
+    from scratchd.runner.steps.scratch_push import target_tags
+
+    repository = ctx.prop("repository")
+    if not repository:
+        return None
+    registry = registry_host(ctx.prop("registry"))
+    if registry and not _has_host(repository):
+        repository = f"{registry}/{repository}"
+    ref = parse_repository(repository)
+    password = ctx.prop("password")
+    return Target(
+        ref=ref,
+        tags=target_tags(ctx),
+        username=ctx.prop("username"),
+        password=Secret(password) if password else None,
+    )
+
+
+def registry_host(value: str) -> str:
+    """``https://quay.io/v2/`` → ``quay.io`` (wercker's ``registry`` is a URL)."""
+    return re.sub(r"^[a-z]+://", "", value.strip()).split("/", 1)[0]
+
+
+def _has_host(repository: str) -> bool:
+    first, _, rest = repository.partition("/")
+    return bool(rest) and ("." in first or ":" in first or first == "localhost")
+
+
+def push_image(ctx: StepContext, image, target: Target) -> StepOutcome:
+    """Push a baked image with the registry client the executor was given."""
+    factory = ctx.publishing.registry_client_factory
+    if factory is None:
+        raise PipelineError(f"{ctx.step.id}: pushing is not configured for this run")
+    credential = None
+    if target.username or target.password:
+        from scratchd.registry.credentials import Credential
+
+        credential = Credential(target.username, target.password, source="step options")
+    client = factory(target.ref, credential)
+    ctx.log(f"pushing {target.name} tags {', '.join(target.tags)}")
+    result = client.push(image, target.ref, target.tags)
+    digest = getattr(result, "digest", "") or image.digest
+    ctx.log(f"pushed {target.name}@{digest}")
+    return StepOutcome(digest=digest, images=tuple(f"{target.name}:{t}" for t in target.tags))

@@ -1,0 +1,120 @@
+"""``internal/docker-scratch-push``: bake $WERCKER_ROOT into a FROM-scratch image and push it.
+
+No Docker engine is involved: the image builder writes the layer, config
+and manifest from the directory, and the registry client pushes them. The
+image's ``created``, file mtimes, ``revision`` and ``source`` come from the
+commit, so rebuilding a commit gives the same digest. Without a
+``repository`` the image goes to the local OCI layout store when one is
+configured (handy on machines with no registry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from scratchd.errors import PipelineError
+from scratchd.models import ImageSpec
+from scratchd.runner.steps import StepContext, StepOutcome
+from scratchd.runner.steps.publish import push_image, target_for
+
+#: Options this step understands (the parser lints the same list).
+OPTIONS = (
+    "cmd",
+    "entrypoint",
+    "ports",
+    "env",
+    "labels",
+    "working-dir",
+    "user",
+    "volumes",
+    "stopsignal",
+    "tag",
+    "repository",
+    "registry",
+    "username",
+    "password",
+)
+
+
+def run(ctx: StepContext) -> StepOutcome:
+    from scratchd.image.build import bake
+
+    root = image_root(ctx)
+    spec = image_spec(ctx)
+    blob_dir = ctx.job.dirs.pipeline / "blobs" / ctx.step_id
+    blob_dir.mkdir(parents=True, exist_ok=True)
+    ctx.log(f"baking {root} into a scratch image")
+    image = bake(root, spec, blob_dir)
+    ctx.log(f"image {image.digest}")
+    return publish(ctx, image)
+
+
+def image_root(ctx: StepContext) -> Path:
+    """$WERCKER_ROOT, or the output dir when the root is empty (as wercker did)."""
+    root = ctx.job.dirs.root
+    if root.is_dir() and any(root.iterdir()):
+        return root
+    output = ctx.job.dirs.output
+    if output.is_dir() and any(output.iterdir()):
+        return output
+    raise PipelineError(
+        f"{ctx.step.id}: nothing to bake: $WERCKER_ROOT and $WERCKER_OUTPUT_DIR are empty"
+    )
+
+
+def image_spec(ctx: StepContext) -> ImageSpec:
+    """The step's options as an :class:`ImageSpec`; errors name the option."""
+    from scratchd.image.options import (
+        host_platform,
+        parse_absolute,
+        parse_command,
+        parse_env_pairs,
+        parse_ports,
+        parse_volumes,
+    )
+
+    spec = ImageSpec(
+        cmd=parse_command(ctx.prop("cmd"), what=_what(ctx, "cmd")),
+        entrypoint=parse_command(ctx.prop("entrypoint"), what=_what(ctx, "entrypoint")),
+        env=parse_env_pairs(ctx.prop("env"), what=_what(ctx, "env")),
+        ports=parse_ports(ctx.prop("ports"), what=_what(ctx, "ports")),
+        labels=parse_env_pairs(ctx.prop("labels"), what=_what(ctx, "labels")),
+        volumes=parse_volumes(ctx.prop("volumes"), what=_what(ctx, "volumes")),
+        workdir=parse_absolute(ctx.prop("working-dir"), what=_what(ctx, "working-dir")),
+        user=ctx.prop("user"),
+        stop_signal=ctx.prop("stopsignal"),
+        created=ctx.commit.commit_time,
+        revision=ctx.commit.sha,
+        source=ctx.commit.remote_url,
+    )
+    return replace(spec, platform=host_platform())
+
+
+def publish(ctx: StepContext, image) -> StepOutcome:
+    """Push to the step's repository, or write to the local OCI store."""
+    target = target_for(ctx)
+    if target is not None:
+        return push_image(ctx, image, target)
+    store = ctx.publishing.image_store
+    if store is None:
+        raise PipelineError(
+            f"{ctx.step.id}: no 'repository' option and no local image store configured"
+        )
+    from scratchd.image.oci_layout import write_oci_layout
+
+    tags = target_tags(ctx)
+    write_oci_layout(image, store, tags)
+    ctx.log(f"stored {image.digest} in {store} as {', '.join(tags)}")
+    return StepOutcome(digest=image.digest, images=tuple(f"{store}:{t}" for t in tags))
+
+
+def target_tags(ctx: StepContext) -> tuple[str, ...]:
+    from scratchd.image.options import parse_tags
+
+    return parse_tags(ctx.prop("tag"), default=("latest",), what=_what(ctx, "tag"))
+
+
+def _what(ctx: StepContext, option: str) -> str:
+    where = f"wercker.yml:{ctx.step.line}: " if ctx.step.line else ""
+    return f"{where}{ctx.step.id} option {option!r}"
