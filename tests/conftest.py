@@ -38,3 +38,12 @@ def registry(tmp_path):
     """An open (no auth) registry over plain HTTP on loopback."""
     with services.run_registry(tmp_path / "registry") as reg:
         yield reg
+
+
+@pytest.fixture(scope="session")
+def journald():
+    """A real systemd-journald (the host's, or a standalone one started here)."""
+    from tests.support.journald import running_journald
+
+    with running_journald() as journal:
+        yield journal
