@@ -1,0 +1,186 @@
+"""Registry authentication: Basic, and Docker's Bearer token flow.
+
+The registry says how to authenticate in its ``WWW-Authenticate`` challenge
+(on ``GET /v2/`` or any 401). For Bearer, a token is fetched from the realm
+for a set of scopes (``repository:org/app:pull,push``) and cached per scope
+set until shortly before ``expires_in`` runs out. A 401 mid-push means the
+token expired early or lacks a scope the request needs (a cross-repository
+mount also needs ``pull`` on the source): the scopes of the new challenge are
+merged into what we hold and a fresh token is fetched, once.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import requests
+
+from scratchd.errors import AuthError, RegistryError
+from scratchd.registry.challenge import Challenge
+from scratchd.registry.credentials import Credential, CredentialStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXPIRES_IN = 60  # seconds, per the distribution token spec
+_EARLY = 0.1  # renew when this fraction of the lifetime is left
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    expires_at: float
+
+
+class Authenticator:
+    """Turns (host, scopes) into an ``Authorization`` header value.
+
+    Thread-safe: parallel blob uploads share one instance. Holds the last
+    challenge per host, the scopes granted per host, and the token cache.
+    """
+
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        session: requests.Session,
+        *,
+        verify: Callable[[str], bool | str] = lambda realm: True,
+        clock: Callable[[], float] = time.monotonic,
+        timeout: float = 30.0,
+    ) -> None:
+        self._credentials = credentials
+        self._session = session
+        self._verify = verify
+        self._clock = clock
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._challenges: dict[str, Challenge | None] = {}
+        self._scopes: dict[str, set[str]] = {}
+        self._tokens: dict[tuple[str, frozenset[str]], _Token] = {}
+        self._creds: dict[str, Credential | None] = {}
+        #: Every secret value used so far, for redacting error text.
+        self.secrets: set[str] = set()
+
+    def set_challenge(self, host: str, challenge: Challenge | None) -> None:
+        with self._lock:
+            self._challenges[host] = challenge
+
+    def want(self, host: str, scopes: Iterable[str]) -> None:
+        """Declare scopes before requests need them (saves one 401 round trip)."""
+        with self._lock:
+            self._scopes.setdefault(host, set()).update(scopes)
+
+    def header(self, host: str) -> str | None:
+        """The header for the next request to ``host`` (``None``: send none)."""
+        with self._lock:
+            challenge = self._challenges.get(host)
+            scopes = frozenset(self._scopes.get(host, ()))
+        if challenge is None:
+            return None
+        if challenge.scheme == "basic":
+            return self._basic(host)
+        if challenge.scheme == "bearer":
+            return f"Bearer {self._token(host, challenge, scopes)}"
+        raise AuthError(f"registry {host} asks for unsupported auth scheme {challenge.scheme!r}")
+
+    def unauthorized(self, host: str, challenge: Challenge | None) -> None:
+        """After a 401: adopt the new challenge, merge its scope, drop stale tokens."""
+        with self._lock:
+            old = frozenset(self._scopes.get(host, ()))
+            self._tokens.pop((host, old), None)
+            if challenge is not None:
+                self._challenges[host] = challenge
+                self._scopes.setdefault(host, set()).update(challenge.get("scope").split())
+
+    def credential(self, host: str) -> Credential | None:
+        with self._lock:
+            if host not in self._creds:
+                self._creds[host] = self._credentials.get(host)
+                if self._creds[host] is not None:
+                    self.secrets.update(self._creds[host].secrets())
+            return self._creds[host]
+
+    def _basic(self, host: str) -> str:
+        cred = self.credential(host)
+        if cred is None or cred.password is None:
+            raise AuthError(
+                f"registry {host} requires a username and password; none configured "
+                "(--username/--password-stdin, docker login, or [registry] in the config)",
+                status=401,
+                code="UNAUTHORIZED",
+            )
+        raw = f"{cred.username}:{cred.password.reveal()}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+    def _token(self, host: str, challenge: Challenge, scopes: frozenset[str]) -> str:
+        key = (host, scopes)
+        with self._lock:
+            cached = self._tokens.get(key)
+        if cached is not None and cached.expires_at > self._clock():
+            return cached.value
+        token = self._fetch_token(host, challenge, scopes)
+        with self._lock:
+            self._tokens[key] = token
+        return token.value
+
+    def _fetch_token(self, host: str, challenge: Challenge, scopes: frozenset[str]) -> _Token:
+        realm = challenge.get("realm")
+        if not realm.startswith(("https://", "http://")):
+            raise AuthError(f"registry {host}: Bearer challenge has no usable realm")
+        cred = self.credential(host)
+        params = [("scope", s) for s in sorted(scopes)]
+        if challenge.get("service"):
+            params.append(("service", challenge.get("service")))
+        started = self._clock()
+        response = self._request_token(realm, cred, params)
+        if response.status_code in (401, 403):
+            who = f"user {cred.username!r} ({cred.source})" if cred else "anonymous access"
+            raise AuthError(
+                f"token server for {host} refused {who}: HTTP {response.status_code}",
+                status=response.status_code,
+                code="UNAUTHORIZED" if response.status_code == 401 else "DENIED",
+            )
+        if response.status_code != 200:
+            raise RegistryError(
+                f"token server for {host} answered HTTP {response.status_code}",
+                status=response.status_code,
+            )
+        return self._parse_token(host, response, started)
+
+    def _request_token(
+        self, realm: str, cred: Credential | None, params: list
+    ) -> requests.Response:
+        try:
+            if cred is not None and cred.identity_token is not None:
+                form = [
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", cred.identity_token.reveal()),
+                    ("client_id", "scratchd"),
+                ]
+                form += [(k, v) for k, v in params if k == "service"]
+                form += [("scope", " ".join(v for k, v in params if k == "scope"))]
+                return self._session.post(
+                    realm, data=form, timeout=self._timeout, verify=self._verify(realm)
+                )
+            auth = (cred.username, cred.password.reveal()) if cred and cred.password else None
+            return self._session.get(
+                realm, params=params, auth=auth, timeout=self._timeout, verify=self._verify(realm)
+            )
+        except requests.RequestException as exc:
+            raise RegistryError(f"token server {realm.split('?')[0]} unreachable: {exc}") from None
+
+    def _parse_token(self, host: str, response: requests.Response, started: float) -> _Token:
+        try:
+            body = response.json()
+            value = body.get("token") or body.get("access_token")
+            lifetime = float(body.get("expires_in") or DEFAULT_EXPIRES_IN)
+        except (ValueError, AttributeError, TypeError):
+            value, lifetime = None, 0.0
+        if not value:
+            raise RegistryError(f"token server for {host} returned no token")
+        self.secrets.add(value)
+        return _Token(value, started + lifetime * (1 - _EARLY))

@@ -1,0 +1,189 @@
+"""One authenticated HTTP request to a registry, with errors made readable.
+
+Decides the scheme per host (HTTPS with the system trust store or
+``--ca-file``; plain HTTP only for loopback hosts and ``--insecure-registry``
+ones, the same rule Docker applies), answers a 401 by re-authenticating once,
+and turns any other failure into a :class:`RegistryError` that carries the
+HTTP status and the registry's error code but never a credential or the
+upload's opaque state token. Failures worth retrying are raised as
+:class:`~scratchd.registry.retry.Retryable`; *whether* to retry is up to the
+caller, because a broken blob upload must restart from its ``POST``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from urllib.parse import urlsplit
+
+import requests
+
+from scratchd.errors import AuthError, RegistryError
+from scratchd.redact import Redactor
+from scratchd.registry.auth import Authenticator
+from scratchd.registry.challenge import Challenge, parse_challenges
+from scratchd.registry.reference import is_loopback
+from scratchd.registry.retry import RETRY_STATUSES, Retryable, parse_retry_after
+
+log = logging.getLogger(__name__)
+
+_QUERY = re.compile(r"\?[^\s'\")]*")
+
+
+class Transport:
+    """Sends requests for :class:`RegistryClient`; one per client, thread-safe."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        authenticator: Authenticator,
+        *,
+        insecure: Iterable[str] = (),
+        ca_file: str | None = None,
+        timeout: tuple[float, float] = (10.0, 300.0),
+    ) -> None:
+        self.session = session
+        self.auth = authenticator
+        self._insecure = frozenset(insecure)
+        self._ca_file = ca_file
+        self._timeout = timeout
+        self._bases: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def verify(self, url: str) -> bool | str:
+        """TLS verification for ``url``: off for --insecure-registry hosts."""
+        host = urlsplit(url).netloc
+        if host in self._insecure:
+            return False
+        return self._ca_file or True
+
+    def base(self, host: str) -> str:
+        """``https://host`` or ``http://host``; pings the registry the first time."""
+        with self._lock:
+            known = self._bases.get(host)
+        return known or self.ping(host)
+
+    def ping(self, host: str) -> str:
+        """``GET /v2/``: learn the scheme and the auth challenge of ``host``."""
+        plain_ok = host in self._insecure or is_loopback(host)
+        base = f"https://{host}"
+        try:
+            response = self._ping_at(base)
+        except RegistryError as https_error:
+            if not plain_ok:
+                raise
+            base = f"http://{host}"
+            response = self._ping_at(base)  # a Retryable here is the one to report
+            if response.status_code not in (200, 401):
+                raise https_error from None  # an HTTPS-only server answering plain HTTP
+        if response.status_code == 401:
+            self.auth.set_challenge(host, _pick(parse_challenges(_www(response))))
+        elif response.status_code != 200:
+            raise self.error(response, "GET", f"{base}/v2/", host)
+        with self._lock:
+            self._bases[host] = base
+        return base
+
+    def _ping_at(self, base: str) -> requests.Response:
+        url = f"{base}/v2/"
+        try:
+            response = self.session.get(url, timeout=self._timeout, verify=self.verify(url))
+        except requests.exceptions.SSLError as exc:
+            raise RegistryError(f"{base}: TLS failed: {_short(exc)} (use --ca-file PEM)") from None
+        except requests.RequestException as exc:
+            raise Retryable(f"{base}: cannot connect: {_short(exc)}") from None
+        response.close()
+        if response.status_code in RETRY_STATUSES:
+            raise self.error(response, "GET", url, urlsplit(base).netloc)
+        return response
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        host: str,
+        *,
+        ok: Iterable[int],
+        headers: Mapping[str, str] | None = None,
+        body: Callable[[], object] | bytes | None = None,
+    ) -> requests.Response:
+        """One request; a 401 re-authenticates and resends once. ``body`` may be a factory."""
+        for attempt in (1, 2):
+            response = self._send_once(method, url, host, headers, body)
+            if response.status_code != 401 or attempt == 2:
+                break
+            response.close()
+            self.auth.unauthorized(host, _pick(parse_challenges(_www(response))))
+        if response.status_code in set(ok):
+            return response
+        raise self.error(response, method, url, host)
+
+    def _send_once(self, method, url, host, headers, body) -> requests.Response:
+        all_headers = dict(headers or {})
+        authorization = self.auth.header(host)
+        if authorization:
+            all_headers["Authorization"] = authorization
+        data = body() if callable(body) else body
+        try:
+            return self.session.request(
+                method, url, headers=all_headers, data=data,
+                timeout=self._timeout, verify=self.verify(url),
+            )  # fmt: skip
+        except requests.exceptions.SSLError as exc:
+            raise RegistryError(f"{host}: TLS failed: {_short(exc)} (use --ca-file PEM)") from None
+        except requests.RequestException as exc:
+            where = f"{method} {urlsplit(url).path}"
+            raise Retryable(f"{host}: {where}: connection failed: {_short(exc)}") from None
+        finally:
+            close = getattr(data, "close", None)
+            if close is not None:
+                close()
+
+    def error(self, response: requests.Response, method: str, url: str, host: str) -> RegistryError:
+        """The exception for a failed response: status, registry code, message."""
+        code, message = _registry_error(response)
+        status = response.status_code
+        redactor = Redactor(self.auth.secrets)
+        where = f"{host}: {method} {urlsplit(url).path}"
+        text = redactor.redact(f"{where}: HTTP {status} {code or ''}: {message}".replace("  ", " "))
+        response.close()
+        if status in RETRY_STATUSES:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return Retryable(text, status=status, code=code, retry_after=retry_after)
+        if status in (401, 403):
+            challenge = _pick(parse_challenges(_www(response)))
+            if challenge is not None and challenge.get("error") == "insufficient_scope":
+                scope = challenge.get("scope") or "this request"
+                text = f"{where}: DENIED: the token does not grant {scope} (insufficient_scope)"
+                code = "DENIED"
+            elif status == 401 and (cred := self.auth.credential(host)) is not None:
+                text += f" (credentials of user {cred.username!r} from {cred.source} rejected)"
+            return AuthError(redactor.redact(text), status=status, code=code)
+        return RegistryError(text, status=status, code=code)
+
+
+def _registry_error(response: requests.Response) -> tuple[str | None, str]:
+    """The first entry of the distribution error body ``{"errors": [...]}``."""
+    try:
+        errors = response.json().get("errors") or []
+        first = errors[0]
+        return str(first.get("code") or "") or None, str(first.get("message") or "")[:300]
+    except (ValueError, AttributeError, IndexError, TypeError):
+        return None, (response.reason or "").strip()
+
+
+def _www(response: requests.Response) -> str:
+    return response.headers.get("WWW-Authenticate", "")
+
+
+def _pick(challenges: list[Challenge]) -> Challenge | None:
+    """Prefer Bearer (scoped, short-lived) over Basic when a registry offers both."""
+    by_scheme = {c.scheme: c for c in challenges}
+    return by_scheme.get("bearer") or by_scheme.get("basic")
+
+
+def _short(exc: BaseException) -> str:
+    """An exception's text without URLs' query strings (upload state), one line."""
+    return _QUERY.sub("", str(exc)).splitlines()[0][:300] if str(exc) else type(exc).__name__
