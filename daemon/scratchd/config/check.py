@@ -1,0 +1,139 @@
+"""Check a loaded config against the machine: paths, repositories, permissions.
+
+``load_config`` already guarantees the file is well-formed; this looks at
+what the file points to, which can change after the daemon started, so it is
+a separate step (``scratchd check-config``). Problems are returned, not
+raised, so one run reports all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from scratchd.config.lines import KeyPath, dotted
+from scratchd.config.model import Config, RepoConfig
+
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding; ``str()`` is ``file:line: key: message``."""
+
+    message: str
+    key: str = ""
+    line: int | None = None
+    file: str = ""
+    severity: str = ERROR
+
+    def __str__(self) -> str:
+        where = ":".join(str(p) for p in (self.file, self.line) if p)
+        parts = [p for p in (where, self.key, f"{self.severity}: {self.message}") if p]
+        return ": ".join(parts)
+
+
+def check_config(config: Config, environ: dict[str, str] | None = None) -> list[Problem]:
+    """Every problem found with what ``config`` refers to (empty when all is well)."""
+    env = dict(os.environ if environ is None else environ)
+    checker = _Checker(config)
+    checker.state_dir()
+    for host, registry in config.registries.items():
+        where = ("registry", host)
+        if registry.password_file is not None:
+            checker.secret_file((*where, "password_file"), registry.password_file)
+        if registry.password_env and registry.password_env not in env:
+            checker.add(
+                (*where, "password_env"),
+                f"${registry.password_env} is not set here (it must be set in the service's "
+                "environment)",
+                WARNING,
+            )
+        if registry.password_credential and not env.get("CREDENTIALS_DIRECTORY"):
+            checker.add(
+                (*where, "password_credential"),
+                "$CREDENTIALS_DIRECTORY is not set here (LoadCredential= sets it for the service)",
+                WARNING,
+            )
+    for index, repo in enumerate(config.repos):
+        checker.repo(index, repo)
+    return checker.problems
+
+
+class _Checker:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.problems: list[Problem] = []
+
+    def add(self, path: KeyPath, message: str, severity: str = ERROR) -> None:
+        self.problems.append(
+            Problem(
+                message, dotted(path), self.config.line_of(path), str(self.config.path), severity
+            )
+        )
+
+    def state_dir(self) -> None:
+        path = self.config.daemon.state_dir
+        key = ("daemon", "state_dir")
+        if path.exists():
+            if not path.is_dir():
+                self.add(key, f"{path} is not a directory")
+            elif not os.access(path, os.W_OK | os.X_OK):
+                self.add(key, f"{path} is not writable by this user")
+            return
+        parent = next((p for p in path.parents if p.exists()), None)
+        if parent is None or not os.access(parent, os.W_OK | os.X_OK):
+            self.add(key, f"{path} does not exist and cannot be created here")
+        else:
+            self.add(key, f"{path} does not exist yet (the daemon will create it)", WARNING)
+
+    def secret_file(self, key: KeyPath, path: Path) -> None:
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            self.add(key, f"cannot read {path}: {exc.strerror}")
+            return
+        if not stat.S_ISREG(mode):
+            self.add(key, f"{path} is not a regular file")
+        elif not os.access(path, os.R_OK):
+            self.add(key, f"{path} is not readable by this user")
+        elif mode & stat.S_IROTH:
+            self.add(key, f"{path} is world-readable (mode {stat.S_IMODE(mode):o}); chmod o-r")
+
+    def repo(self, index: int, repo: RepoConfig) -> None:
+        where: KeyPath = ("repo", index)
+        if repo.secrets_file is not None:
+            self.secret_file((*where, "secrets_file"), repo.secrets_file)
+        if not repo.path.exists():
+            self.add((*where, "path"), f"{repo.path} does not exist")
+            return
+        import pygit2
+
+        try:
+            git = pygit2.Repository(str(repo.path))
+        except (pygit2.GitError, KeyError, OSError) as exc:
+            self.add((*where, "path"), f"{repo.path} is not a readable git repository ({exc})")
+            return
+        self._watched_refs(where, repo, git)
+
+    def _watched_refs(self, where: KeyPath, repo: RepoConfig, git) -> None:
+        """Warn when nothing matches yet, or the pipeline file is missing at a tip."""
+        watched = [r for r in git.references if repo.watches_ref(r)]
+        if not watched:
+            self.add(
+                (*where, "branches"),
+                f"no branch of {repo.path} matches {', '.join(repo.branches) or '(none)'} yet",
+                WARNING,
+            )
+            return
+        for ref in watched[:20]:
+            commit = git.references[ref].peel(None)
+            tree = getattr(commit, "tree", None)
+            if tree is not None and repo.pipeline_file not in tree:
+                self.add(
+                    (*where, "pipeline_file"),
+                    f"{repo.pipeline_file} is missing at the tip of {ref}",
+                    WARNING,
+                )

@@ -1,0 +1,186 @@
+"""The validated configuration: frozen dataclasses, nothing else.
+
+``load_config`` (in :mod:`scratchd.config.load`) builds these; every other
+module reads them. Defaults live here so the example file, the loader and
+the code agree on one value.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from scratchd.config.lines import KeyLines, KeyPath
+from scratchd.errors import CredentialError
+from scratchd.models import Secret
+
+DEFAULT_STATE_DIR = Path("/var/lib/scratchd")
+EXECUTORS = ("docker", "host")
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """The ``[daemon]`` table."""
+
+    state_dir: Path = DEFAULT_STATE_DIR
+    max_concurrent_builds: int = 2
+    executor: str = "docker"
+    poll_interval: float = 60.0  # seconds; the safety net next to inotify
+    shutdown_grace: float = 30.0  # seconds running builds get after SIGTERM
+    keep_builds: int = 50  # per repository
+    notes: bool = False  # git notes under refs/notes/scratchd on built commits
+    retry_limit: int = 3  # attempts of a build that hits infrastructure errors
+    retry_delay: float = 30.0  # first backoff; doubles each attempt
+    retry_max_delay: float = 600.0  # backoff ceiling
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    """A ``[registry."host"]`` table: who we are at that registry.
+
+    The password is read only when :meth:`password` is called, so it is never
+    held in the config object, printed by ``check-config`` or logged.
+    """
+
+    host: str
+    username: str = ""
+    password_file: Path | None = None
+    password_env: str = ""
+    password_credential: str = ""  # systemd LoadCredential= name
+    insecure: bool = False  # plain HTTP (loopback test registries only)
+
+    @property
+    def password_source(self) -> str:
+        """Where the password comes from, for summaries (never the value)."""
+        if self.password_file is not None:
+            return f"file {self.password_file}"
+        if self.password_env:
+            return f"environment variable {self.password_env}"
+        if self.password_credential:
+            return f"systemd credential {self.password_credential}"
+        return "none"
+
+    def password(self, environ: Mapping[str, str] | None = None) -> Secret | None:
+        """Read the password now; ``None`` when none is configured."""
+        env = os.environ if environ is None else environ
+        if self.password_file is not None:
+            return Secret(_read_secret_file(self.password_file, self.host))
+        if self.password_env:
+            if self.password_env not in env:
+                raise CredentialError(
+                    f"registry {self.host}: environment variable {self.password_env} is not set"
+                )
+            return Secret(env[self.password_env])
+        if self.password_credential:
+            directory = env.get("CREDENTIALS_DIRECTORY")
+            if not directory:
+                raise CredentialError(
+                    f"registry {self.host}: credential {self.password_credential!r} needs "
+                    "$CREDENTIALS_DIRECTORY (systemd LoadCredential=)"
+                )
+            return Secret(_read_secret_file(Path(directory) / self.password_credential, self.host))
+        return None
+
+
+def _read_secret_file(path: Path, host: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise CredentialError(
+            f"registry {host}: cannot read password file {path}: {exc.strerror}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    """One ``[[repo]]`` block: a repository to watch and how to build it."""
+
+    name: str
+    path: Path
+    branches: tuple[str, ...] = ("main", "master")
+    tags: tuple[str, ...] = ()
+    pipelines: tuple[str, ...] = ("build", "deploy")
+    pipeline_file: str = "wercker.yml"
+    secrets_file: Path | None = None
+    schedule: str | None = None  # crontab line, checked by apscheduler
+    build_every_commit: bool = False
+    cancel_superseded: bool = False
+    executor: str | None = None  # None: the daemon's executor
+    notes: bool | None = None  # None: the daemon's notes setting
+
+    def watches_branch(self, branch: str) -> bool:
+        return any(glob_match(p, branch) for p in self.branches)
+
+    def watches_tag(self, tag: str) -> bool:
+        return any(glob_match(p, tag) for p in self.tags)
+
+    def watches_ref(self, ref: str) -> bool:
+        """Whether a full ref name (``refs/heads/x``, ``refs/tags/v1``) triggers builds."""
+        if ref.startswith("refs/heads/"):
+            return self.watches_branch(ref.removeprefix("refs/heads/"))
+        if ref.startswith("refs/tags/"):
+            return self.watches_tag(ref.removeprefix("refs/tags/"))
+        return False
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole scratchd.toml. ``path`` is the file it came from."""
+
+    path: Path
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    registries: Mapping[str, RegistryConfig] = field(default_factory=lambda: MappingProxyType({}))
+    repos: tuple[RepoConfig, ...] = ()
+    lines: KeyLines | None = field(default=None, compare=False, repr=False)
+
+    def repo(self, name: str) -> RepoConfig | None:
+        return next((r for r in self.repos if r.name == name), None)
+
+    def executor_for(self, repo: RepoConfig) -> str:
+        return repo.executor or self.daemon.executor
+
+    def notes_for(self, repo: RepoConfig) -> bool:
+        return self.daemon.notes if repo.notes is None else repo.notes
+
+    def line_of(self, path: KeyPath) -> int | None:
+        """Source line of a key path such as ``("repo", 0, "path")``."""
+        return self.lines.line(path) if self.lines else None
+
+
+def glob_match(pattern: str, name: str) -> bool:
+    """Match a ref name against a glob: ``*`` stays within one ``/`` level, ``**`` does not."""
+    return _glob_regex(pattern).fullmatch(name) is not None
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out))
+
+
+def glob_problem(pattern: str) -> str | None:
+    """Why ``pattern`` can never match a valid ref name, or ``None`` when it is fine."""
+    import pygit2
+
+    if not pattern:
+        return "empty pattern"
+    sample = pattern.replace("**", "x").replace("*", "x").replace("?", "x")
+    if not pygit2.reference_is_valid_name(f"refs/heads/{sample}"):
+        return f"{pattern!r} can never match a git ref name (see git check-ref-format)"
+    return None

@@ -1,0 +1,220 @@
+"""Queue policy on top of the store: what to queue, what to start, what to retry.
+
+The store keeps the facts and does each change atomically; this module
+decides. It holds no state of its own besides its policy, so a restarted
+daemon (or a second process) makes the same decisions from the database.
+
+- **Coalescing** (default): a new commit supersedes the queued builds of its
+  ref, which become cancelled "superseded by <sha>"; ``build_every_commit``
+  keeps every commit queued and builds them in order.
+- **Concurrency**: at most ``max_concurrent_builds`` running, and one
+  running build per (repo, ref).
+- **cancel_superseded**: a new commit also flags the running build of its
+  ref for cancellation (the daemon honours flags from ``cancellations()``).
+- **Retries**: an :class:`~scratchd.errors.InfrastructureError` whose
+  ``retryable`` is true is retried with exponential backoff, up to
+  ``retry_limit`` attempts; a :class:`~scratchd.errors.BuildFailure` never.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from scratchd.errors import BuildCancelled, InfrastructureError, ScratchdError
+from scratchd.models import BuildStatus, Commit, Trigger
+from scratchd.redact import Redactor
+from scratchd.store import BuildRecord, Store
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class RepoPolicy:
+    build_every_commit: bool = False
+    cancel_superseded: bool = False
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Scheduling knobs; :meth:`from_config` reads them from a loaded Config."""
+
+    max_concurrent_builds: int = 2
+    retry_limit: int = 3  # total attempts, the first included
+    retry_delay: float = 30.0
+    retry_max_delay: float = 600.0
+    repos: Mapping[str, RepoPolicy] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def from_config(cls, config) -> Policy:
+        """From a :class:`scratchd.config.Config` (duck-typed: no import of config)."""
+        d = config.daemon
+        return cls(
+            max_concurrent_builds=d.max_concurrent_builds,
+            retry_limit=d.retry_limit,
+            retry_delay=d.retry_delay,
+            retry_max_delay=d.retry_max_delay,
+            repos=MappingProxyType(
+                {
+                    r.name: RepoPolicy(r.build_every_commit, r.cancel_superseded)
+                    for r in config.repos
+                }
+            ),
+        )
+
+    def repo(self, name: str) -> RepoPolicy:
+        return self.repos.get(name, RepoPolicy())
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before attempt ``attempt + 1``: delay, 2*delay, 4*delay ... capped."""
+        return min(self.retry_max_delay, self.retry_delay * 2 ** max(0, attempt - 1))
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What :meth:`Scheduler.submit` did: builds queued, running builds to cancel."""
+
+    queued: tuple[BuildRecord, ...]
+    cancel: tuple[BuildRecord, ...] = ()
+
+
+class Scheduler:
+    """Policy over a :class:`Store`; ``clock`` is injectable for tests."""
+
+    def __init__(self, store: Store, policy: Policy, clock: Clock = time.time) -> None:
+        self.store, self.policy, self.clock = store, policy, clock
+
+    def reconfigure(self, policy: Policy) -> None:
+        """Take a reloaded config (SIGHUP); queued builds are kept."""
+        self.policy = policy
+
+    # -- input ------------------------------------------------------------------
+
+    def submit(
+        self, commits: Sequence[Commit], trigger: Trigger, *, update_ref: bool = True
+    ) -> Submitted:
+        """Queue builds for new commits of one or more refs (oldest first per ref).
+
+        The job rows and the refs' last-seen shas are committed together, before
+        anything runs. Without ``build_every_commit`` only each ref's newest
+        commit is queued: the older ones never had a build to supersede.
+        """
+        if not commits:
+            return Submitted(())
+        queued: list[BuildRecord] = []
+        cancel: list[BuildRecord] = []
+        for repo, group in _by_repo(commits).items():
+            rp = self.policy.repo(repo)
+            wanted = group if rp.build_every_commit else _newest_per_ref(group)
+            queued += self.store.enqueue(
+                wanted,
+                trigger,
+                coalesce=not rp.build_every_commit,
+                update_ref=update_ref,
+                now=self.clock(),
+            )
+            if rp.cancel_superseded:
+                for c in _newest_per_ref(group):
+                    cancel += self.store.cancel_superseded(c.repo, c.ref, c.sha)
+        for b in queued:
+            log.info("queued build %s of %s", b.id, b.short_sha, extra=_fields(b))
+        return Submitted(tuple(queued), tuple(cancel))
+
+    def ref_deleted(self, repo: str, ref: str) -> list[int]:
+        """A watched branch or tag disappeared: drop its queued builds."""
+        return self.store.drop_ref(repo, ref, f"{ref} was deleted")
+
+    def recover(self) -> list[BuildRecord]:
+        """At start-up: builds a crash or shutdown left behind are queued again, once."""
+        return self.store.recover_interrupted(now=self.clock())
+
+    # -- output ---------------------------------------------------------------
+
+    def next_jobs(self, repos: Collection[str] | None = None) -> list[BuildRecord]:
+        """Claim every build that may start now (already marked running)."""
+        allowed = repos if repos is not None else (self.policy.repos or None)
+        jobs: list[BuildRecord] = []
+        while len(jobs) < self.policy.max_concurrent_builds:
+            job = self.store.claim_next(
+                max_running=self.policy.max_concurrent_builds,
+                repos=allowed,
+                now=self.clock(),
+            )
+            if job is None:
+                break
+            jobs.append(job)
+        return jobs
+
+    def cancellations(self) -> list[BuildRecord]:
+        """Running builds to cancel (user request or superseded)."""
+        return self.store.cancel_requests()
+
+    def next_wakeup(self) -> float | None:
+        """When the earliest backed-off build becomes runnable (epoch seconds)."""
+        return self.store.next_retry_at()
+
+    # -- results ----------------------------------------------------------------
+
+    def finish(
+        self,
+        build: BuildRecord,
+        error: BaseException | None = None,
+        *,
+        images: Sequence[str] = (),
+        failed_step: str | None = None,
+        redactor: Redactor | None = None,
+    ) -> BuildStatus:
+        """Record how a running build ended; returns the status it got.
+
+        ``None`` means it passed. Infrastructure errors are re-queued with
+        backoff while attempts remain; everything else is final.
+        """
+        now = self.clock()
+        if error is None:
+            self.store.mark_passed(build.id, images, now=now)
+            return BuildStatus.PASSED
+        text = _message(error, redactor)
+        step = failed_step or getattr(error, "step", None) or None
+        if isinstance(error, BuildCancelled):
+            self.store.mark_cancelled(build.id, None if build.cancel_requested else text, now=now)
+            return BuildStatus.CANCELLED
+        if isinstance(error, InfrastructureError):
+            if error.retryable and build.attempt < self.policy.retry_limit:
+                delay = self.policy.backoff(build.attempt)
+                self.store.requeue(build.id, now + delay, f"retrying in {delay:.0f}s: {text}")
+                log.warning(
+                    "build %s: %s; retry in %.0fs", build.id, text, delay, extra=_fields(build)
+                )
+                return BuildStatus.QUEUED
+            self.store.mark_error(build.id, text, step, now=now)
+            return BuildStatus.ERROR
+        if isinstance(error, ScratchdError):
+            self.store.mark_failed(build.id, text, step, now=now)
+            return BuildStatus.FAILED
+        self.store.mark_error(build.id, f"internal error: {text}", step, now=now)
+        return BuildStatus.ERROR
+
+
+def _message(error: BaseException, redactor: Redactor | None) -> str:
+    text = str(error) or type(error).__name__
+    return redactor.redact(text) if redactor else text
+
+
+def _by_repo(commits: Sequence[Commit]) -> dict[str, list[Commit]]:
+    groups: dict[str, list[Commit]] = {}
+    for c in commits:
+        groups.setdefault(c.repo, []).append(c)
+    return groups
+
+
+def _newest_per_ref(commits: Sequence[Commit]) -> list[Commit]:
+    return list({c.ref: c for c in commits}.values())
+
+
+def _fields(b: BuildRecord) -> dict[str, str]:
+    return {"REPO": b.repo, "BRANCH": b.branch, "COMMIT": b.sha, "BUILD_ID": str(b.id)}

@@ -1,0 +1,88 @@
+"""The state database schema and its migrations.
+
+``PRAGMA user_version`` holds the schema version. Migrations are append-only:
+a released step is never edited, a change is a new step. They run inside one
+``BEGIN IMMEDIATE`` transaction, so two processes opening a fresh database at
+once cannot both apply them, and a crash mid-migration leaves the old schema.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from scratchd.errors import StoreError
+
+STATUSES = "'queued','running','passed','failed','error','cancelled','interrupted'"
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: builds (the queue is the set of queued rows), last-seen refs, daemon heartbeat.
+    f"""
+    CREATE TABLE builds (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        repo TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        sha TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ({STATUSES})),
+        attempt INTEGER NOT NULL DEFAULT 1,
+        interruptions INTEGER NOT NULL DEFAULT 0,
+        created_at REAL NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        retry_after REAL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        failed_step TEXT,
+        message TEXT,
+        images TEXT NOT NULL DEFAULT '[]',
+        log_path TEXT,
+        work_dir TEXT
+    );
+    CREATE INDEX builds_by_status ON builds (status, repo, ref, id);
+    CREATE INDEX builds_by_repo ON builds (repo, id);
+    CREATE TABLE refs (
+        repo TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        sha TEXT NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (repo, ref)
+    );
+    CREATE TABLE daemon (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        pid INTEGER NOT NULL,
+        hostname TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        status TEXT NOT NULL,
+        repos TEXT NOT NULL DEFAULT '[]',
+        config_path TEXT NOT NULL DEFAULT ''
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> int:
+    """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found before."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return version
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"state database {path} has schema version {version}, newer than this "
+                f"scratchd understands ({SCHEMA_VERSION}); upgrade scratchd"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return version

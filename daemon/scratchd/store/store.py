@@ -1,0 +1,378 @@
+"""The durable state of scratchd: builds (the queue), last-seen refs, heartbeat.
+
+Every state change is one transaction with a guard on the current status
+(``UPDATE ... WHERE status = 'running'``), so a late or repeated call cannot
+resurrect a finished build, and nothing but :meth:`Store.mark_passed` on a
+*running* build ever writes ``passed``. Callers redact messages before
+passing them in: this layer stores text as given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Collection, Sequence
+from pathlib import Path
+
+from scratchd.models import BuildStatus, Commit, Trigger
+from scratchd.store.db import Database
+from scratchd.store.records import BuildRecord, DaemonInfo
+
+Q, R = BuildStatus.QUEUED.value, BuildStatus.RUNNING.value
+FINISHED = tuple(s.value for s in BuildStatus if s.finished)
+
+
+class Store:
+    """All reads and writes of the state database. Safe across threads and processes."""
+
+    def __init__(self, path: Path, *, create: bool = True, busy_timeout: float = 30.0) -> None:
+        self.db = Database(path, create=create, busy_timeout=busy_timeout)
+        self.path = self.db.path
+
+    def close(self) -> None:
+        self.db.close()
+
+    def data_version(self) -> int:
+        """Changes whenever *another* connection commits: a cheap "anything new?" poll."""
+        return self.db.read("PRAGMA data_version")[0][0]
+
+    def integrity_check(self) -> str:
+        """``"ok"`` when SQLite finds the file sound."""
+        return "; ".join(r[0] for r in self.db.read("PRAGMA integrity_check"))
+
+    # -- queueing -----------------------------------------------------------
+
+    def enqueue(
+        self,
+        commits: Sequence[Commit],
+        trigger: Trigger,
+        *,
+        coalesce: bool = False,
+        update_ref: bool = True,
+        now: float | None = None,
+    ) -> list[BuildRecord]:
+        """Queue builds of ``commits`` (oldest first) in one transaction.
+
+        A commit already queued on the same ref is not queued twice. With
+        ``coalesce`` only the newest queued build of each ref stays queued; the
+        others become cancelled "superseded by <sha>". With ``update_ref`` the
+        last-seen sha of each ref moves to its newest commit in the same
+        transaction, so a crash can never record a ref as seen without its job.
+        """
+        now = time.time() if now is None else now
+        ids: list[int] = []
+        with self.db.write() as conn:
+            for c in commits:
+                row = conn.execute(
+                    "SELECT id FROM builds WHERE repo=? AND ref=? AND sha=? AND status=?",
+                    (c.repo, c.ref, c.sha, Q),
+                ).fetchone()
+                if row is None:
+                    row = conn.execute(
+                        "INSERT INTO builds (repo, ref, branch, sha, trigger, status, created_at)"
+                        " VALUES (?,?,?,?,?,?,?) RETURNING id",
+                        (c.repo, c.ref, c.branch, c.sha, str(trigger), Q, now),
+                    ).fetchone()
+                ids.append(row[0])
+            newest = {(c.repo, c.ref): c for c in commits}
+            for (repo, ref), c in newest.items():
+                if coalesce:
+                    conn.execute(
+                        "UPDATE builds SET status='cancelled', finished_at=?, message=?"
+                        " WHERE repo=? AND ref=? AND status=? AND sha<>?",
+                        (now, f"superseded by {c.sha}", repo, ref, Q, c.sha),
+                    )
+                if update_ref:
+                    _set_ref(conn, repo, ref, c.sha, now)
+        return [b for b in (self.get(i) for i in dict.fromkeys(ids)) if b is not None]
+
+    def claim_next(
+        self,
+        *,
+        max_running: int,
+        repos: Collection[str] | None = None,
+        one_per_ref: bool = True,
+        now: float | None = None,
+    ) -> BuildRecord | None:
+        """Atomically move the next runnable queued build to ``running``.
+
+        Runnable: its ``retry_after`` has passed, fewer than ``max_running``
+        builds run in total, and (``one_per_ref``) nothing runs on its ref and
+        it is the oldest queued build there, so commits build in order.
+        ``repos`` limits the choice to the configured repositories.
+        """
+        now = time.time() if now is None else now
+        sql = "SELECT id FROM builds b WHERE status=? AND (retry_after IS NULL OR retry_after<=?)"
+        params: list = [Q, now]
+        if one_per_ref:
+            sql += (
+                " AND NOT EXISTS (SELECT 1 FROM builds r WHERE r.status=? AND r.repo=b.repo"
+                " AND r.ref=b.ref) AND b.id=(SELECT min(id) FROM builds q WHERE q.status=?"
+                " AND q.repo=b.repo AND q.ref=b.ref)"
+            )
+            params += [R, Q]
+        if repos is not None:
+            sql += f" AND repo IN ({','.join('?' * len(repos))})"
+            params += list(repos)
+        with self.db.write() as conn:
+            running = conn.execute("SELECT count(*) FROM builds WHERE status=?", (R,)).fetchone()
+            if running[0] >= max_running:
+                return None
+            row = conn.execute(sql + " ORDER BY id LIMIT 1", params).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE builds SET status=?, started_at=?, finished_at=NULL, retry_after=NULL"
+                " WHERE id=?",
+                (R, now, row[0]),
+            )
+        return self.get(row[0])
+
+    def next_retry_at(self) -> float | None:
+        """Earliest ``retry_after`` of a queued build: when to look at the queue again."""
+        rows = self.db.read("SELECT min(retry_after) FROM builds WHERE status=?", (Q,))
+        return rows[0][0]
+
+    # -- outcomes -------------------------------------------------------------
+
+    def mark_passed(self, build_id: int, images: Sequence[str] = (), now=None) -> bool:
+        """The only way to ``passed``: from ``running`` and nowhere else."""
+        return self._finish(
+            build_id, BuildStatus.PASSED, (R,), now, images=json.dumps(list(images))
+        )
+
+    def mark_failed(self, build_id: int, message: str, failed_step: str | None = None, now=None):
+        return self._finish(
+            build_id, BuildStatus.FAILED, (R,), now, message=message, failed_step=failed_step
+        )
+
+    def mark_error(self, build_id: int, message: str, failed_step: str | None = None, now=None):
+        return self._finish(
+            build_id, BuildStatus.ERROR, (R, Q), now, message=message, failed_step=failed_step
+        )
+
+    def mark_cancelled(self, build_id: int, message: str | None = None, now=None) -> bool:
+        """Queued or running → cancelled; ``message=None`` keeps the cancel request's reason."""
+        extra = {} if message is None else {"message": message}
+        return self._finish(build_id, BuildStatus.CANCELLED, (Q, R), now, **extra)
+
+    def mark_interrupted(self, build_id: int, message: str = "interrupted", now=None) -> bool:
+        """Running → interrupted (shutdown, crash found at start); re-queued by recovery."""
+        return self._finish(build_id, BuildStatus.INTERRUPTED, (R,), now, message=message)
+
+    def requeue(self, build_id: int, retry_after: float, message: str) -> bool:
+        """Running → queued again for attempt + 1, not before ``retry_after``."""
+        with self.db.write() as conn:
+            cur = conn.execute(
+                "UPDATE builds SET status=?, attempt=attempt+1, retry_after=?, message=?,"
+                " started_at=NULL, cancel_requested=0 WHERE id=? AND status=?",
+                (Q, retry_after, message, build_id, R),
+            )
+        return cur.rowcount == 1
+
+    def _finish(self, build_id, status, allowed, now, **columns) -> bool:
+        now = time.time() if now is None else now
+        columns = {"status": str(status), "finished_at": now, **columns}
+        assigns = ", ".join(f"{k}=?" for k in columns)
+        marks = ",".join("?" * len(allowed))
+        with self.db.write() as conn:
+            cur = conn.execute(
+                f"UPDATE builds SET {assigns} WHERE id=? AND status IN ({marks})",  # noqa: S608
+                (*columns.values(), build_id, *allowed),
+            )
+        return cur.rowcount == 1
+
+    def set_paths(self, build_id: int, *, log_path: str | None = None, work_dir=None) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE builds SET log_path=coalesce(?, log_path), work_dir=coalesce(?, work_dir)"
+                " WHERE id=?",
+                (None if log_path is None else str(log_path), work_dir and str(work_dir), build_id),
+            )
+
+    # -- cancellation -------------------------------------------------------
+
+    def request_cancel(self, build_id: int, reason: str = "cancelled by user") -> BuildRecord:
+        """Queued → cancelled now; running → flagged for the daemon. Returns the new state."""
+        now = time.time()
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE builds SET status='cancelled', finished_at=?, message=?"
+                " WHERE id=? AND status IN (?, 'interrupted')",
+                (now, reason, build_id, Q),
+            )
+            conn.execute(
+                "UPDATE builds SET cancel_requested=1, message=? WHERE id=? AND status=?",
+                (reason, build_id, R),
+            )
+        record = self.get(build_id)
+        if record is None:
+            from scratchd.errors import UsageError
+
+            raise UsageError(f"no build with id {build_id}")
+        return record
+
+    def cancel_superseded(self, repo: str, ref: str, sha: str) -> list[BuildRecord]:
+        """Flag running builds of ``ref`` at another commit: ``sha`` replaces them."""
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "UPDATE builds SET cancel_requested=1, message=? WHERE repo=? AND ref=?"
+                " AND status=? AND sha<>? AND cancel_requested=0 RETURNING id",
+                (f"superseded by {sha}", repo, ref, R, sha),
+            ).fetchall()
+        return [b for b in (self.get(r[0]) for r in rows) if b]
+
+    def cancel_requests(self) -> list[BuildRecord]:
+        """Running builds someone asked to cancel (the daemon polls this)."""
+        return self._builds("WHERE status=? AND cancel_requested=1 ORDER BY id", (R,))
+
+    # -- start-up recovery, branch deletion, retention ----------------------
+
+    def recover_interrupted(self, now: float | None = None) -> list[BuildRecord]:
+        """At daemon start: builds left running/interrupted are queued again, once.
+
+        Only the single daemon may call this (a ``running`` row of a live
+        daemon is not interrupted). A build interrupted a second time becomes
+        ``error`` so a build that crashes the daemon cannot loop forever.
+        """
+        now = time.time() if now is None else now
+        with self.db.write() as conn:
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM builds WHERE status IN (?, 'interrupted')", (R,)
+                )
+            ]
+            conn.execute(
+                "UPDATE builds SET status='error', finished_at=?, cancel_requested=0,"
+                " message='interrupted again after a restart; not retried'"
+                " WHERE status IN (?, 'interrupted') AND interruptions>0",
+                (now, R),
+            )
+            conn.execute(
+                "UPDATE builds SET status=?, interruptions=interruptions+1, attempt=attempt+1,"
+                " started_at=NULL, finished_at=NULL, retry_after=NULL, cancel_requested=0,"
+                " message='interrupted; queued again' WHERE status IN (?, 'interrupted')",
+                (Q, R),
+            )
+        return [b for b in (self.get(i) for i in ids) if b]
+
+    def drop_ref(self, repo: str, ref: str, message: str = "branch deleted") -> list[int]:
+        """The ref is gone: cancel its queued builds and forget its last-seen sha."""
+        now = time.time()
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "UPDATE builds SET status='cancelled', finished_at=?, message=?"
+                " WHERE repo=? AND ref=? AND status=? RETURNING id",
+                (now, message, repo, ref, Q),
+            ).fetchall()
+            conn.execute("DELETE FROM refs WHERE repo=? AND ref=?", (repo, ref))
+        return sorted(r[0] for r in rows)
+
+    def prune(self, repo: str, keep: int) -> list[BuildRecord]:
+        """Delete finished builds of ``repo`` beyond the newest ``keep``.
+
+        Returns the deleted records so the caller removes their log files and
+        work dirs (after the commit: a crash leaves stray files, never rows
+        pointing at missing files that matter).
+        """
+        marks = ",".join("?" * len(FINISHED))
+        where = f"WHERE repo=? AND status IN ({marks}) ORDER BY id DESC LIMIT -1 OFFSET ?"
+        with self.db.write() as conn:
+            rows = conn.execute(f"SELECT * FROM builds {where}", (repo, *FINISHED, keep))  # noqa: S608
+            doomed = [BuildRecord.from_row(r) for r in rows.fetchall()]
+            conn.executemany("DELETE FROM builds WHERE id=?", [(b.id,) for b in doomed])
+        return doomed
+
+    # -- reading --------------------------------------------------------------
+
+    def get(self, build_id: int) -> BuildRecord | None:
+        found = self._builds("WHERE id=?", (build_id,))
+        return found[0] if found else None
+
+    def list_builds(
+        self,
+        *,
+        repo: str | None = None,
+        ref: str | None = None,
+        statuses: Collection[str] | None = None,
+        limit: int | None = None,
+    ) -> list[BuildRecord]:
+        """Newest first."""
+        clauses, params = [], []
+        for column, value in (("repo", repo), ("ref", ref)):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                params.append(value)
+        if statuses:
+            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
+            params += [str(s) for s in statuses]
+        sql = ("WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return self._builds(sql, params)
+
+    def queued(self) -> list[BuildRecord]:
+        return self._builds("WHERE status=? ORDER BY id", (Q,))
+
+    def running(self) -> list[BuildRecord]:
+        return self._builds("WHERE status=? ORDER BY id", (R,))
+
+    def _builds(self, where: str, params) -> list[BuildRecord]:
+        rows = self.db.read(f"SELECT * FROM builds {where}", params)  # noqa: S608
+        return [BuildRecord.from_row(r) for r in rows]
+
+    # -- last-seen refs -------------------------------------------------------
+
+    def get_ref(self, repo: str, ref: str) -> str | None:
+        rows = self.db.read("SELECT sha FROM refs WHERE repo=? AND ref=?", (repo, ref))
+        return rows[0][0] if rows else None
+
+    def refs(self, repo: str) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.db.read("SELECT ref, sha FROM refs WHERE repo=?", (repo,))}
+
+    def set_ref(self, repo: str, ref: str, sha: str) -> None:
+        with self.db.write() as conn:
+            _set_ref(conn, repo, ref, sha, time.time())
+
+    # -- daemon heartbeat -------------------------------------------------------
+
+    def heartbeat(
+        self,
+        status: str,
+        repos: Sequence[str] = (),
+        *,
+        started_at: float,
+        config_path: str = "",
+        pid: int | None = None,
+    ) -> None:
+        """Record that the daemon is alive (call every few seconds)."""
+        with self.db.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO daemon (id, pid, hostname, started_at, updated_at,"
+                " status, repos, config_path) VALUES (1,?,?,?,?,?,?,?)",
+                (
+                    os.getpid() if pid is None else pid,
+                    socket.gethostname(),
+                    started_at,
+                    time.time(),
+                    status,
+                    json.dumps(list(repos)),
+                    config_path,
+                ),
+            )
+
+    def daemon_info(self) -> DaemonInfo | None:
+        rows = self.db.read("SELECT * FROM daemon WHERE id=1")
+        return DaemonInfo.from_row(rows[0]) if rows else None
+
+
+def _set_ref(conn, repo: str, ref: str, sha: str, now: float) -> None:
+    conn.execute(
+        "INSERT INTO refs (repo, ref, sha, updated_at) VALUES (?,?,?,?)"
+        " ON CONFLICT (repo, ref) DO UPDATE SET sha=excluded.sha, updated_at=excluded.updated_at",
+        (repo, ref, sha, now),
+    )
