@@ -32,6 +32,10 @@ class Box:
     password: str = ""
     registry: str = ""
     name: str = ""  # services only: the host name other containers use
+    ports: tuple[str, ...] = ()  # wercker's box/service ``ports`` list, as written
+    volumes: str = ""  # wercker's ``volumes`` (space or comma separated)
+    url: str = ""  # ``file://`` service boxes; not run by scratchd (lint warns)
+    line: int = 0
 
     @property
     def image(self) -> str:
@@ -61,6 +65,12 @@ class Step:
     code: str = ""
     cwd: str = ""
     line: int = 0
+    column: int = 0
+    #: "script", "internal", "local" (``name "file://path"``), "registry" (wercker's
+    #: retired step registry: the runner looks in ``.scratchd/steps/<name>/``) or
+    #: "retired" (an internal step that does not run here). See pipeline.steps.
+    kind: str = ""
+    url: str = ""  # the quoted part of ``name "file://path"``
 
     def prop(self, key: str, default: str = "") -> str:
         for k, v in self.properties:
@@ -78,6 +88,11 @@ class Pipeline:
     after_steps: tuple[Step, ...] = ()
     box: Box | None = None  # None: inherit the plan's box
     services: tuple[Box, ...] = ()  # empty: inherit the plan's services
+    base_path: str = ""  # wercker's ``base-path`` (trailing slash removed)
+    docker: bool = False  # wercker's ``docker: true`` (wants a Docker daemon)
+    #: Old-style deploy targets: extra keys of a pipeline holding step lists.
+    targets: tuple[tuple[str, tuple[Step, ...]], ...] = ()
+    line: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,36 @@
+"""``scratchd lint``: every problem of a wercker.yml, never a traceback.
+
+Lint and the parser share one code path (:func:`compile_plan`), so a file
+that lints without errors is exactly a file ``parse_plan`` accepts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scratchd.errors import PipelineSyntaxError
+from scratchd.pipeline.diagnostics import ERROR, Diagnostic
+from scratchd.pipeline.parse import compile_plan, decode
+
+
+def lint(text: str, path: str, root: Path | None = None) -> list[Diagnostic]:
+    """Errors and warnings of wercker.yml ``text``, in file order.
+
+    ``root`` is the repository directory, when known, so vendored steps in
+    ``.scratchd/steps/`` are recognised.
+    """
+    _, found = compile_plan(text, path, root)
+    return found
+
+
+def lint_file(path: Path) -> list[Diagnostic]:
+    """Like :func:`lint` for a file; unreadable or non-UTF-8 files are errors too."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return [Diagnostic(0, 0, ERROR, f"cannot read: {exc.strerror or exc}")]
+    try:
+        text = decode(data, str(path))
+    except PipelineSyntaxError as exc:
+        return [Diagnostic(exc.line, exc.column, ERROR, exc.reason)]
+    return lint(text, str(path), path.parent)

@@ -1,0 +1,263 @@
+"""wercker.yml text → :class:`Plan`.
+
+The shape follows wercker's ``core/config.go``: a handful of top-level
+settings (``box``, ``services``, ``command-timeout``, ``no-response-timeout``,
+``source-dir``, plus ``workflows`` and ``ignore-file`` which scratchd ignores)
+and every other top-level key is a pipeline. A pipeline has ``box``,
+``services``, ``steps``, ``after-steps``, ``base-path`` and ``docker``; any
+other key must be a list of steps (wercker's old "deploy targets").
+
+Everything found wrong is collected (see :mod:`.diagnostics`);
+:func:`parse_plan` raises the first error, :func:`compile_plan` returns all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from scratchd.errors import PipelineError, PipelineSyntaxError
+from scratchd.pipeline.boxes import BoxReader
+from scratchd.pipeline.diagnostics import Collector, Diagnostic
+from scratchd.pipeline.plan import (
+    DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_NO_RESPONSE_TIMEOUT,
+    Pipeline,
+    Plan,
+    Step,
+)
+from scratchd.pipeline.stepparse import StepReader
+from scratchd.pipeline.yamlnodes import Document, is_null, kind, plain_text, where
+
+MAX_TIMEOUT_MINUTES = 60  # wercker caps both timeouts at an hour
+_SETTINGS = frozenset({"box", "services", "command-timeout", "no-response-timeout", "source-dir"})
+_IGNORED_SETTINGS = frozenset({"workflows", "ignore-file"})
+_PIPELINE_KEYS = frozenset({"box", "services", "steps", "after-steps", "base-path", "docker"})
+
+
+def load_plan(path: Path) -> Plan:
+    """Read and parse a wercker.yml; raises PipelineError / PipelineSyntaxError."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise PipelineError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse_plan(decode(data, str(path)), str(path))
+
+
+def decode(data: bytes, path: str) -> str:
+    """UTF-8 (a BOM is allowed) or a PipelineSyntaxError naming the bad byte's line."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise PipelineSyntaxError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x})", path=path, line=line, column=col
+        ) from None
+
+
+def parse_plan(text: str, path: str) -> Plan:
+    """Parse wercker.yml text; the first error raises PipelineSyntaxError."""
+    plan, found = compile_plan(text, path)
+    errors = sorted(d for d in found if d.severity == "error")
+    if errors or plan is None:
+        first = errors[0]
+        raise PipelineSyntaxError(first.message, path=path, line=first.line, column=first.col)
+    return plan
+
+
+def compile_plan(
+    text: str, path: str, root: Path | None = None
+) -> tuple[Plan | None, list[Diagnostic]]:
+    """The Plan (None if the file has errors) and every diagnostic, in file order.
+
+    ``root`` is the repository directory when known; it lets the checks see
+    whether registry steps are vendored there.
+    """
+    out = Collector()
+    doc = _compose(text, out)
+    plan = None
+    if doc is not None:
+        plan = _PlanReader(doc, out, root).read(doc.root, path)
+    found = sorted(out.items)
+    if any(d.severity == "error" for d in found):
+        return None, found
+    warnings = tuple(d.format(path) for d in found)
+    return dataclasses.replace(plan, warnings=warnings), found
+
+
+def _compose(text: str, out: Collector) -> Document | None:
+    try:
+        doc = Document(text)
+    except yaml.MarkedYAMLError as exc:
+        out.error(*_yaml_error(exc, text))
+        return None
+    except yaml.YAMLError as exc:  # ReaderError: a character YAML does not allow
+        position = getattr(exc, "position", 0) or 0
+        line = text.count("\n", 0, position) + 1
+        col = position - (text.rfind("\n", 0, position) + 1) + 1
+        out.error((line, col), f"character not allowed in YAML: {getattr(exc, 'character', '')!r}")
+        return None
+    except RecursionError:
+        out.error((1, 1), "YAML nested too deeply")
+        return None
+    if doc.root is None:
+        out.error((1, 1), "the file is empty")
+        return None
+    return doc
+
+
+def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[tuple[int, int], str]:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    source_line = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+    indent = source_line[: len(source_line) - len(source_line.lstrip(" \t"))]
+    if "\t" in indent:
+        return (line, indent.index("\t") + 1), "tab used for indentation; YAML needs spaces"
+    problem = " ".join(str(exc.problem or "invalid YAML").split())
+    context = " ".join(str(exc.context).split()) if exc.context else ""
+    return (line, col), f"invalid YAML: {problem}" + (f" ({context})" if context else "")
+
+
+class _PlanReader:
+    def __init__(self, doc: Document, out: Collector, root: Path | None) -> None:
+        self.doc, self.out = doc, out
+        self.boxes = BoxReader(doc, out)
+        self.steps = StepReader(doc, out, root)
+
+    def read(self, node: Node, path: str) -> Plan:
+        if not isinstance(node, MappingNode):
+            self.out.error(where(node), f"the top level must be a map, not {kind(node)}")
+            return Plan(path=path)
+        settings: dict = {}
+        pipelines = []
+        for key, key_node, value in self.doc.entries(node, self.out):
+            if key in _SETTINGS:
+                settings[key] = value
+            elif key in _IGNORED_SETTINGS:
+                self.out.warn(where(key_node), f"'{key}' is ignored by scratchd")
+            else:
+                pipelines.append(self._pipeline(key, key_node, value))
+        if not any(p.name == "build" for p in pipelines):
+            self.out.warn(where(node), "no 'build' pipeline")
+        return Plan(
+            path=path,
+            pipelines=tuple(pipelines),
+            box=self.boxes.box(settings["box"]) if "box" in settings else None,
+            services=self.boxes.services(settings.get("services")),
+            command_timeout=self._timeout(settings, "command-timeout", DEFAULT_COMMAND_TIMEOUT),
+            no_response_timeout=self._timeout(
+                settings, "no-response-timeout", DEFAULT_NO_RESPONSE_TIMEOUT
+            ),
+            source_dir=self._source_dir(settings.get("source-dir")),
+        )
+
+    def _timeout(self, settings: dict, key: str, default: int) -> int:
+        """Minutes in the file, seconds in the Plan; <= 0 means default, capped at 60."""
+        node = settings.get(key)
+        if node is None or is_null(node):
+            return default
+        text = plain_text(node) if isinstance(node, ScalarNode) else ""
+        if not text.lstrip("-").isdigit() or not text.isascii():
+            self.out.error(where(node), f"{key} must be a whole number of minutes")
+            return default
+        minutes = int(text)
+        if minutes <= 0:
+            self.out.warn(where(node), f"{key} {minutes} is not positive; the default is used")
+            return default
+        if minutes > MAX_TIMEOUT_MINUTES:
+            self.out.warn(where(node), f"{key} is capped at {MAX_TIMEOUT_MINUTES} minutes")
+        return min(minutes, MAX_TIMEOUT_MINUTES) * 60
+
+    def _source_dir(self, node: Node | None) -> str:
+        if node is None:
+            return ""
+        if not isinstance(node, ScalarNode):
+            self.out.error(where(node), f"source-dir must be text, not {kind(node)}")
+            return ""
+        value = plain_text(node).strip()
+        if value.startswith("/") or ".." in Path(value).parts:
+            self.out.error(where(node), "source-dir must be a path inside the repository")
+        return value
+
+    def _pipeline(self, name: str, key_node: Node, node: Node) -> Pipeline:
+        line = where(key_node)[0]
+        if is_null(node):
+            self.out.warn(where(key_node), f"pipeline '{name}' has no steps")
+            return Pipeline(name=name, line=line)
+        if not isinstance(node, MappingNode):
+            self.out.error(
+                where(node),
+                f"pipeline '{name}' must be a map with 'steps', not {kind(node)} "
+                f"(or is '{name}' a misspelt setting?)",
+            )
+            return Pipeline(name=name, line=line)
+        fields: dict = {}
+        targets = []
+        for key, kn, value in self.doc.entries(node, self.out):
+            if key in _PIPELINE_KEYS:
+                fields[key] = value
+            else:
+                targets.append((key, self._target(name, key, kn, value)))
+        if "steps" not in fields and not targets:
+            self.out.warn(where(key_node), f"pipeline '{name}' has no steps")
+        return Pipeline(
+            name=name,
+            steps=self._steps(fields.get("steps"), "steps"),
+            after_steps=self._steps(fields.get("after-steps"), "after-steps"),
+            box=self.boxes.box(fields["box"]) if "box" in fields else None,
+            services=self.boxes.services(fields.get("services")),
+            base_path=self._base_path(fields.get("base-path")),
+            docker=self._flag(fields.get("docker"), "docker"),
+            targets=tuple(targets),
+            line=line,
+        )
+
+    def _target(self, pipeline: str, key: str, key_node: Node, node: Node) -> tuple[Step, ...]:
+        if not isinstance(node, SequenceNode):
+            self.out.error(
+                where(key_node),
+                f"unknown key '{key}' in pipeline '{pipeline}' (expected steps, after-steps, "
+                "box, services, base-path, docker or a deploy target's list of steps)",
+            )
+            return ()
+        self.out.warn(
+            where(key_node),
+            f"deploy target '{key}' of pipeline '{pipeline}' is not run by scratchd; "
+            "make it a pipeline of its own",
+        )
+        return self._steps(node, key)
+
+    def _steps(self, node: Node | None, key: str) -> tuple[Step, ...]:
+        if node is None or is_null(node):
+            return ()
+        if not isinstance(node, SequenceNode):
+            self.out.error(where(node), f"{key} must be a list, not {kind(node)}")
+            return ()
+        read = (self.steps.read(item) for item in node.value)
+        return tuple(step for step in read if step is not None)
+
+    def _base_path(self, node: Node | None) -> str:
+        if node is None:
+            return ""
+        if not isinstance(node, ScalarNode):
+            self.out.error(where(node), f"base-path must be text, not {kind(node)}")
+            return ""
+        return plain_text(node).removesuffix("/")
+
+    def _flag(self, node: Node | None, key: str) -> bool:
+        if node is None or is_null(node):
+            return False
+        text = plain_text(node) if isinstance(node, ScalarNode) else ""
+        if text not in ("true", "false", "True", "False", "yes", "no", "on", "off"):
+            self.out.error(where(node), f"{key} must be true or false")
+            return False
+        value = text in ("true", "True", "yes", "on")
+        if value and key == "docker":
+            self.out.warn(
+                where(node), "'docker: true' (direct access to a Docker daemon) is not provided"
+            )
+        return value

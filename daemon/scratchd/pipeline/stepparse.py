@@ -1,0 +1,202 @@
+"""One step list item of a wercker.yml → a :class:`Step`.
+
+wercker accepts three shapes for a step (``core/config.go``
+RawStepConfig.UnmarshalYAML), and so do we::
+
+    - npm-install                 a bare id
+    - script:                     a one-key map: id → options
+        code: make
+    - script:                     the "flat" map: first key is the id,
+      code: make                  the other keys are its options
+
+``name``, ``cwd`` and ``checkpoint`` are taken out of the options; script
+code gets ``set -e`` in front unless it starts with ``#!`` (normalizeCode).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from yaml.nodes import MappingNode, Node, ScalarNode
+
+from scratchd.pipeline import steps as known
+from scratchd.pipeline.diagnostics import Collector
+from scratchd.pipeline.plan import Step
+from scratchd.pipeline.yamlnodes import DROPPED, Document, is_null, kind, wercker_text, where
+
+
+class StepReader:
+    """Turns step nodes into Steps, reporting problems to a Collector."""
+
+    def __init__(self, doc: Document, out: Collector, root: Path | None = None) -> None:
+        # root: the repository's checkout, when known (lint), to look for vendored steps
+        self.doc, self.out, self.root = doc, out, root
+
+    def read(self, node: Node) -> Step | None:
+        if isinstance(node, ScalarNode) and not is_null(node):
+            return self._build(node, node.value, [])
+        if isinstance(node, MappingNode) and node.value:
+            return self._from_map(node)
+        self.out.error(where(node), f"a step must be a step id or a map, not {_shape(node)}")
+        return None
+
+    def _from_map(self, node: MappingNode) -> Step | None:
+        entries = self.doc.entries(node, self.out)
+        if not entries:
+            return None
+        step_id, id_node, value = entries[0]
+        if len(entries) == 1:
+            if not isinstance(value, MappingNode):
+                if not is_null(value):
+                    self.out.error(where(value), f"options of step '{step_id}' must be a map")
+                else:
+                    self.out.error(
+                        where(id_node),
+                        f"step '{step_id}' has an empty option map: "
+                        f"write '- {step_id}' or indent its options under it",
+                    )
+                return None
+            return self._build(id_node, step_id, self._options(step_id, value))
+        if not is_null(value):
+            self.out.warn(
+                where(value),
+                f"step '{step_id}': this value is ignored because the options are "
+                "written beside the id (flat form); indent them under the id instead",
+            )
+        return self._build(id_node, step_id, self._texts(step_id, entries[1:]))
+
+    def _options(self, step_id: str, node: MappingNode) -> list[tuple[str, Node, str]]:
+        return self._texts(step_id, self.doc.entries(node, self.out))
+
+    def _texts(self, step_id: str, entries) -> list[tuple[str, Node, str]]:
+        """Option values as text, the way wercker's ifaceToString made them."""
+        texts = []
+        for key, key_node, value in entries:
+            if not isinstance(value, ScalarNode):
+                self.out.warn(
+                    where(value),
+                    f"option '{key}' of step '{step_id}' is {kind(value)}; "
+                    "wercker passed such values as an empty string",
+                )
+                texts.append((key, key_node, ""))
+                continue
+            text = wercker_text(value)
+            if text is DROPPED:
+                shown = "the value" if key in known.SECRET_OPTIONS else value.value
+                self.out.warn(
+                    where(value),
+                    f"option '{key}' of step '{step_id}': {shown} is read as a number "
+                    "with a fraction or a date, which wercker passed as an empty string; "
+                    "quote it",
+                )
+                text = ""
+            texts.append((key, key_node, text))
+        return texts
+
+    def _build(self, id_node: Node, step_id: str, options) -> Step | None:
+        ref = known.parse_step_id(step_id)
+        if ref is None:
+            self.out.error(
+                where(id_node),
+                f"bad step id '{step_id}': expected 'name', 'owner/name@version' "
+                "or 'name \"file://path\"'",
+            )
+            return None
+        step_kind = known.classify(ref)
+        props = {k: v for k, _, v in options}
+        self._check(id_node, ref, step_kind, options)
+        code = props.pop("code", "") if step_kind == known.SCRIPT else ""
+        name, cwd = props.pop("name", ""), props.pop("cwd", "")
+        props.pop("checkpoint", None)
+        line, col = where(id_node)
+        return Step(
+            id=ref.identifier,
+            name=known.display_name(ref, name),
+            properties=tuple(props.items()),
+            code=_normalize_code(code) if step_kind == known.SCRIPT else "",
+            cwd=cwd,
+            line=line,
+            column=col,
+            kind=step_kind,
+            url=ref.url,
+        )
+
+    def _check(self, id_node: Node, ref: known.StepRef, step_kind: str, options) -> None:
+        at = where(id_node)
+        if step_kind == known.INTERNAL:
+            self._check_internal(at, ref.identifier, options)
+        elif step_kind == known.SCRIPT:
+            self._check_script(at, options)
+        elif step_kind == known.RETIRED:
+            why = known.RETIRED_INTERNAL.get(ref.identifier, "scratchd does not know it")
+            self.out.warn(at, f"step '{ref.identifier}' will not run here: {why}")
+        elif step_kind == known.LOCAL:
+            self._check_local(at, ref)
+        elif step_kind == known.REGISTRY:
+            self._warn_registry(at, ref)
+
+    def _check_internal(self, at, step_id: str, options) -> None:
+        allowed = known.OPTIONS[step_id] | known.COMMON_OPTIONS
+        ignored = known.IGNORED_OPTIONS.get(step_id, frozenset())
+        given = set()
+        for key, key_node, value in options:
+            given.add(key)
+            if key in ignored:
+                self.out.warn(where(key_node), f"option '{key}' of {step_id} is ignored here")
+            elif key not in allowed:
+                self.out.error(where(key_node), f"unknown step option '{key}' for {step_id}")
+            elif key in known.SECRET_OPTIONS and value and "$" not in value:
+                self.out.warn(
+                    where(key_node),
+                    f"option '{key}' of {step_id} is written in the file; "
+                    "pass it as $VARIABLE from a secrets file instead",
+                )
+        for key in known.REQUIRED_OPTIONS.get(step_id, ()):
+            if key not in given:
+                self.out.error(at, f"{step_id} needs the option '{key}'")
+
+    def _check_script(self, at, options) -> None:
+        keys = {k: kn for k, kn, _ in options}
+        if "code" not in keys:
+            self.out.warn(at, "script step has no 'code'")
+        for key, key_node in keys.items():
+            if key not in known.OPTIONS["script"] | known.COMMON_OPTIONS:
+                self.out.warn(
+                    where(key_node),
+                    f"unknown option '{key}' for script (only 'name', 'code' and 'cwd' are used)",
+                )
+
+    def _check_local(self, at, ref: known.StepRef) -> None:
+        path = ref.url[len("file://") :]
+        if path.startswith("/"):
+            self.out.warn(
+                at,
+                f"step '{ref.identifier}' uses an absolute path that will not exist in the "
+                "build's checkout; give a path inside the repository",
+            )
+        elif self.root is not None and not (self.root / path / "run.sh").is_file():
+            self.out.warn(at, f"step '{ref.identifier}': {path}/run.sh does not exist")
+
+    def _warn_registry(self, at, ref: known.StepRef) -> None:
+        if self.root is not None and (self.root / known.vendored_dir(ref) / "run.sh").is_file():
+            return  # vendored: the runner will find it
+        source = f"the URL {ref.url}" if ref.url else "wercker's retired step registry"
+        self.out.warn(
+            at,
+            f"step '{ref.identifier}' comes from {source}, which scratchd cannot fetch; "
+            f"vendor it: copy the step's files (run.sh, step.yml) into "
+            f"{known.vendored_dir(ref)}/",
+        )
+
+
+def _normalize_code(code: str) -> str:
+    """wercker's normalizeCode: ``set -e`` first unless the code names its interpreter."""
+    return code if code.startswith("#!") else f"set -e\n{code}"
+
+
+def _shape(node: Node) -> str:
+    if is_null(node):
+        return "empty"
+    if isinstance(node, MappingNode):
+        return "an empty map"
+    return kind(node)

@@ -1,0 +1,165 @@
+"""YAML text → PyYAML nodes with positions, and wercker's reading of scalars.
+
+The parser works on *composed nodes* rather than constructed Python objects:
+nodes keep their start marks, so every message can name a line and column,
+and duplicate keys (which PyYAML's constructor silently lets win) can be
+reported. Anchors, aliases and ``<<`` merge keys work as in any YAML loader.
+
+Scalars are read the way wercker's Go YAML library (yaml.v2, YAML 1.1) reads
+them, not the way PyYAML does, because that decides what a step sees:
+``yes``/``on``/``y`` are booleans and become ``"true"``; ``0x1F`` and ``010``
+are integers and become ``"31"`` and ``"8"``; numbers with a fraction (and
+dates) became an *empty string* in wercker (``ifaceToString``), which the
+parser reports as a warning.
+"""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from scratchd.pipeline.diagnostics import Collector
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+STR_TAG = "tag:yaml.org,2002:str"
+
+_TRUE = frozenset({"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"})
+_FALSE = frozenset({"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"})
+_NULL = frozenset({"", "~", "null", "Null", "NULL"})
+_SPECIAL_FLOAT = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
+_GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
+_YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ].*)?")
+
+#: Returned by :func:`wercker_text` for values wercker turned into "".
+DROPPED = None
+
+
+class Document:
+    """A composed YAML document plus the loader that can flatten its merges."""
+
+    def __init__(self, text: str) -> None:
+        self._loader = yaml.SafeLoader(text)
+        try:
+            self.root: Node | None = self._loader.get_single_node()
+        finally:
+            self._loader.dispose()
+
+    def entries(self, node: MappingNode, out: Collector) -> list[tuple[str, Node, Node]]:
+        """(key text, key node, value node) in order; duplicates and bad keys reported.
+
+        A key given twice in the same map is an error (the later one would
+        silently win). Keys brought in by ``<<`` merges are overridden by the
+        map's own keys, as YAML specifies.
+        """
+        seen: dict[str, Node] = {}
+        for key, _ in node.value:
+            if key.tag == MERGE_TAG or not isinstance(key, ScalarNode):
+                continue
+            if key.value in seen:
+                first = seen[key.value].start_mark.line + 1
+                out.error(where(key), f"duplicate key '{key.value}' (first given on line {first})")
+            seen.setdefault(key.value, key)
+        try:
+            self._loader.flatten_mapping(node)
+        except (yaml.YAMLError, RecursionError) as exc:
+            out.error(where(node), f"bad '<<' merge: {_problem(exc)}")
+            return []
+        merged: dict[str, tuple[str, Node, Node]] = {}
+        for key, value in node.value:
+            if not isinstance(key, ScalarNode):
+                out.error(where(key), "a key must be plain text, not a list or a map")
+                continue
+            merged.pop(key.value, None)  # the later one wins, in its own place
+            merged[key.value] = (key.value, key, value)
+        return list(merged.values())
+
+
+def where(node: Node) -> tuple[int, int]:
+    """1-based (line, column) of a node's start."""
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def kind(node: Node) -> str:
+    """A word for the node's shape, for messages ("a list", "a map", "text")."""
+    if isinstance(node, MappingNode):
+        return "a map"
+    if isinstance(node, SequenceNode):
+        return "a list"
+    return "text"
+
+
+def is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.style is None and node.value in _NULL
+
+
+def plain_text(node: ScalarNode) -> str:
+    """A scalar as a Go string field reads it: its text, or "" for null."""
+    return "" if is_null(node) else node.value
+
+
+def wercker_text(node: ScalarNode) -> str | None:
+    """A step option's value the way wercker's ``ifaceToString`` made it.
+
+    Returns :data:`DROPPED` (None) for values wercker turned into "" without
+    saying so (numbers with a fraction, dates), so the caller can warn.
+    """
+    if node.style is not None or (node.tag == STR_TAG and _explicit(node)):
+        return node.value  # quoted, block or !!str: always text
+    text = node.value
+    if text in _NULL:
+        return ""
+    if text in _TRUE:
+        return "true"
+    if text in _FALSE:
+        return "false"
+    if text[:1] and text[0] in "+-.0123456789":
+        return _number(text)
+    return text
+
+
+def _number(text: str) -> str | None:
+    if _DATE.fullmatch(text) or _SPECIAL_FLOAT.fullmatch(text):
+        return DROPPED
+    plain = text.replace("_", "")
+    value = _go_int(plain)
+    if value is not None:
+        return str(value)
+    return DROPPED if _YAML_FLOAT.fullmatch(plain) else text
+
+
+def _go_int(text: str) -> int | None:
+    """Go's ``strconv.ParseInt(s, 0, 64)``, falling back to ParseUint like yaml.v2."""
+    match = _GO_INT.fullmatch(text)
+    if not match:
+        return None
+    sign, body = match.groups()
+    prefix = body[:2].lower()
+    bases = {"0x": 16, "0b": 2, "0o": 8}
+    if prefix in bases:
+        value = int(body[2:], bases[prefix])
+    elif len(body) > 1 and body[0] == "0":
+        value = int(body[1:], 8)
+    else:
+        value = int(body)
+    value = -value if sign == "-" else value
+    if -(2**63) <= value < 2**63 or (not sign and value < 2**64):
+        return value
+    return None
+
+
+def _explicit(node: ScalarNode) -> bool:
+    """Whether a plain scalar's tag was written out (``!!str 1.5``)."""
+    return node.tag != _RESOLVER.resolve(ScalarNode, node.value, (True, False))
+
+
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def _problem(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    problem = getattr(exc, "problem", None) or str(exc)
+    return " ".join(str(problem).split())
