@@ -96,32 +96,42 @@ class StepOutcome:
 
 
 def run_step(ctx: StepContext) -> StepOutcome:
-    """Dispatch on the step id: script, internal steps, local steps."""
+    """Dispatch on the step id's kind: script, internal, retired, local or vendored."""
+    from scratchd.pipeline import steps as kinds
     from scratchd.runner.steps import docker_build, docker_push, local, scratch_push, script
 
-    step_id = ctx.step.id
-    internal = {
-        "script": script.run,
-        "internal/docker-scratch-push": scratch_push.run,
-        "internal/docker-push": docker_push.run,
-        "internal/docker-build": docker_build.run,
-    }
-    if step_id in internal:
-        return internal[step_id](ctx)
-    if local.find_step(step_id, ctx.repo_source) is not None:
-        return local.run(ctx)
-    raise PipelineError(unknown_step_message(ctx.step))
+    ref = kinds.parse_step_id(ctx.step.id)
+    if ref is None:
+        raise PipelineError(f"{_where(ctx.step)}malformed step id {ctx.step.id!r}")
+    kind = kinds.classify(ref)
+    if kind == kinds.SCRIPT:
+        return script.run(ctx)
+    if kind == kinds.INTERNAL:
+        internal = {
+            "internal/docker-scratch-push": scratch_push.run,
+            "internal/docker-push": docker_push.run,
+            "internal/docker-build": docker_build.run,
+        }
+        return internal[ref.identifier](ctx)
+    if kind == kinds.RETIRED:
+        reason = kinds.RETIRED_INTERNAL.get(ref.identifier, "wercker's platform ran it")
+        ctx.log(f"skipped {ref.identifier}: it does not run here ({reason})")
+        return StepOutcome()
+    directory = local.find_step(ref, ctx.repo_source)
+    if directory is not None:
+        return local.run(ctx, ref.name, directory)
+    raise PipelineError(unknown_step_message(ctx.step, ref.name))
 
 
-def unknown_step_message(step: Step) -> str:
+def _where(step: Step) -> str:
+    return f"wercker.yml:{step.line}: " if step.line else ""
+
+
+def unknown_step_message(step: Step, name: str) -> str:
     """Registry steps are gone with wercker's registry: say how to vendor them."""
-    where = f"wercker.yml:{step.line}: " if step.line else ""
-    name = step.id.split("@", 1)[0].rsplit("/", 1)[-1]
-    if step.id.startswith("internal/"):
-        return f"{where}step {step.id!r} is not supported by scratchd"
     return (
-        f"{where}step {step.id!r} is not available: wercker's step registry is gone. "
+        f"{_where(step)}step {step.id!r} is not available: wercker's step registry is gone. "
         f"Vendor the step: copy its run.sh (and step.yml) into .scratchd/steps/{name}/ "
-        f"in the repository and use '- {name}', or reference a directory with "
+        f"in the repository, or reference a directory with "
         f"'- {name} \"file://path/to/step\"'"
     )

@@ -12,21 +12,18 @@ helper functions (``success``, ``fail``, ``warn``, ``info``, ``debug``,
 
 from __future__ import annotations
 
-import re
-import shlex
 import shutil
 from pathlib import Path
 
 import yaml
 
 from scratchd.errors import PipelineError
+from scratchd.pipeline.steps import COMMON_OPTIONS, StepRef, vendored_dir
 from scratchd.runner.environment import property_var
 from scratchd.runner.steps import StepContext, StepOutcome
 
-STEPS_DIR = ".scratchd/steps"
-_FILE_FORM = re.compile(r'^(?:(?P<name>[^\s"]+)\s+)?"?file://(?P<path>[^"]+)"?$')
 # Options every step has that are not passed to run.sh.
-_RESERVED = {"name", "code", "cwd", "id"}
+_RESERVED = COMMON_OPTIONS | {"code", "id"}
 
 HELPERS = """\
 success() { echo "success: $*"; }
@@ -39,24 +36,30 @@ printf '%s\\n' "$*" > "$WERCKER_REPORT_MESSAGE_FILE"; return 0; }
 fail() { setMessage "$*"; echo "failed: $*" >&2; exit 1; }
 """
 
+# A private temp dir per step run, removed when the step's shell exits.
+RUN = """\
+WERCKER_STEP_TEMP="$(mktemp -d)" || exit 1
+export WERCKER_STEP_TEMP
+trap 'rm -rf "$WERCKER_STEP_TEMP"' EXIT
+. "$WERCKER_STEP_ROOT/run.sh" < /dev/null
+"""
 
-def find_step(step_id: str, repo_source: Path) -> tuple[str, Path] | None:
-    """``(name, directory)`` of a local step, or None when ``step_id`` names none."""
-    match = _FILE_FORM.match(step_id.strip())
-    if match:
-        rel = match.group("path")
-        name = match.group("name") or Path(rel.rstrip("/")).name
-        return name, _inside(repo_source, rel, step_id)
-    name = step_id.split("@", 1)[0]
-    if "/" in name or not name:
-        return None
-    directory = repo_source / STEPS_DIR / name
-    return (name, directory) if directory.is_dir() else None
+
+def find_step(ref: StepRef, repo_source: Path) -> Path | None:
+    """The directory of a ``file://`` or vendored step, or None when there is none."""
+    if ref.url.startswith("file://"):
+        return _inside(repo_source, ref.url.removeprefix("file://"), ref.identifier)
+    directory = repo_source / vendored_dir(ref)
+    return directory if (directory / "run.sh").is_file() else None
 
 
 def _inside(repo_source: Path, rel: str, step_id: str) -> Path:
+    if rel.startswith("/"):
+        raise PipelineError(
+            f"local step {step_id!r}: file://{rel} must be relative to the repository"
+        )
     root = repo_source.resolve()
-    directory = (root / rel.lstrip("/")).resolve()
+    directory = (root / rel).resolve()
     if directory != root and root not in directory.parents:
         raise PipelineError(f"local step {step_id!r}: {rel!r} is outside the repository")
     if not (directory / "run.sh").is_file():
@@ -64,26 +67,16 @@ def _inside(repo_source: Path, rel: str, step_id: str) -> Path:
     return directory
 
 
-def run(ctx: StepContext) -> StepOutcome:
-    found = find_step(ctx.step.id, ctx.repo_source)
-    assert found is not None  # run_step dispatches here only when it is
-    name, directory = found
+def run(ctx: StepContext, name: str, directory: Path) -> StepOutcome:
+    """Source ``run.sh`` with the step's options as ``WERCKER_<NAME>_<OPTION>``."""
     meta = _read_step_yml(directory, ctx.step.id)
-    name = str(meta.get("name") or name)
     staged, step_root = _visible_dir(ctx, directory)
     try:
-        env = {"WERCKER_STEP_ROOT": step_root, "WERCKER_STEP_TEMP": f"{step_root}.tmp"}
-        env.update(_property_env(ctx, name, meta))
-        script = (
-            HELPERS
-            + f"mkdir -p {shlex.quote(env['WERCKER_STEP_TEMP'])}\n"
-            + '. "$WERCKER_STEP_ROOT/run.sh" < /dev/null\n'
-        )
-        ctx.run_script(script, env=env)
+        env = {"WERCKER_STEP_ROOT": step_root, **_property_env(ctx, name, meta)}
+        ctx.run_script(HELPERS + RUN, env=env)
     finally:
         if staged is not None:
             shutil.rmtree(staged, ignore_errors=True)
-            shutil.rmtree(f"{staged}.tmp", ignore_errors=True)
     return StepOutcome()
 
 

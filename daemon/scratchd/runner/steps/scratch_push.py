@@ -40,14 +40,21 @@ OPTIONS = (
 def run(ctx: StepContext) -> StepOutcome:
     from scratchd.image.build import bake
 
+    spec = image_spec(ctx)  # options first: a typo fails before any work is done
+    target = target_for(ctx)
+    if target is None and ctx.publishing.image_store is None:
+        raise PipelineError(
+            f"{ctx.step.id}: no 'repository' option and no local image store configured"
+        )
     root = image_root(ctx)
-    spec = image_spec(ctx)
     blob_dir = ctx.job.dirs.pipeline / "blobs" / ctx.step_id
     blob_dir.mkdir(parents=True, exist_ok=True)
     ctx.log(f"baking {root} into a scratch image")
     image = bake(root, spec, blob_dir)
     ctx.log(f"image {image.digest}")
-    return publish(ctx, image)
+    if target is not None:
+        return push_image(ctx, image, target)
+    return store_image(ctx, image, ctx.publishing.image_store)
 
 
 def image_root(ctx: StepContext) -> Path:
@@ -91,16 +98,8 @@ def image_spec(ctx: StepContext) -> ImageSpec:
     return replace(spec, platform=host_platform())
 
 
-def publish(ctx: StepContext, image) -> StepOutcome:
-    """Push to the step's repository, or write to the local OCI store."""
-    target = target_for(ctx)
-    if target is not None:
-        return push_image(ctx, image, target)
-    store = ctx.publishing.image_store
-    if store is None:
-        raise PipelineError(
-            f"{ctx.step.id}: no 'repository' option and no local image store configured"
-        )
+def store_image(ctx: StepContext, image, store: Path) -> StepOutcome:
+    """Write the image into the local OCI layout store under the step's tags."""
     from scratchd.image.oci_layout import write_oci_layout
 
     tags = target_tags(ctx)
