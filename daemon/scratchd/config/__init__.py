@@ -17,10 +17,12 @@ from scratchd.config.model import (
     RepoConfig,
     glob_match,
 )
+from scratchd.errors import ConfigError
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",
     "Config",
+    "ConfigError",
     "DaemonConfig",
     "Problem",
     "RegistryConfig",

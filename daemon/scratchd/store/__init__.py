@@ -7,8 +7,19 @@ seen by another on its next read; a daemon notices them cheaply by polling
 every ~0.2 s, then calling ``claim_next`` / ``cancel_requests``.
 """
 
+from scratchd.store.logs import BuildLog, compress_log, follow_log, read_log
 from scratchd.store.records import BuildRecord, DaemonInfo, StateDir
 from scratchd.store.schema import SCHEMA_VERSION
 from scratchd.store.store import Store
 
-__all__ = ["SCHEMA_VERSION", "BuildRecord", "DaemonInfo", "StateDir", "Store"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "BuildLog",
+    "BuildRecord",
+    "DaemonInfo",
+    "StateDir",
+    "Store",
+    "compress_log",
+    "follow_log",
+    "read_log",
+]

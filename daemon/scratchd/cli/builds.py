@@ -1,0 +1,71 @@
+"""``scratchd builds``: the latest builds as a table (or JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from scratchd.cli.state import add_config_argument, build_duration, load, open_store
+
+COLUMNS = ("ID", "REPO", "BRANCH", "COMMIT", "STATUS", "DURATION", "IMAGE")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "builds", help="list recent builds", description="List recent builds, newest first."
+    )
+    add_config_argument(parser)
+    parser.add_argument("--repo", metavar="R", help="only builds of this repository")
+    parser.add_argument(
+        "--status", action="append", metavar="S", help="only builds with this status (repeatable)"
+    )
+    parser.add_argument("--limit", type=_positive, default=20, metavar="N", help="default 20")
+    parser.add_argument("--json", action="store_true", help="one JSON array of build records")
+    parser.set_defaults(handler=run)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from scratchd.errors import UsageError
+    from scratchd.models import BuildStatus
+
+    for status in args.status or ():
+        if status not in BuildStatus.__members__.values():
+            choices = ", ".join(s.value for s in BuildStatus)
+            raise UsageError(f"unknown status {status!r} (one of {choices})")
+    store = open_store(load(args))
+    try:
+        builds = store.list_builds(repo=args.repo, statuses=args.status, limit=args.limit)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps([b.to_json() for b in builds], indent=2))
+    else:
+        print(format_table(builds))
+    return 0
+
+
+def format_table(builds) -> str:
+    rows = [COLUMNS] + [
+        (
+            str(b.id),
+            b.repo,
+            b.branch,
+            b.short_sha,
+            str(b.status),
+            build_duration(b),
+            b.images[0] if b.images else "",
+        )
+        for b in builds
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )

@@ -1,0 +1,78 @@
+"""``scratchd check-config [--config PATH]``: validate the file and what it points to.
+
+Exit 0 when usable (warnings allowed), 1 on any error. The summary shows
+what the daemon would do with the file, never a password.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from scratchd.cli.state import add_config_argument
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "check-config",
+        help="validate scratchd.toml and the repositories it names",
+        description="Check the config file, repository paths, secrets file permissions and "
+        "registry credentials sources; print a summary. Exit status 1 on problems.",
+    )
+    add_config_argument(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scratchd.config import ConfigError, check_config, default_config_path, load_config
+    from scratchd.config.check import ERROR
+
+    path = args.config or default_config_path()
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{exc}", file=sys.stderr)
+        print(f"{path}: 1 error", file=sys.stderr)
+        return 1
+    print(summary(config))
+    problems = check_config(config)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    errors = sum(p.severity == ERROR for p in problems)
+    warnings = len(problems) - errors
+    verdict = "FAILED" if errors else "OK"
+    print(f"{verdict}: {errors} error(s), {warnings} warning(s)")
+    return 1 if errors else 0
+
+
+def summary(config) -> str:
+    """A readable picture of the effective config (defaults filled in)."""
+    from scratchd.config import format_duration
+
+    d = config.daemon
+    lines = [
+        f"config: {config.path}",
+        f"state_dir: {d.state_dir}",
+        f"daemon: executor {d.executor}, {d.max_concurrent_builds} concurrent build(s), "
+        f"poll every {format_duration(d.poll_interval)}, shutdown grace "
+        f"{format_duration(d.shutdown_grace)}, keep {d.keep_builds} builds per repository",
+    ]
+    for host, reg in sorted(config.registries.items()):
+        user = reg.username or "(anonymous)"
+        lines.append(f"registry {host}: user {user}, password from {reg.password_source}")
+    lines.append(f"repositories: {len(config.repos)}")
+    for repo in config.repos:
+        refs = ", ".join(repo.branches) + (f"; tags {', '.join(repo.tags)}" if repo.tags else "")
+        mode = "every commit" if repo.build_every_commit else "newest commit"
+        extras = [f"executor {config.executor_for(repo)}", f"builds {mode}"]
+        if repo.cancel_superseded:
+            extras.append("cancels superseded builds")
+        if repo.schedule:
+            extras.append(f"cron {repo.schedule!r}")
+        if config.notes_for(repo):
+            extras.append("git notes")
+        lines.append(f"  {repo.name}: {repo.path}")
+        pipelines = " -> ".join(repo.pipelines)
+        lines.append(f"    branches {refs}; pipelines {pipelines} from {repo.pipeline_file}")
+        lines.append(f"    {', '.join(extras)}")
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""``scratchd status``: is the daemon alive, what does it watch, what is queued and running.
+
+Liveness comes from the heartbeat row the daemon refreshes every few
+seconds: alive means a fresh heartbeat whose pid still exists (when the
+daemon runs on this host). Exit status 0 when alive, 3 when not (like
+``systemctl status``), so scripts can wait on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import time
+
+from scratchd.cli.state import add_config_argument, ago, build_duration, load, open_store
+
+#: A heartbeat older than this means the daemon is gone (it beats every few seconds).
+HEARTBEAT_STALE = 30.0
+NOT_RUNNING = 3
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "status",
+        help="daemon liveness, watched repositories, queue and running builds",
+        description="Show whether the daemon is alive, what it watches, the queue and "
+        "running builds. Exit status 3 when the daemon is not running.",
+    )
+    add_config_argument(parser)
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.set_defaults(handler=run)
+
+
+def daemon_alive(info, now: float) -> bool:
+    """Fresh heartbeat and, on this host, a live pid (a kill -9 leaves a stale row)."""
+    if info is None or info.status == "stopped" or now - info.updated_at > HEARTBEAT_STALE:
+        return False
+    if info.hostname != socket.gethostname():
+        return True
+    try:
+        os.kill(info.pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run(args: argparse.Namespace) -> int:
+    from scratchd.store import StateDir
+
+    config = load(args)
+    if not StateDir(config.daemon.state_dir).db.exists():
+        print(f"daemon: not running (no state database in {config.daemon.state_dir} yet)")
+        return NOT_RUNNING
+    store = open_store(config)
+    try:
+        info, queued, running = store.daemon_info(), store.queued(), store.running()
+    finally:
+        store.close()
+    now = time.time()
+    alive = daemon_alive(info, now)
+    watched = list(info.repos) if alive else [r.name for r in config.repos]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "alive": alive,
+                    "daemon": info.__dict__ if info else None,
+                    "watched": watched,
+                    "queued": [b.to_json() for b in queued],
+                    "running": [b.to_json() for b in running],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(_daemon_line(info, alive, now))
+        print(f"watched repositories ({len(watched)}): {', '.join(watched) or '-'}")
+        print(f"queued: {len(queued)}")
+        for b in queued:
+            retry = f", retry in {ago(b.retry_after - now)}" if b.retry_after else ""
+            waiting = ago(now - b.created_at)
+            print(f"  {b.id}  {b.repo}  {b.branch}  {b.short_sha}  waiting {waiting}{retry}")
+        print(f"running: {len(running)}")
+        for b in running:
+            flag = "  (cancel requested)" if b.cancel_requested else ""
+            print(
+                f"  {b.id}  {b.repo}  {b.branch}  {b.short_sha}  for {build_duration(b, now)}{flag}"
+            )
+    return 0 if alive else NOT_RUNNING
+
+
+def _daemon_line(info, alive: bool, now: float) -> str:
+    if info is None:
+        return "daemon: not running (no heartbeat in this state directory yet)"
+    if not alive:
+        return (
+            f"daemon: not running (last heartbeat {ago(now - info.updated_at)} ago, "
+            f"pid {info.pid}, status {info.status})"
+        )
+    return (
+        f"daemon: running (pid {info.pid} on {info.hostname}, up {ago(now - info.started_at)}, "
+        f"heartbeat {ago(now - info.updated_at)} ago): {info.status}"
+    )

@@ -1,0 +1,122 @@
+"""Per-build log files: written line by line while running, gzip-compressed when done.
+
+Path scheme (see :class:`~scratchd.store.records.StateDir`):
+``<state_dir>/logs/<repo>/<id>.log`` while a build runs, ``<id>.log.gz`` once
+it finished. Each line is ``<UTC timestamp> <stream> <text>``. Compression
+writes the ``.gz`` next to the log, renames it into place, then unlinks the
+plain file: a reader that already has the plain file open keeps reading it to
+the end, and a new reader finds one of the two at every moment.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+
+def gz_path(path: Path) -> Path:
+    return path.with_name(path.name + ".gz")
+
+
+class BuildLog:
+    """Appends timestamped lines to one build's log; each line is flushed at once."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._file = open(self.path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
+
+    def line(self, text: str, stream: str = "stdout") -> None:
+        stamp = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        self._file.write(f"{stamp}Z {stream} {text.rstrip(chr(10))}\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def finish(self) -> Path:
+        """Close and compress; returns the ``.gz`` path."""
+        self.close()
+        return compress_log(self.path)
+
+    def __enter__(self) -> BuildLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def compress_log(path: Path) -> Path:
+    """Gzip ``path`` to ``path.gz`` atomically and remove the plain file."""
+    target = gz_path(path)
+    if not path.exists():
+        return target
+    tmp = target.with_name(target.name + ".tmp")
+    with open(path, "rb") as src, gzip.open(tmp, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, target)
+    path.unlink()
+    return target
+
+
+def read_log(path: Path) -> str | None:
+    """The whole log, plain or compressed; ``None`` when there is none (yet)."""
+    for _ in range(3):  # the plain file may be compressed away between the checks
+        try:
+            return path.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            pass
+        try:
+            with gzip.open(gz_path(path), "rt", encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            pass
+    return None
+
+
+def follow_log(
+    path: Path,
+    done: Callable[[], bool],
+    *,
+    poll: float = 0.2,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[str]:
+    """Yield the log's text as it grows until ``done()`` says the build ended.
+
+    ``done`` is asked only when no new text is available, and once it is true
+    the rest of the file is read, so no line written before the end is lost.
+    """
+    while True:
+        try:
+            f = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115
+            break
+        except FileNotFoundError:
+            finished = done()
+            text = read_log(path)
+            if text is not None and (finished or not path.exists()):
+                yield text
+                return
+            if finished:
+                return
+            sleep(poll)
+    with f:
+        while True:
+            chunk = f.read()
+            if chunk:
+                yield chunk
+                continue
+            if done():
+                rest = f.read()
+                if rest:
+                    yield rest
+                return
+            sleep(poll)
