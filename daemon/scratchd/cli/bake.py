@@ -32,7 +32,12 @@ def register(subparsers) -> None:
     p.add_argument("--source", default="", help="source URL (label + OCI annotation)")
     p.add_argument("--created", help="EPOCH or RFC3339 (default: $SOURCE_DATE_EPOCH, else 0)")
     p.add_argument("--platform", help="OS/ARCH[/VARIANT] (default: this machine's)")
-    p.add_argument("--format", choices=("docker", "oci"), default="docker")
+    p.add_argument(
+        "--format",
+        choices=("docker", "oci"),
+        help="media types (default: oci for --oci-layout, since skopeo and umoci read only "
+        "OCI manifests from a layout; docker v2 schema 2 for --docker-archive)",
+    )
     p.add_argument("--compression", choices=("gzip", "zstd"), default="gzip")
     p.add_argument("--gzip-level", type=int, default=None, help=argparse.SUPPRESS)
     out = p.add_mutually_exclusive_group(required=True)
@@ -108,9 +113,15 @@ def spec_from_args(args: argparse.Namespace):
         revision=args.revision,
         source=args.source,
         platform=platform,
-        oci=args.format == "oci",
+        oci=_format(args) == "oci",
         compression=args.compression,
     )
+
+
+def _format(args: argparse.Namespace) -> str:
+    if args.format:
+        return args.format
+    return "oci" if args.oci_layout else "docker"
 
 
 def _tags(args: argparse.Namespace) -> tuple[str, ...]:

@@ -82,8 +82,9 @@ def _select(index: dict, path: Path, tag: str | None) -> dict:
             if m.get("annotations", {}).get(REF_NAME) == tag:
                 return m
         raise ImageError(f"{path}: no image tagged {tag!r}")
-    if len({m.get("digest") for m in manifests}) != 1:
-        raise ImageError(f"{path}: holds {len(manifests)} images; name a tag (PATH:TAG)")
+    digests = {m.get("digest") for m in manifests}
+    if len(digests) != 1:
+        raise ImageError(f"{path}: holds {len(digests)} images; name a tag (PATH:TAG)")
     return manifests[0]
 
 
