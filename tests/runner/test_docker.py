@@ -1,0 +1,189 @@
+"""DockerBackend against the real engine with the local busybox box."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+
+import pytest
+
+from scratchd.errors import BackendError, BuildCancelled, PipelineError, StepTimeout
+from scratchd.pipeline.plan import Box
+from scratchd.runner.backend import StepCommand
+from scratchd.runner.docker_backend import DockerBackend
+from tests.runner.test_host import Lines
+
+
+def leftovers(docker_client, labels: dict) -> list[str]:
+    """Containers and networks carrying this test's label."""
+    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
+    found = [c.name for c in docker_client.containers.list(all=True, filters=filters)]
+    return found + [n.name for n in docker_client.networks.list(filters=filters)]
+
+
+@pytest.fixture
+def test_labels(docker_client):
+    labels = {"org.scratchd.test": secrets.token_hex(6)}
+    yield labels
+    # Whatever a test did, nothing it created may survive it.
+    assert leftovers(docker_client, labels) == []
+
+
+@pytest.fixture
+def new_backend(docker_host, test_labels):
+    made: list[DockerBackend] = []
+
+    def make(**kw) -> DockerBackend:
+        kw.setdefault("base_url", docker_host)
+        b = DockerBackend(labels=test_labels, kill_grace=1.0, drain_timeout=1.0, **kw)
+        made.append(b)
+        return b
+
+    yield make
+    for b in made:
+        b.teardown()
+
+
+@pytest.fixture
+def backend(new_backend, make_pipeline_job, busybox_box):
+    b = new_backend()
+    b.setup(make_pipeline_job(box=Box(id=busybox_box), env={"JOB_VAR": "from-job"}))
+    return b
+
+
+def run(backend, script: str, **kw) -> tuple[int, Lines]:
+    lines = Lines()
+    cancel = kw.pop("cancel", threading.Event())
+    code = backend.run(StepCommand(name=kw.pop("name", "step"), script=script, **kw), lines, cancel)
+    return code, lines
+
+
+def processes(backend) -> list[str]:
+    return [" ".join(p[-1:]) for p in backend.container.top(ps_args="-o pid,args")["Processes"]]
+
+
+def test_state_env_cwd_and_mounts(backend, make_pipeline_job):
+    host_dirs = make_pipeline_job().dirs
+    (host_dirs.source / "sub").mkdir()
+    assert run(backend, "set -e\necho built > artifact\ncp artifact $WERCKER_OUTPUT_DIR/\n")[0] == 0
+    code, lines = run(
+        backend,
+        'set -e\ncat ../artifact\npwd\necho "$JOB_VAR $STEP_VAR $WERCKER_CACHE_DIR"\n',
+        cwd="sub",
+        env={"STEP_VAR": "from-step"},
+    )
+    assert code == 0
+    assert lines.of("stdout") == [
+        "built",
+        "/pipeline/source/sub",
+        "from-job from-step /pipeline/cache",
+    ]
+    assert (host_dirs.output / "artifact").read_text() == "built\n"
+    assert backend.env_paths()["WERCKER_ROOT"] == "/pipeline/source"
+
+
+def test_streams_order_exit_codes_and_shebang(backend):
+    code, lines = run(backend, "echo one; echo err1 >&2; echo two; printf tail; exit 4")
+    assert code == 4
+    assert lines.of("stdout") == ["one", "two", "tail"]
+    assert lines.of("stderr") == ["err1"]
+    code, lines = run(backend, '#!/bin/sh\necho "ran $0"\n')
+    assert (code, lines.of("stdout")) == (0, ["ran /pipeline/steps/step-002"])
+
+
+def test_lines_are_delivered_while_the_step_runs(backend, make_pipeline_job):
+    gate = make_pipeline_job().dirs.source / "gate"
+    seen = Lines()
+
+    def on_line(stream: str, text: str) -> None:
+        seen(stream, text)
+        if text == "waiting":
+            gate.touch()
+
+    script = "echo waiting\nwhile [ ! -e gate ]; do sleep 0.05; done\necho released\n"
+    cmd = StepCommand(name="gate", script=script, command_timeout=20)
+    assert backend.run(cmd, on_line, threading.Event()) == 0
+    assert seen.of("stdout") == ["waiting", "released"]
+
+
+def test_background_processes_live_until_teardown_like_wercker(backend, docker_client):
+    code, _ = run(backend, "sleep 1000 >/dev/null 2>&1 &\necho started")
+    assert code == 0
+    assert any("sleep 1000" in p for p in processes(backend))
+    name = backend.container.name
+    backend.teardown()
+    assert not docker_client.containers.list(all=True, filters={"name": name})
+
+
+def test_command_timeout_kills_every_process_of_the_step(backend):
+    started = time.monotonic()
+    with pytest.raises(StepTimeout, match="command-timeout"):
+        run(backend, "sleep 1000 &\nsleep 1001\n", command_timeout=1)
+    assert time.monotonic() - started < 10
+    assert not [p for p in processes(backend) if "sleep 100" in p]
+    assert run(backend, "echo still usable")[0] == 0  # after-steps can still run
+
+
+def test_no_response_timeout(backend):
+    with pytest.raises(StepTimeout, match="no-response-timeout") as info:
+        run(backend, "echo start; sleep 1000", name="quiet", no_response_timeout=1)
+    assert info.value.step == "quiet"
+    assert not [p for p in processes(backend) if "sleep 1000" in p]
+
+
+def test_cancel_from_another_thread(backend):
+    cancel = threading.Event()
+    timer = threading.Timer(0.5, cancel.set)
+    timer.start()
+    try:
+        with pytest.raises(BuildCancelled):
+            run(backend, "sleep 1000 & wait", cancel=cancel)
+    finally:
+        timer.cancel()
+    assert not [p for p in processes(backend) if "sleep 1000" in p]
+
+
+def test_files_written_as_root_are_handed_back(new_backend, make_pipeline_job, busybox_box):
+    b = new_backend(owner=(12345, 12346))
+    job = make_pipeline_job(box=Box(id=busybox_box))
+    b.setup(job)
+    assert run(b, "mkdir -p $WERCKER_OUTPUT_DIR/d && echo x > $WERCKER_OUTPUT_DIR/d/f")[0] == 0
+    b.teardown()
+    for path in (job.dirs.output / "d", job.dirs.output / "d" / "f"):
+        st = path.stat()
+        assert (st.st_uid, st.st_gid) == (12345, 12346)
+
+
+def test_missing_box_image_is_a_backend_error(new_backend, make_pipeline_job):
+    b = new_backend()
+    box = Box(id=f"scratchd-test/no-such-box-{secrets.token_hex(4)}", tag="v1")
+    with pytest.raises(BackendError, match=r"no-such-box-\w+:v1 is not available locally"):
+        b.setup(make_pipeline_job(box=box))
+    b.teardown()
+    b.teardown()
+
+
+def test_a_pipeline_without_box_is_a_pipeline_error(new_backend, make_pipeline_job):
+    with pytest.raises(PipelineError, match="has no box"):
+        new_backend().setup(make_pipeline_job())
+
+
+def test_engine_down_is_a_backend_error_not_a_step_failure(
+    new_backend, make_pipeline_job, busybox_box, tmp_path
+):
+    b = new_backend(base_url=f"unix://{tmp_path / 'dead.sock'}")
+    with pytest.raises(BackendError, match="not reachable") as info:
+        b.setup(make_pipeline_job(box=Box(id=busybox_box)))
+    assert "dead.sock" in str(info.value)
+    b.teardown()
+
+
+def test_teardown_without_setup_and_twice(new_backend, backend, docker_client, test_labels):
+    new_backend().teardown()
+    assert leftovers(docker_client, test_labels)  # the backend fixture's container and network
+    backend.teardown()
+    backend.teardown()
+    assert leftovers(docker_client, test_labels) == []
+    with pytest.raises(BackendError, match="before setup"):
+        run(backend, "true")
