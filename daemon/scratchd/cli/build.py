@@ -119,11 +119,12 @@ def _executor(args: argparse.Namespace, printer):
     from pathlib import Path
 
     from scratchd.runner.executor import Executor
+    from scratchd.runner.steps.publish import registry_client_factory
 
     return Executor(
         _backend_factory,
         printer.line,
-        registry_client_factory=_registry_client,
+        registry_client_factory=registry_client_factory(),
         image_store=Path(args.image_store) if args.image_store else None,
     )
 
@@ -136,17 +137,6 @@ def _backend_factory(kind: str):
     from scratchd.runner.docker_backend import DockerBackend
 
     return DockerBackend()
-
-
-def _registry_client(ref, credential):
-    """A registry client for one push: the step's credential first, then docker config."""
-    from scratchd.registry.client import RegistryClient
-    from scratchd.registry.credentials import CredentialStore
-    from scratchd.registry.reference import is_loopback
-
-    explicit = {ref.registry: credential} if credential is not None else None
-    insecure = (ref.registry,) if is_loopback(ref.registry) else ()
-    return RegistryClient(CredentialStore(explicit=explicit), insecure=insecure)
 
 
 def _run_cancellable(executor, request):

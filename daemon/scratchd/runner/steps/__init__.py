@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +103,8 @@ def run_step(ctx: StepContext) -> StepOutcome:
     ref = kinds.parse_step_id(ctx.step.id)
     if ref is None:
         raise PipelineError(f"{_where(ctx.step)}malformed step id {ctx.step.id!r}")
+    if ctx.step.url:  # the parser keeps ``name "file://path"``'s url apart from the id
+        ref = replace(ref, url=ctx.step.url)
     kind = kinds.classify(ref)
     if kind == kinds.SCRIPT:
         return script.run(ctx)

@@ -9,6 +9,7 @@ config and credential helpers (resolved by the registry client factory).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from scratchd.errors import PipelineError
@@ -78,3 +79,24 @@ def push_image(ctx: StepContext, image, target: Target) -> StepOutcome:
     digest = getattr(result, "digest", "") or image.digest
     ctx.log(f"pushed {target.name}@{digest}")
     return StepOutcome(digest=digest, images=tuple(f"{target.name}:{t}" for t in target.tags))
+
+
+def registry_client_factory(
+    *, configured=None, docker_config=None, insecure: tuple[str, ...] = ()
+) -> Callable[[ImageRef, object], object]:
+    """A ``(ref, step_credential) -> RegistryClient`` factory for the executor.
+
+    ``configured`` is the daemon config's ``{host: (username, Secret)}``; the
+    step's own credential goes first, then that, then docker's config files.
+    """
+    from scratchd.registry.client import RegistryClient
+    from scratchd.registry.credentials import CredentialStore
+
+    def make(ref: ImageRef, credential) -> RegistryClient:
+        explicit = {ref.registry: credential} if credential is not None else None
+        store = CredentialStore(
+            explicit=explicit, configured=configured, docker_config=docker_config
+        )
+        return RegistryClient(store, insecure=insecure)
+
+    return make

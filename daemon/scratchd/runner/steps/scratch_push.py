@@ -46,6 +46,8 @@ def run(ctx: StepContext) -> StepOutcome:
         raise PipelineError(
             f"{ctx.step.id}: no 'repository' option and no local image store configured"
         )
+    if target is None:  # OCI media types: tools read an OCI layout's index only for those
+        spec = replace(spec, oci=True)
     root = image_root(ctx)
     blob_dir = ctx.job.dirs.pipeline / "blobs" / ctx.step_id
     blob_dir.mkdir(parents=True, exist_ok=True)
