@@ -91,6 +91,12 @@ class BoxReader:
 
     def _finish(self, node: Node, fields: dict, env, ports, service: bool) -> Box:
         box_id = fields["id"].strip()
+        if "@" in box_id and "@sha256:" not in box_id:
+            self.out.warn(
+                where(node),
+                f"'{box_id}' uses the '@version' form of wercker's old box registry, "
+                "which no Docker registry serves; name an image as name:tag",
+            )
         if fields.get("url"):
             self.out.warn(where(node), "boxes built from a 'url' are not supported; it is ignored")
         if fields.get("password") and "$" not in fields["password"]:

@@ -3,7 +3,9 @@
 The shape follows wercker's ``core/config.go``: a handful of top-level
 settings (``box``, ``services``, ``command-timeout``, ``no-response-timeout``,
 ``source-dir``, plus ``workflows`` and ``ignore-file`` which scratchd ignores)
-and every other top-level key is a pipeline. A pipeline has ``box``,
+and every other top-level key is a pipeline, except keys starting with a dot,
+which are "hidden" holders of YAML anchors (wercker skipped what it could not
+read as a pipeline). A pipeline has ``box``,
 ``services``, ``steps``, ``after-steps``, ``base-path`` and ``docker``; any
 other key must be a list of steps (wercker's old "deploy targets").
 
@@ -14,6 +16,7 @@ Everything found wrong is collected (see :mod:`.diagnostics`);
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from pathlib import Path
 
 import yaml
@@ -122,6 +125,12 @@ def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[tuple[int, int], 
     return (line, col), f"invalid YAML: {problem}" + (f" ({context})" if context else "")
 
 
+def _did_you_mean(key: str, known: frozenset[str]) -> str:
+    """ "unknown key 'stepz'; did you mean 'steps'?" when a known key is close, else ""."""
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.8)
+    return f"unknown key '{key}'; did you mean '{close[0]}'?" if close else ""
+
+
 class _PlanReader:
     def __init__(self, doc: Document, out: Collector, root: Path | None) -> None:
         self.doc, self.out = doc, out
@@ -139,6 +148,8 @@ class _PlanReader:
                 settings[key] = value
             elif key in _IGNORED_SETTINGS:
                 self.out.warn(where(key_node), f"'{key}' is ignored by scratchd")
+            elif key.startswith("."):
+                continue  # a hidden key: holds YAML anchors for the pipelines to reuse
             else:
                 pipelines.append(self._pipeline(key, key_node, value))
         if not any(p.name == "build" for p in pipelines):
@@ -189,10 +200,10 @@ class _PlanReader:
             self.out.warn(where(key_node), f"pipeline '{name}' has no steps")
             return Pipeline(name=name, line=line)
         if not isinstance(node, MappingNode):
+            typo = _did_you_mean(name, _SETTINGS)
             self.out.error(
-                where(node),
-                f"pipeline '{name}' must be a map with 'steps', not {kind(node)} "
-                f"(or is '{name}' a misspelt setting?)",
+                where(key_node) if typo else where(node),
+                typo or f"pipeline '{name}' must be a map with 'steps', not {kind(node)}",
             )
             return Pipeline(name=name, line=line)
         fields: dict = {}
@@ -217,6 +228,10 @@ class _PlanReader:
         )
 
     def _target(self, pipeline: str, key: str, key_node: Node, node: Node) -> tuple[Step, ...]:
+        typo = _did_you_mean(key, _PIPELINE_KEYS)
+        if typo:
+            self.out.error(where(key_node), f"in pipeline '{pipeline}': {typo}")
+            return ()
         if not isinstance(node, SequenceNode):
             self.out.error(
                 where(key_node),
