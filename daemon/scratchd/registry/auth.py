@@ -58,8 +58,9 @@ class Authenticator:
         self._clock = clock
         self._timeout = timeout
         self._lock = threading.Lock()
+        self._fetching = threading.Lock()
         self._challenges: dict[str, Challenge | None] = {}
-        self._scopes: dict[str, set[str]] = {}
+        self._scopes: dict[tuple[str, str], set[str]] = {}  # (host, repository) -> scopes
         self._tokens: dict[tuple[str, frozenset[str]], _Token] = {}
         self._creds: dict[str, Credential | None] = {}
         #: Every secret value used so far, for redacting error text.
@@ -69,16 +70,20 @@ class Authenticator:
         with self._lock:
             self._challenges[host] = challenge
 
-    def want(self, host: str, scopes: Iterable[str]) -> None:
+    def want(self, host: str, repository: str, scopes: Iterable[str]) -> None:
         """Declare scopes before requests need them (saves one 401 round trip)."""
         with self._lock:
-            self._scopes.setdefault(host, set()).update(scopes)
+            self._scopes.setdefault((host, repository), set()).update(scopes)
 
-    def header(self, host: str) -> str | None:
-        """The header for the next request to ``host`` (``None``: send none)."""
+    def header(self, host: str, repository: str = "") -> str | None:
+        """The header for the next request about ``repository`` (``None``: send none).
+
+        Scopes are kept per repository being pushed, so a long-lived client
+        never asks for a token covering every repository it ever touched.
+        """
         with self._lock:
             challenge = self._challenges.get(host)
-            scopes = frozenset(self._scopes.get(host, ()))
+            scopes = frozenset(self._scopes.get((host, repository), ()))
         if challenge is None:
             return None
         if challenge.scheme == "basic":
@@ -87,14 +92,14 @@ class Authenticator:
             return f"Bearer {self._token(host, challenge, scopes)}"
         raise AuthError(f"registry {host} asks for unsupported auth scheme {challenge.scheme!r}")
 
-    def unauthorized(self, host: str, challenge: Challenge | None) -> None:
+    def unauthorized(self, host: str, repository: str, challenge: Challenge | None) -> None:
         """After a 401: adopt the new challenge, merge its scope, drop stale tokens."""
         with self._lock:
-            old = frozenset(self._scopes.get(host, ()))
-            self._tokens.pop((host, old), None)
+            key = (host, repository)
+            self._tokens.pop((host, frozenset(self._scopes.get(key, ()))), None)
             if challenge is not None:
                 self._challenges[host] = challenge
-                self._scopes.setdefault(host, set()).update(challenge.get("scope").split())
+                self._scopes.setdefault(key, set()).update(challenge.get("scope").split())
 
     def credential(self, host: str) -> Credential | None:
         with self._lock:
@@ -118,14 +123,15 @@ class Authenticator:
 
     def _token(self, host: str, challenge: Challenge, scopes: frozenset[str]) -> str:
         key = (host, scopes)
-        with self._lock:
-            cached = self._tokens.get(key)
-        if cached is not None and cached.expires_at > self._clock():
-            return cached.value
-        token = self._fetch_token(host, challenge, scopes)
-        with self._lock:
-            self._tokens[key] = token
-        return token.value
+        with self._fetching:  # parallel uploads wait for one token instead of each fetching
+            with self._lock:
+                cached = self._tokens.get(key)
+            if cached is not None and cached.expires_at > self._clock():
+                return cached.value
+            token = self._fetch_token(host, challenge, scopes)
+            with self._lock:
+                self._tokens[key] = token
+            return token.value
 
     def _fetch_token(self, host: str, challenge: Challenge, scopes: frozenset[str]) -> _Token:
         realm = challenge.get("realm")

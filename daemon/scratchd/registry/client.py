@@ -101,7 +101,7 @@ class RegistryClient:
         tags = tuple(dict.fromkeys(validate_tag(t) for t in tags)) or ("latest",)
         base = self._retry.call(lambda: self._transport.base(ref.registry), f"ping {ref.registry}")
         target = Target(ref.registry, base, ref.repository)
-        self._auth.want(ref.registry, [f"repository:{ref.repository}:pull,push"])
+        self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull,push"])
         counts = self._push_blobs(target, image.blobs(), dict(mount_from or {}))
         for tag in tags:
             self._put_manifest(target, image, tag)
@@ -158,7 +158,7 @@ class RegistryClient:
     def _put_manifest(self, target: Target, image: Image, tag: str) -> None:
         def put():
             response = self._transport.send(
-                "PUT", target.url(f"manifests/{tag}"), target.host,
+                "PUT", target.url(f"manifests/{tag}"), target.host, repository=target.repository,
                 ok=(200, 201), headers={"Content-Type": image.media_type}, body=image.manifest,
             )  # fmt: skip
             response.close()

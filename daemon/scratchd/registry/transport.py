@@ -108,21 +108,23 @@ class Transport:
         ok: Iterable[int],
         headers: Mapping[str, str] | None = None,
         body: Callable[[], object] | bytes | None = None,
+        repository: str = "",
     ) -> requests.Response:
         """One request; a 401 re-authenticates and resends once. ``body`` may be a factory."""
         for attempt in (1, 2):
-            response = self._send_once(method, url, host, headers, body)
+            response = self._send_once(method, url, (host, repository), headers, body)
             if response.status_code != 401 or attempt == 2:
                 break
             response.close()
-            self.auth.unauthorized(host, _pick(parse_challenges(_www(response))))
+            self.auth.unauthorized(host, repository, _pick(parse_challenges(_www(response))))
         if response.status_code in set(ok):
             return response
         raise self.error(response, method, url, host)
 
-    def _send_once(self, method, url, host, headers, body) -> requests.Response:
+    def _send_once(self, method, url, scope_key, headers, body) -> requests.Response:
+        host = scope_key[0]
         all_headers = dict(headers or {})
-        authorization = self.auth.header(host)
+        authorization = self.auth.header(*scope_key)
         if authorization:
             all_headers["Authorization"] = authorization
         data = body() if callable(body) else body
@@ -153,13 +155,16 @@ class Transport:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             return Retryable(text, status=status, code=code, retry_after=retry_after)
         if status in (401, 403):
+            code = code or ("UNAUTHORIZED" if status == 401 else "DENIED")  # HEAD has no body
+            text = text.replace(f"HTTP {status} :", f"HTTP {status} {code}:")
             challenge = _pick(parse_challenges(_www(response)))
             if challenge is not None and challenge.get("error") == "insufficient_scope":
                 scope = challenge.get("scope") or "this request"
                 text = f"{where}: DENIED: the token does not grant {scope} (insufficient_scope)"
                 code = "DENIED"
             elif status == 401 and (cred := self.auth.credential(host)) is not None:
-                text += f" (credentials of user {cred.username!r} from {cred.source} rejected)"
+                origin = f" from {cred.source}" if cred.source else ""
+                text += f" (credentials of user {cred.username!r}{origin} rejected)"
             return AuthError(redactor.redact(text), status=status, code=code)
         return RegistryError(text, status=status, code=code)
 

@@ -77,11 +77,15 @@ class BlobUploader:
         self._progress = progress or (lambda event: None)
         self._abort = abort or threading.Event()
 
+    def _send(self, target: Target, method: str, url: str, **kwargs) -> requests.Response:
+        return self._transport.send(
+            method, url, target.host, repository=target.repository, **kwargs
+        )
+
     def exists(self, target: Target, blob: Blob) -> bool:
         digest = blob.descriptor.digest
-        send = lambda: self._transport.send(  # noqa: E731
-            "HEAD", target.url(f"blobs/{digest}"), target.host, ok=(200, 404)
-        )
+        url = target.url(f"blobs/{digest}")
+        send = lambda: self._send(target, "HEAD", url, ok=(200, 404))  # noqa: E731
         response = self._policy.call(send, f"HEAD blob {digest[:19]}")
         response.close()
         return response.status_code == 200
@@ -90,8 +94,11 @@ class BlobUploader:
         """``"mounted"``, an upload URL the registry opened instead, or None."""
         query = urlencode({"mount": blob.descriptor.digest, "from": source})
         try:
-            response = self._transport.send(
-                "POST", target.url(f"blobs/uploads/?{query}"), target.host, ok=(201, 202)
+            response = self._send(
+                target,
+                "POST",
+                target.url(f"blobs/uploads/?{query}"),
+                ok=(201, 202),
             )
         except RegistryError:
             return None  # any refusal: fall back to a plain upload
@@ -113,8 +120,11 @@ class BlobUploader:
 
     def _upload_once(self, target: Target, blob: Blob, location: str | None) -> None:
         if location is None:
-            response = self._transport.send(
-                "POST", target.url("blobs/uploads/"), target.host, ok=(202,)
+            response = self._send(
+                target,
+                "POST",
+                target.url("blobs/uploads/"),
+                ok=(202,),
             )
             response.close()
             location = _location(response)
@@ -128,8 +138,13 @@ class BlobUploader:
     def _finish(self, target: Target, blob: Blob, location: str, body) -> None:
         url = _with_query(location, digest=blob.descriptor.digest)
         headers = {**_OCTETS, "Content-Length": "0"} if body is None else _OCTETS
-        response = self._transport.send(
-            "PUT", url, target.host, ok=(201, 413), headers=headers, body=body
+        response = self._send(
+            target,
+            "PUT",
+            url,
+            ok=(201, 413),
+            headers=headers,
+            body=body,
         )
         response.close()
         if response.status_code == 413:  # body too large for one request: go chunked
@@ -137,8 +152,11 @@ class BlobUploader:
             self._finish(target, blob, location, None)
 
     def _reopen(self, target: Target) -> str:
-        response = self._transport.send(
-            "POST", target.url("blobs/uploads/"), target.host, ok=(202,)
+        response = self._send(
+            target,
+            "POST",
+            target.url("blobs/uploads/"),
+            ok=(202,),
         )
         response.close()
         return _location(response)
@@ -150,8 +168,13 @@ class BlobUploader:
             headers = {**_OCTETS, "Content-Range": f"{start}-{start + length - 1}"}
             report = self._report(blob, start)
             body = lambda s=start, n=length, r=report: _Body(blob, s, n, r, self._abort)  # noqa: E731
-            response = self._transport.send(
-                "PATCH", location, target.host, ok=(202,), headers=headers, body=body
+            response = self._send(
+                target,
+                "PATCH",
+                location,
+                ok=(202,),
+                headers=headers,
+                body=body,
             )
             response.close()
             location = _location(response)
