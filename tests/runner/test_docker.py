@@ -11,52 +11,17 @@ import pytest
 from scratchd.errors import BackendError, BuildCancelled, PipelineError, StepTimeout
 from scratchd.pipeline.plan import Box
 from scratchd.runner.backend import StepCommand
-from scratchd.runner.docker_backend import DockerBackend
-from tests.runner.test_host import Lines
-
-
-def leftovers(docker_client, labels: dict) -> list[str]:
-    """Containers and networks carrying this test's label."""
-    filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-    found = [c.name for c in docker_client.containers.list(all=True, filters=filters)]
-    return found + [n.name for n in docker_client.networks.list(filters=filters)]
+from tests.runner.conftest import Lines, docker_leftovers, run_step
 
 
 @pytest.fixture
-def test_labels(docker_client):
-    labels = {"org.scratchd.test": secrets.token_hex(6)}
-    yield labels
-    # Whatever a test did, nothing it created may survive it.
-    assert leftovers(docker_client, labels) == []
-
-
-@pytest.fixture
-def new_backend(docker_host, test_labels):
-    made: list[DockerBackend] = []
-
-    def make(**kw) -> DockerBackend:
-        kw.setdefault("base_url", docker_host)
-        b = DockerBackend(labels=test_labels, kill_grace=1.0, drain_timeout=1.0, **kw)
-        made.append(b)
-        return b
-
-    yield make
-    for b in made:
-        b.teardown()
-
-
-@pytest.fixture
-def backend(new_backend, make_pipeline_job, busybox_box):
-    b = new_backend()
+def backend(new_docker_backend, make_pipeline_job, busybox_box):
+    b = new_docker_backend()
     b.setup(make_pipeline_job(box=Box(id=busybox_box), env={"JOB_VAR": "from-job"}))
     return b
 
 
-def run(backend, script: str, **kw) -> tuple[int, Lines]:
-    lines = Lines()
-    cancel = kw.pop("cancel", threading.Event())
-    code = backend.run(StepCommand(name=kw.pop("name", "step"), script=script, **kw), lines, cancel)
-    return code, lines
+run = run_step
 
 
 def processes(backend) -> list[str]:
@@ -144,8 +109,8 @@ def test_cancel_from_another_thread(backend):
     assert not [p for p in processes(backend) if "sleep 1000" in p]
 
 
-def test_files_written_as_root_are_handed_back(new_backend, make_pipeline_job, busybox_box):
-    b = new_backend(owner=(12345, 12346))
+def test_files_written_as_root_are_handed_back(new_docker_backend, make_pipeline_job, busybox_box):
+    b = new_docker_backend(owner=(12345, 12346))
     job = make_pipeline_job(box=Box(id=busybox_box))
     b.setup(job)
     assert run(b, "mkdir -p $WERCKER_OUTPUT_DIR/d && echo x > $WERCKER_OUTPUT_DIR/d/f")[0] == 0
@@ -155,8 +120,8 @@ def test_files_written_as_root_are_handed_back(new_backend, make_pipeline_job, b
         assert (st.st_uid, st.st_gid) == (12345, 12346)
 
 
-def test_missing_box_image_is_a_backend_error(new_backend, make_pipeline_job):
-    b = new_backend()
+def test_missing_box_image_is_a_backend_error(new_docker_backend, make_pipeline_job):
+    b = new_docker_backend()
     box = Box(id=f"scratchd-test/no-such-box-{secrets.token_hex(4)}", tag="v1")
     with pytest.raises(BackendError, match=r"no-such-box-\w+:v1 is not available locally"):
         b.setup(make_pipeline_job(box=box))
@@ -164,26 +129,30 @@ def test_missing_box_image_is_a_backend_error(new_backend, make_pipeline_job):
     b.teardown()
 
 
-def test_a_pipeline_without_box_is_a_pipeline_error(new_backend, make_pipeline_job):
+def test_a_pipeline_without_box_is_a_pipeline_error(new_docker_backend, make_pipeline_job):
     with pytest.raises(PipelineError, match="has no box"):
-        new_backend().setup(make_pipeline_job())
+        new_docker_backend().setup(make_pipeline_job())
 
 
 def test_engine_down_is_a_backend_error_not_a_step_failure(
-    new_backend, make_pipeline_job, busybox_box, tmp_path
+    new_docker_backend, make_pipeline_job, busybox_box, tmp_path
 ):
-    b = new_backend(base_url=f"unix://{tmp_path / 'dead.sock'}")
+    b = new_docker_backend(base_url=f"unix://{tmp_path / 'dead.sock'}")
     with pytest.raises(BackendError, match="not reachable") as info:
         b.setup(make_pipeline_job(box=Box(id=busybox_box)))
     assert "dead.sock" in str(info.value)
     b.teardown()
 
 
-def test_teardown_without_setup_and_twice(new_backend, backend, docker_client, test_labels):
-    new_backend().teardown()
-    assert leftovers(docker_client, test_labels)  # the backend fixture's container and network
+def test_teardown_without_setup_and_twice(
+    new_docker_backend, backend, docker_client, docker_labels
+):
+    new_docker_backend().teardown()
+    assert docker_leftovers(
+        docker_client, docker_labels
+    )  # the backend fixture's container and network
     backend.teardown()
     backend.teardown()
-    assert leftovers(docker_client, test_labels) == []
+    assert docker_leftovers(docker_client, docker_labels) == []
     with pytest.raises(BackendError, match="before setup"):
         run(backend, "true")

@@ -13,19 +13,7 @@ from scratchd.runner.backend import StepCommand
 from scratchd.runner.host import HostBackend
 from scratchd.runner.process import group_members
 from scratchd.runner.stepwatch import MAX_LINE_CHARS
-
-
-class Lines:
-    """An on_line sink that records (stream, text) in arrival order."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str]] = []
-
-    def __call__(self, stream: str, text: str) -> None:
-        self.items.append((stream, text))
-
-    def of(self, stream: str) -> list[str]:
-        return [t for s, t in self.items if s == stream]
+from tests.runner.conftest import Lines, run_step
 
 
 def alive(pid: int) -> bool:
@@ -45,11 +33,7 @@ def backend(make_pipeline_job):
     b.teardown()
 
 
-def run(backend, script: str, **kw) -> tuple[int, Lines]:
-    lines = Lines()
-    cancel = kw.pop("cancel", threading.Event())
-    code = backend.run(StepCommand(name=kw.pop("name", "step"), script=script, **kw), lines, cancel)
-    return code, lines
+run = run_step
 
 
 def source(backend) -> Path:

@@ -24,6 +24,8 @@ def test_overlong_lines_are_cut_into_bounded_pieces():
     assert s.feed(b"abcdefghij") == ["abcd", "efgh"]
     assert s.feed(b"k\n") == ["ijk"]
     assert s.flush() == []
+    assert s.feed(b"abc") == []
+    assert s.feed(b"defghi\nj\n") == ["abcd", "efgh", "i", "j"]
 
 
 @given(st.binary(max_size=300), st.integers(min_value=1, max_value=17))
@@ -66,3 +68,13 @@ def test_clock_reports_command_timeout_no_response_and_cancel():
     assert reason.step == "compile"
     cancel.set()
     assert isinstance(clock.stop_reason(), BuildCancelled)
+
+
+@given(st.binary(max_size=200), st.integers(min_value=1, max_value=9))
+def test_cutting_long_lines_does_not_depend_on_chunking(data, size):
+    whole = LineSplitter(max_chars=5)
+    expected = whole.feed(data) + whole.flush()
+    chunked = LineSplitter(max_chars=5)
+    got = [line for i in range(0, len(data), size) for line in chunked.feed(data[i : i + size])]
+    assert got + chunked.flush() == expected
+    assert all(len(line) <= 5 for line in expected)

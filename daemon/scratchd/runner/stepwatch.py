@@ -40,17 +40,22 @@ class LineSplitter:
     def feed(self, data: bytes) -> list[str]:
         text = self._pending + self._decoder.decode(data)
         *lines, self._pending = text.split("\n")
-        out = [line.removesuffix("\r") for line in lines]
+        out = [piece for line in lines for piece in self._cut(line.removesuffix("\r"))]
         while len(self._pending) > self._max:
             out.append(self._pending[: self._max])
             self._pending = self._pending[self._max :]
         return out
 
+    def _cut(self, line: str) -> list[str]:
+        if len(line) <= self._max:
+            return [line]
+        return [line[i : i + self._max] for i in range(0, len(line), self._max)]
+
     def flush(self) -> list[str]:
         """The last, unterminated line (if any) once the stream has ended."""
         rest = self._pending + self._decoder.decode(b"", final=True)
         self._pending = ""
-        return [rest.removesuffix("\r")] if rest else []
+        return self._cut(rest.removesuffix("\r")) if rest else []
 
 
 class StepClock:
