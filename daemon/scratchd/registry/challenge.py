@@ -47,7 +47,8 @@ def parse_challenges(header: str) -> list[Challenge]:
                     scanner.pos = len(scanner.text)  # token68 credentials: not used by registries
                 break
             scanner.skip(" \t")
-            params[name.lower()] = scanner.quoted() if scanner.peek('"') else scanner.token()
+            # Unquoted values should be tokens, but some servers send bare URLs.
+            params[name.lower()] = scanner.quoted() if scanner.peek('"') else scanner.bare()
             scanner.skip(" \t")
             if not scanner.take(","):
                 break
@@ -74,6 +75,12 @@ class _Scanner:
     def token(self) -> str:
         start = self.pos
         while self.pos < len(self.text) and self.text[self.pos] in _TOKEN_CHARS:
+            self.pos += 1
+        return self.text[start : self.pos]
+
+    def bare(self) -> str:
+        start = self.pos
+        while self.pos < len(self.text) and self.text[self.pos] not in ", \t":
             self.pos += 1
         return self.text[start : self.pos]
 

@@ -9,6 +9,7 @@ instead of silently becoming a different repository name.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from scratchd.errors import UsageError
@@ -82,4 +83,9 @@ def validate_tag(tag: str) -> str:
 def is_loopback(host: str) -> bool:
     """Whether ``host[:port]`` names this machine (plain HTTP is allowed there)."""
     name = host[1 : host.find("]")] if host.startswith("[") else host.split(":", 1)[0]
-    return name == "localhost" or name.startswith("127.") or name == "::1"
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False  # a DNS name, even "127.example.com"
