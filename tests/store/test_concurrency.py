@@ -1,0 +1,116 @@
+"""Several processes and threads on one state database, as daemon and CLI are."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from scratchd.models import BuildStatus, Commit, Trigger
+from scratchd.store import Store
+
+PER_WRITER = 150
+DEADLINE = 60.0  # seconds; every loop below is bounded by this
+
+
+def _writer(path: str, name: str, count: int) -> None:
+    store = Store(Path(path))
+    for n in range(count):
+        store.enqueue([Commit(name, f"refs/heads/b{n % 7}", f"{n:040x}")], Trigger.PUSH)
+
+
+def _worker(path: str, expected: int, out) -> None:
+    """Claim and pass builds until every expected build is finished."""
+    store = Store(Path(path))
+    claimed: list[int] = []
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        build = store.claim_next(max_running=4)
+        if build is not None:
+            claimed.append(build.id)
+            assert store.mark_passed(build.id)
+            continue
+        if len(store.list_builds(statuses=["passed"])) >= expected:
+            break
+        time.sleep(0.002)
+    out.put(claimed)
+
+
+def test_two_writers_two_workers_each_build_claimed_once(tmp_path):
+    path = str(tmp_path / "state.db")
+    Store(Path(path)).close()
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    expected = 2 * PER_WRITER
+    procs = [
+        ctx.Process(target=_writer, args=(path, "alpha", PER_WRITER)),
+        ctx.Process(target=_writer, args=(path, "beta", PER_WRITER)),
+        ctx.Process(target=_worker, args=(path, expected, out)),
+        ctx.Process(target=_worker, args=(path, expected, out)),
+    ]
+    for p in procs:
+        p.start()
+    claimed = [out.get(timeout=DEADLINE + 30), out.get(timeout=DEADLINE + 30)]
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    store = Store(Path(path))
+    builds = store.list_builds()
+    assert len(builds) == expected
+    assert all(b.status == BuildStatus.PASSED for b in builds)
+    all_claims = claimed[0] + claimed[1]
+    assert sorted(all_claims) == sorted(b.id for b in builds)  # each exactly once
+    assert store.integrity_check() == "ok"
+
+
+def test_threads_share_one_store(tmp_path):
+    store = Store(tmp_path / "state.db")
+    errors: list[BaseException] = []
+
+    def write(repo: str) -> None:
+        try:
+            for n in range(50):
+                store.enqueue([Commit(repo, "refs/heads/main", f"{n:040x}")], Trigger.PUSH)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(f"r{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(DEADLINE)
+    assert errors == []
+    assert len(store.list_builds()) == 200
+    store.close()
+
+
+def _endless_writer(path: str, ready) -> None:
+    store = Store(Path(path))
+    n = 0
+    while True:
+        store.enqueue([Commit("app", "refs/heads/main", f"{n:040x}")], Trigger.PUSH)
+        n += 1
+        if n == 20:
+            ready.set()
+
+
+def test_kill_9_mid_write_leaves_a_sound_database(tmp_path):
+    path = str(tmp_path / "state.db")
+    Store(Path(path)).close()
+    ctx = multiprocessing.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_endless_writer, args=(path, ready))
+    proc.start()
+    assert ready.wait(DEADLINE)
+    time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join(10)
+    store = Store(Path(path))
+    assert store.integrity_check() == "ok"
+    builds = store.list_builds()
+    assert len(builds) >= 20
+    # the last-seen ref and the newest job were committed together
+    assert store.get_ref("app", "refs/heads/main") == builds[0].sha
