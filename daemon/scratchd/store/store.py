@@ -242,7 +242,7 @@ class Store:
             ids = [
                 r[0]
                 for r in conn.execute(
-                    "SELECT id FROM builds WHERE status IN (?, 'interrupted')", (R,)
+                    "SELECT id FROM builds WHERE status IN (?, 'interrupted') ORDER BY id", (R,)
                 )
             ]
             conn.execute(
