@@ -156,3 +156,11 @@ def test_teardown_without_setup_and_twice(
     assert docker_leftovers(docker_client, docker_labels) == []
     with pytest.raises(BackendError, match="before setup"):
         run(backend, "true")
+
+
+def test_scripts_too_long_for_one_argument_still_run(backend):
+    script = "# " + "x" * 150_000 + "\necho long-ok\n"
+    code, lines = run(backend, script)
+    assert (code, lines.of("stdout")) == (0, ["long-ok"])
+    code, lines = run(backend, "#!/bin/sh\n# " + "y" * 150_000 + '\necho "$0"\n')
+    assert (code, lines.of("stdout")) == (0, ["/pipeline/steps/step-002"])

@@ -54,6 +54,11 @@ PIPELINE_DIR = "/pipeline"
 MOUNTS = {"root": "source", "output": "output", "cache": "cache", "report": "report"}
 _KEEPALIVE = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"
 _CD_AND_RUN = 'cd "$1" || exit 1; shift; exec "$@"'
+_WRITE_CD_RUN = (
+    'mkdir -p "${1%/*}" && printf "%s" "$2" > "$1" && chmod 700 "$1" || exit 1; '
+    'cd "$3" || exit 1; shift 3; exec "$@"'
+)
+_MAX_INLINE_SCRIPT = 100 * 1024
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
 
@@ -94,6 +99,7 @@ class DockerBackend:
 
     def setup(self, job: PipelineJob) -> None:
         """Network, services, pipeline container. Whatever was created is recorded for teardown."""
+        self.teardown()  # a backend reused without teardown must not leak the old run
         if job.box is None:
             raise PipelineError(f"pipeline {job.name!r} has no box: the docker executor needs one")
         self._job = job
@@ -133,11 +139,9 @@ class DockerBackend:
         """Exec one step in the pipeline container; stream its output; return its exit code."""
         job = self._require()
         paths = self.env_paths()
-        script = self._upload_script(command)
-        argv = [script] if command.script.startswith("#!") else [*self._shell, script]
         workdir = posixpath.normpath(posixpath.join(paths["WERCKER_SOURCE_DIR"], command.cwd))
         env = {**job.env, **paths, **self._service_env, **command.env}
-        cmd = ["/bin/sh", "-c", _CD_AND_RUN, "scratchd-step", workdir, *argv]
+        cmd = self._step_argv(command, workdir)
         with self._engine(f"start step {command.name!r}"):
             exec_id = self._api.exec_create(self._container, cmd, environment=env)["Id"]
             stream = self._api.exec_start(exec_id, stream=True, demux=True)
@@ -257,10 +261,25 @@ class DockerBackend:
 
     # -- steps -------------------------------------------------------------
 
-    def _upload_script(self, command: StepCommand) -> str:
-        """Copy the step's script into the container (works with a remote engine too)."""
+    def _step_argv(self, command: StepCommand, workdir: str) -> list[str]:
+        """The exec's argv: write the script to a file, cd, run it.
+
+        The script travels as an argument of the exec itself, which costs
+        nothing extra; copying it in with the archive API takes a few hundred
+        milliseconds per step, so that is only the fallback for scripts too
+        long for one argument (Linux caps a single argument at 128 KiB).
+        """
         self._count += 1
-        name = f"steps/step-{self._count:03d}"
+        path = f"{PIPELINE_DIR}/steps/step-{self._count:03d}"
+        run = [path] if command.script.startswith("#!") else [*self._shell, path]
+        if len(command.script.encode()) < _MAX_INLINE_SCRIPT:
+            return ["/bin/sh", "-c", _WRITE_CD_RUN, "step", path, command.script, workdir, *run]
+        self._upload_script(command, path)
+        return ["/bin/sh", "-c", _CD_AND_RUN, "step", workdir, *run]
+
+    def _upload_script(self, command: StepCommand, path: str) -> None:
+        """Copy a long script into the container with the archive API."""
+        name = path.removeprefix(f"{PIPELINE_DIR}/")
         data = command.script.encode()
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -273,7 +292,6 @@ class DockerBackend:
         with self._engine(f"copy script of step {command.name!r}"):
             # /pipeline always exists (it holds the mounts), unlike /tmp in some boxes.
             self._api.put_archive(self._container, PIPELINE_DIR, buf.getvalue())
-        return f"{PIPELINE_DIR}/{name}"
 
     def _pump(self, exec_id: str, events: queue.Queue, on_line: LineSink, clock: StepClock) -> None:
         """Deliver output until the exec's stream ends; kill the step if the clock says so."""

@@ -17,6 +17,7 @@ output shortly after the step ends but cannot find it to kill it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import selectors
@@ -65,6 +66,7 @@ class HostBackend:
 
     def setup(self, job: PipelineJob) -> None:
         """Check the source dir, create the others, and a private dir for step scripts."""
+        self.teardown()  # a backend reused without teardown must not leak the old run
         if not job.dirs.source.is_dir():
             raise BackendError(f"source directory {job.dirs.source} does not exist")
         try:
@@ -163,7 +165,12 @@ class HostBackend:
                     not reader.open() or time.monotonic() - exited_at > self._drain_timeout
                 ):
                     return  # past the drain time, only a process outside the group is left
-                reader.read(min(0.1, clock.remaining() + 0.01))
+                wait = min(0.1, clock.remaining() + 0.01)
+                if reader.open():
+                    reader.read(wait)
+                else:  # output closed: only the exit is left to wait for
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        proc.wait(wait)
         finally:
             reader.close()
 
