@@ -104,10 +104,11 @@ def _default_ref(git, repo) -> str:
 
 
 def _ref_containing(git, repo, oid) -> str | None:
-    """A branch whose tip is, or descends from, ``oid`` (watched branches first)."""
-    candidates = sorted(r for r in git.references if r.startswith("refs/heads/"))
-    candidates.sort(key=lambda r: not repo.watches_ref(r))
-    for ref in candidates:
+    """A branch whose tip is, or descends from, ``oid``: HEAD's, then watched ones, then any."""
+    head = git.lookup_reference("HEAD").target if "HEAD" in git.references else None
+    branches = sorted(r for r in git.references if r.startswith("refs/heads/"))
+    branches.sort(key=lambda r: (r != head, not repo.watches_ref(r)))
+    for ref in branches:
         tip = git.references[ref].target
         if tip == oid or git.descendant_of(tip, oid):
             return ref
