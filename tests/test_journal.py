@@ -21,6 +21,7 @@ from scratchd.journal import (
     JournalSocket,
     install_handler,
     installed_redactor,
+    output_consumer,
     priority,
     step_output_sink,
     use_journal,
@@ -270,3 +271,20 @@ def test_console_escapes_binary(restore_root_logging):
     install_handler(logging.INFO, prefer_journal=False, stream=stream)
     step_output_sink({"REPO": "r"})("stdout", b"\xffbin".decode("utf-8", "surrogateescape"))
     assert stream.getvalue().endswith("INFO    [r] \\udcffbin\n")
+
+
+def test_executor_output_lines_become_step_entries(journald, logger, build_id):
+    from scratchd.runner.sink import BuildOutput
+
+    secret = f"pw-{uuid.uuid4().hex}"
+    consumer = output_consumer({"REPO": "cities", "COMMIT": "abc123"}, logger=logger)
+    output = BuildOutput(build_id, Redactor([secret]), [consumer])
+    output.for_step("build", "go test")("stderr", f"FAIL with {secret}")
+    output.emit("build", "go test", "info", "step failed")
+    entries = journald.wait(f"BUILD_ID={build_id}", "STEP=go test", until=lambda e: len(e) == 2)
+    got = [(e["PIPELINE"], e["STREAM"], e["PRIORITY"], e["MESSAGE"]) for e in entries]
+    assert got == [
+        ("build", "stderr", "5", "FAIL with ***"),
+        ("build", "info", "6", "step failed"),
+    ]
+    assert entries[0]["REPO"] == "cities" and entries[0]["COMMIT"] == "abc123"

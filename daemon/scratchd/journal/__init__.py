@@ -6,9 +6,10 @@ code only does ``logging.getLogger(__name__)`` and passes journal fields as
 ``COMMIT``, ``BUILD_ID``, ``PIPELINE``, ``STEP``, ``IMAGE_DIGEST``), so
 ``journalctl -u scratchd REPO=cities BUILD_ID=42`` shows one build.
 
-Step output goes through :func:`step_output_sink`: a ``LineSink`` for the
-runner that logs stdout lines at INFO (journal priority 6) and stderr lines
-at NOTICE (5) on the ``scratchd.step`` logger, with ``STREAM`` set.
+Step output goes through :func:`output_consumer` (a consumer of the
+executor's ``OutputLine``) or :func:`step_output_sink` (a backend
+``LineSink``): stdout lines at INFO (journal priority 6), stderr lines at
+NOTICE (5), on the ``scratchd.step`` logger with ``STREAM`` set.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from scratchd.journal.handlers import (
     NOTICE,
@@ -38,6 +40,7 @@ __all__ = [
     "JournalSocket",
     "install_handler",
     "installed_redactor",
+    "output_consumer",
     "priority",
     "step_output_sink",
     "use_journal",
@@ -121,9 +124,41 @@ def step_output_sink(
     log = logger or logging.getLogger(STEP_LOGGER)
 
     def on_line(stream: str, text: str) -> None:
-        level = NOTICE if stream == "stderr" else logging.INFO
-        extra = {**fields, "STREAM": stream, "redactor": redactor}
-        for start in range(0, max(len(text), 1), MAX_LINE):
-            log.log(level, text[start : start + MAX_LINE], extra=extra)
+        _log_line(log, stream, text, {**fields, "redactor": redactor})
 
     return on_line
+
+
+def output_consumer(
+    fields: Mapping[str, object],
+    *,
+    redactor: Redactor | None = None,
+    logger: logging.Logger | None = None,
+) -> Callable[[Any], None]:
+    """A consumer of the executor's ``OutputLine`` objects (``scratchd.runner.sink``).
+
+    Takes each line's ``build_id``, ``pipeline``, ``step``, ``stream`` and
+    ``text`` (duck-typed: this module does not import the runner); ``fields``
+    adds the rest (``REPO``, ``BRANCH``, ``COMMIT``). Scratchd's own lines
+    (stream ``info``: step headers, results) are logged at INFO like stdout.
+    """
+    log = logger or logging.getLogger(STEP_LOGGER)
+
+    def consume(line: Any) -> None:
+        extra = {
+            **fields,
+            "BUILD_ID": line.build_id,
+            "PIPELINE": line.pipeline,
+            "STEP": line.step,
+            "redactor": redactor,
+        }
+        _log_line(log, line.stream, line.text, extra)
+
+    return consume
+
+
+def _log_line(log: logging.Logger, stream: str, text: str, extra: dict[str, object]) -> None:
+    level = NOTICE if stream == "stderr" else logging.INFO
+    extra["STREAM"] = stream
+    for start in range(0, max(len(text), 1), MAX_LINE):
+        log.log(level, text[start : start + MAX_LINE], extra=extra)
