@@ -182,10 +182,11 @@ def test_default_config_path(monkeypatch, tmp_path):
         ("main", "main", True),
         ("main", "main2", False),
         ("release/*", "release/1.0", True),
-        ("release/*", "release/1.0/hotfix", False),
-        ("release/**", "release/1.0/hotfix", True),
-        ("*", "feature/x", False),
-        ("**", "feature/x", True),
+        ("release/*", "release/1.0/hotfix", True),
+        ("release/[0-9]*", "release/1.0", True),
+        ("release/[0-9]*", "release/x", False),
+        ("*", "feature/x", True),
+        ("Main", "main", False),
         ("v?", "v1", True),
         ("v?", "v10", False),
         ("a.b", "axb", False),
@@ -193,6 +194,18 @@ def test_default_config_path(monkeypatch, tmp_path):
 )
 def test_glob_match(pattern, name, matches):
     assert glob_match(pattern, name) is matches
+
+
+def test_globs_agree_with_the_watcher():
+    from scratchd.git.refs import ref_matches
+
+    names = ["main", "release/1", "release/1/fix", "feature/a.b", "v1.0", "x"]
+    for pattern in ["main", "release/*", "*", "feature/?.b", "v[0-9]*", "release/*/fix"]:
+        for name in names:
+            ours = RepoConfig("a", Path("/a"), branches=(pattern,)).watches_ref(
+                f"refs/heads/{name}"
+            )
+            assert ours == ref_matches(f"refs/heads/{name}", [pattern]), (pattern, name)
 
 
 def test_repo_watches_refs():

@@ -7,6 +7,7 @@ the code agree on one value.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 from collections.abc import Mapping
@@ -152,26 +153,9 @@ class Config:
 
 
 def glob_match(pattern: str, name: str) -> bool:
-    """Match a ref name against a glob: ``*`` stays within one ``/`` level, ``**`` does not."""
-    return _glob_regex(pattern).fullmatch(name) is not None
-
-
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out))
+    """fnmatch-style, case-sensitive: ``*`` crosses ``/`` (``release/*`` matches
+    ``release/1.0/hotfix``), the same rule the watcher applies in ``scratchd.git.refs``."""
+    return fnmatch.fnmatchcase(name, pattern)
 
 
 def glob_problem(pattern: str) -> str | None:
@@ -180,7 +164,7 @@ def glob_problem(pattern: str) -> str | None:
 
     if not pattern:
         return "empty pattern"
-    sample = pattern.replace("**", "x").replace("*", "x").replace("?", "x")
+    sample = re.sub(r"\[[^\]]*\]", "x", pattern).replace("*", "x").replace("?", "x")
     if not pygit2.reference_is_valid_name(f"refs/heads/{sample}"):
         return f"{pattern!r} can never match a git ref name (see git check-ref-format)"
     return None
