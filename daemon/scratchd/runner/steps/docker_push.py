@@ -9,7 +9,10 @@ credentials passed per request (never stored in a docker config file).
 
 from __future__ import annotations
 
-from scratchd.errors import PipelineError, RegistryError
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+
+from scratchd.errors import BackendError, PipelineError, RegistryError
 from scratchd.runner.steps import StepContext, StepOutcome
 from scratchd.runner.steps.publish import Target, target_for
 
@@ -19,12 +22,42 @@ def run(ctx: StepContext) -> StepOutcome:
     target = target_for(ctx)
     if target is None:
         raise PipelineError(f"{ctx.step.id}: the 'repository' option is required")
-    image_name = ctx.prop("image-name")
-    source = client.images.get(image_name) if image_name else commit_container(ctx, client)
-    for tag in target.tags:
-        source.tag(target.name, tag=tag)
-    digest = push_tags(ctx, client, target)
+    with engine_errors(ctx):
+        image_name = ctx.prop("image-name")
+        source = client.images.get(image_name) if image_name else commit_container(ctx, client)
+        digest = push_image_tags(ctx, client, source, target)
     return StepOutcome(digest=digest, images=tuple(f"{target.name}:{t}" for t in target.tags))
+
+
+@contextmanager
+def engine_errors(ctx: StepContext) -> Iterator[None]:
+    """Engine failures are infrastructure errors (retried), not the user's build failing."""
+    import docker.errors
+    import requests
+
+    try:
+        yield
+    except docker.errors.ImageNotFound as exc:
+        raise PipelineError(f"{ctx.step.id}: {exc.explanation or exc}") from None
+    except (docker.errors.DockerException, requests.RequestException) as exc:
+        raise BackendError(f"{ctx.step.id}: docker engine: {exc}") from None
+
+
+def push_image_tags(ctx: StepContext, client, image, target: Target) -> str:
+    """Tag ``image`` as the target, push, then drop those tags again from the engine.
+
+    The daemon pushes every commit; keeping each pushed tag would fill the
+    engine's disk, and the registry now holds the image.
+    """
+    names = [f"{target.name}:{tag}" for tag in target.tags]
+    for tag in target.tags:
+        image.tag(target.name, tag=tag)
+    try:
+        return push_tags(ctx, client, target)
+    finally:
+        for name in names:
+            with suppress(Exception):
+                client.images.remove(name, noprune=False)
 
 
 def docker_client(ctx: StepContext):
@@ -44,7 +77,15 @@ def commit_container(ctx: StepContext, client):
     if container is None:
         raise PipelineError(f"{ctx.step.id}: the pipeline has no container to commit")
     ctx.log(f"committing container {container.short_id}")
-    return container.commit(conf=container_config(ctx))
+    # The pipeline container runs a keep-alive loop; the image gets the box's own
+    # cmd and entrypoint back unless the step sets them.
+    box_config = container.image.attrs.get("Config") or {}
+    conf = {
+        "Cmd": box_config.get("Cmd") or [],
+        "Entrypoint": box_config.get("Entrypoint") or [],
+        **container_config(ctx),
+    }
+    return container.commit(conf=conf)
 
 
 def container_config(ctx: StepContext) -> dict:
