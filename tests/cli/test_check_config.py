@@ -52,3 +52,16 @@ def test_default_path_from_environment(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("SCRATCHD_CONFIG", str(env.config))
     assert main(["check-config"]) == 0
     assert f"config: {env.config}" in capsys.readouterr().out
+
+
+def test_secrets_file_syntax_is_checked_without_quoting_it(tmp_path, capsys):
+    env = make_env(tmp_path)
+    (tmp_path / "state").mkdir()
+    secrets = tmp_path / "app.env"
+    secrets.write_text("GOOD=1\nthis is hunter22 not an assignment\n")
+    secrets.chmod(0o600)
+    env.config.write_text(env.config.read_text() + f'secrets_file = "{secrets}"\n')
+    code, _, err = env.cli(capsys, "check-config")
+    assert code == 1
+    assert f"{env.config}:8: repo[1].secrets_file: error: {secrets}:2: " in err
+    assert "hunter22" not in err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -218,6 +219,8 @@ def test_prune_keeps_newest_finished_and_everything_unfinished(store):
     doomed = store.prune("app", keep=2)
     assert [b.id for b in doomed] == [4, 3, 2, 1]
     assert doomed[0].log_path == "/logs/4.log" and doomed[0].work_dir == "/work/4"
+    files = StateDir(Path("/s")).build_files(doomed[0])
+    assert [str(f) for f in files] == ["/logs/4.log", "/logs/4.log.gz", "/work/4"]
     assert [b.id for b in store.list_builds()] == [8, 7, 6, 5]
     assert store.prune("app", keep=2) == []
 
@@ -255,3 +258,13 @@ def test_record_json(store):
     (b,) = store.enqueue([commit(1)], Trigger.CRON)
     data = b.to_json()
     assert data["status"] == "queued" and data["trigger"] == "cron" and data["images"] == []
+
+
+def test_build_files_default_to_the_state_dir_layout(store, tmp_path):
+    (b,) = store.enqueue([commit(1)], Trigger.PUSH)
+    state = StateDir(tmp_path)
+    assert state.build_files(b) == [
+        tmp_path / "logs" / "app" / "1.log",
+        tmp_path / "logs" / "app" / "1.log.gz",
+        tmp_path / "work" / "app" / "1",
+    ]

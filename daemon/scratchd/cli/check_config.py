@@ -36,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(summary(config))
     problems = check_config(config)
+    problems += secrets_syntax(config, problems)
     for problem in problems:
         print(problem, file=sys.stderr)
     errors = sum(p.severity == ERROR for p in problems)
@@ -43,6 +44,30 @@ def run(args: argparse.Namespace) -> int:
     verdict = "FAILED" if errors else "OK"
     print(f"{verdict}: {errors} error(s), {warnings} warning(s)")
     return 1 if errors else 0
+
+
+def secrets_syntax(config, known) -> list:
+    """Parse each readable secrets file the way a build will (the pipeline's parser).
+
+    Lives here, not in ``scratchd.config``, because config must not import
+    the pipeline layer; the CLI is allowed to wire both.
+    """
+    from scratchd.config import Problem
+    from scratchd.errors import ConfigError
+    from scratchd.pipeline.secrets import load_secrets_file
+
+    flagged = {p.key for p in known}
+    found = []
+    for index, repo in enumerate(config.repos):
+        key = f"repo[{index + 1}].secrets_file"
+        if repo.secrets_file is None or key in flagged:
+            continue
+        try:
+            load_secrets_file(repo.secrets_file)
+        except ConfigError as exc:
+            line = config.line_of(("repo", index, "secrets_file"))
+            found.append(Problem(str(exc), key, line, str(config.path)))
+    return found
 
 
 def summary(config) -> str:

@@ -112,6 +112,12 @@ class StateDir:
     def work_dir(self, repo: str, build_id: int) -> Path:
         return self.root / "work" / repo / str(build_id)
 
+    def build_files(self, build: BuildRecord) -> list[Path]:
+        """Every file or dir a build may have left (for pruning): logs and work dir."""
+        log = Path(build.log_path) if build.log_path else self.log_path(build.repo, build.id)
+        work = Path(build.work_dir) if build.work_dir else self.work_dir(build.repo, build.id)
+        return [log, log.with_name(log.name + ".gz"), work]
+
     def cache_dir(self, repo: str) -> Path:
         return self.root / "cache" / repo
 
