@@ -220,3 +220,17 @@ def test_bake_does_not_import_heavy_modules(tree, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_quick_start_example_bakes_and_skopeo_reads_it(tmp_path):
+    """The README quick start: the example directory shipped in config/."""
+    from tests.image.helpers import tool
+
+    example = Path(__file__).resolve().parents[2] / "config" / "example-rootfs"
+    layout = tmp_path / "example-layout"
+    result = scratchd(str(example), "--oci-layout", str(layout), "--tag", "v1")
+    assert result.returncode == 0, result.stderr
+    info = subprocess.run(
+        [tool("skopeo"), "inspect", f"oci:{layout}:v1"], capture_output=True, text=True, check=True
+    )
+    assert json.loads(info.stdout)["Digest"] == result.stdout.strip()
