@@ -164,3 +164,31 @@ def test_scripts_too_long_for_one_argument_still_run(backend):
     assert (code, lines.of("stdout")) == (0, ["long-ok"])
     code, lines = run(backend, "#!/bin/sh\n# " + "y" * 150_000 + '\necho "$0"\n')
     assert (code, lines.of("stdout")) == (0, ["/pipeline/steps/step-002"])
+
+
+def test_teardown_copes_with_a_container_removed_behind_its_back(
+    backend, docker_client, docker_labels
+):
+    docker_client.containers.get(backend.container.name).remove(force=True)
+    backend.teardown()
+    assert docker_leftovers(docker_client, docker_labels) == []
+
+
+def test_engine_lost_mid_step_is_a_backend_error(backend, monkeypatch):
+    """A seam: the real exec starts, then its output stream breaks like a dropped socket."""
+    import requests
+
+    real_start = backend.client.api.exec_start
+
+    def breaking_start(exec_id, **kw):
+        chunks = real_start(exec_id, **kw)
+
+        def gen():
+            yield next(chunks)
+            raise requests.ConnectionError("connection reset by peer")
+
+        return gen()
+
+    monkeypatch.setattr(backend.client.api, "exec_start", breaking_start)
+    with pytest.raises(BackendError, match="connection reset"):
+        run(backend, "echo first; sleep 5; echo never")
