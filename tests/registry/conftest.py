@@ -7,9 +7,11 @@ fault proxy) are written in this suite.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +20,7 @@ from scratchd.models import ImageSpec
 from scratchd.registry.client import RegistryClient
 from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.retry import RetryPolicy
-from tests.registry.servers import FaultProxy, TokenServer, make_ca, tls_yaml
+from tests.registry.servers import FaultProxy, TlsFiles, TokenServer, make_ca, tls_yaml
 from tests.support import services
 
 USER, PASSWORD = "ci+robot", "s3cr3t-Pa55w0rd-never-shown"
@@ -58,20 +60,27 @@ def tls_files(tmp_path):
     return make_ca(tmp_path / "tls")
 
 
-@pytest.fixture
-def basic_tls_registry(tmp_path, tls_files):
-    """htpasswd Basic auth over TLS; ``USER``/``PASSWORD`` may push."""
+@contextlib.contextmanager
+def run_basic_tls_registry(directory: Path, tls: TlsFiles):
+    """A registry with htpasswd Basic auth over TLS; ``USER``/``PASSWORD`` may push."""
     if shutil.which("htpasswd") is None:
         services.unavailable("htpasswd is not installed (apt-get install apache2-utils)")
-    htpasswd = tmp_path / "htpasswd"
+    directory.mkdir(parents=True, exist_ok=True)
+    htpasswd = directory / "htpasswd"
     line = subprocess.run(
         ["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True
     ).stdout
     htpasswd.write_text(line)
     auth = f"auth:\n  htpasswd:\n    realm: scratchd-test\n    path: {htpasswd}\n"
     with services.run_registry(
-        tmp_path / "registry", auth=auth, tls=tls_yaml(tls_files), verify=str(tls_files.ca)
+        directory / "registry", auth=auth, tls=tls_yaml(tls), verify=str(tls.ca)
     ) as registry:
+        yield registry
+
+
+@pytest.fixture
+def basic_tls_registry(tmp_path, tls_files):
+    with run_basic_tls_registry(tmp_path / "basic", tls_files) as registry:
         yield registry
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from scratchd.cli.push import add_push_arguments
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -40,10 +42,11 @@ def register(subparsers) -> None:
     )
     p.add_argument("--compression", choices=("gzip", "zstd"), default="gzip")
     p.add_argument("--gzip-level", type=int, default=None, help=argparse.SUPPRESS)
-    out = p.add_mutually_exclusive_group(required=True)
+    out = p.add_mutually_exclusive_group()  # or neither, with --push
     out.add_argument("--oci-layout", metavar="PATH", help="write (or add to) an OCI layout")
     out.add_argument("--docker-archive", metavar="FILE", help="write a `docker load` tarball")
     p.add_argument("--json", action="store_true", help="print digests and sizes as JSON")
+    add_push_arguments(p)
     p.set_defaults(handler=run)
 
 
@@ -56,15 +59,25 @@ def run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
     tags = _tags(args)
     level = DEFAULT_GZIP_LEVEL if args.gzip_level is None else args.gzip_level
+    pushed: dict = {}
     if args.oci_layout:
         from scratchd.image.oci_layout import write_oci_layout
 
         layout = Path(args.oci_layout)
         image = bake(Path(args.dir), spec, layout / "blobs" / "sha256", gzip_level=level)
         write_oci_layout(image, layout, tags)
-    else:
+    elif args.docker_archive:
         image = _bake_archive(args, spec, tags, level, bake)
-    print(json.dumps(summary(image, tags), indent=2) if args.json else image.digest)
+    else:  # --push alone: the layer lives in a temp dir while it is pushed
+        from scratchd.cli.push import bake_and_push
+
+        image, pushed = bake_and_push(args, spec, tags, level, bake)
+    if args.push and not pushed:
+        from scratchd.cli.push import push_from_args
+
+        pushed = push_from_args(args, image, tags)
+    result = {**summary(image, tags), **pushed}
+    print(json.dumps(result, indent=2) if args.json else image.digest)
     return 0
 
 
