@@ -238,3 +238,30 @@ def test_device_is_refused(tmp_path):
         pytest.skip("creating device nodes needs CAP_MKNOD")
     with pytest.raises(UnsupportedFileError, match=f"^{root}/null: is a character device;"):
         bake(root, ImageSpec(), tmp_path / "blobs")
+
+
+def test_a_file_changed_after_the_walk_is_not_trusted(tmp_path):
+    """Size and type are checked again when the file is opened, symlinks never followed."""
+    import io
+
+    from scratchd.image import layer, tree
+
+    class Sink:
+        def __init__(self):
+            self.buf = io.BytesIO()
+
+        def write(self, data):
+            self.buf.write(data)
+
+    (tmp_path / "short").write_bytes(b"0123456789")
+    shrunk = tree.Entry("short", tree.FILE, 0o644, size=100, source=str(tmp_path / "short"))
+    with pytest.raises(ImageError, match=r"short: file shrank while it was being baked$"):
+        layer._copy_file(shrunk, Sink())
+    (tmp_path / "link").symlink_to(tmp_path / "short")
+    swapped = tree.Entry("link", tree.FILE, 0o644, size=10, source=str(tmp_path / "link"))
+    with pytest.raises(UnsupportedFileError, match="link: cannot open"):
+        layer._copy_file(swapped, Sink())
+    os.mkfifo(tmp_path / "fifo")
+    fifo = tree.Entry("fifo", tree.FILE, 0o644, size=10, source=str(tmp_path / "fifo"))
+    with pytest.raises(ImageError, match="fifo: replaced by another kind of file"):
+        layer._copy_file(fifo, Sink())

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import stat
 import tarfile
 import tempfile
 import threading
@@ -104,21 +105,34 @@ def _header(entry: tree.Entry, created: int) -> bytes:
 def _copy_file(entry: tree.Entry, sink: _CompressingSink) -> None:
     """Copy exactly the size the header announced; a file that changes size fails."""
     remaining = entry.size
-    try:
-        with open(entry.source, "rb", buffering=0) as f:
-            while remaining:
+    with _open_regular(entry) as f:
+        while remaining:
+            try:
                 chunk = f.read(min(CHUNK, remaining))
-                if not chunk:
-                    raise ImageError(f"{entry.source}: file shrank while it was being baked")
-                remaining -= len(chunk)
-                sink.write(chunk)
-    except PermissionError as exc:
-        raise UnsupportedFileError(f"{entry.source}: unreadable: {exc.strerror}") from None
-    except OSError as exc:
-        raise UnsupportedFileError(f"{entry.source}: cannot read: {exc.strerror}") from None
+            except OSError as exc:
+                raise UnsupportedFileError(f"{entry.source}: cannot read: {exc.strerror}") from None
+            if not chunk:
+                raise ImageError(f"{entry.source}: file shrank while it was being baked")
+            remaining -= len(chunk)
+            sink.write(chunk)
     padding = -entry.size % tarfile.BLOCKSIZE
     if padding:
         sink.write(b"\0" * padding)
+
+
+def _open_regular(entry: tree.Entry) -> BinaryIO:
+    """Open without following a symlink or blocking on a FIFO swapped in since the walk."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(entry.source, flags)
+    except PermissionError as exc:
+        raise UnsupportedFileError(f"{entry.source}: unreadable: {exc.strerror}") from None
+    except OSError as exc:
+        raise UnsupportedFileError(f"{entry.source}: cannot open: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ImageError(f"{entry.source}: replaced by another kind of file while baking")
+    return os.fdopen(fd, "rb", buffering=0)
 
 
 def _compressor(compression: str, level: int):
