@@ -181,8 +181,20 @@ def test_recover_and_ref_deleted(tmp_path):
     (job, _other) = sched.next_jobs()
     assert job.sha[-1] == "1"
     sched.submit([c(3, "gone")], Trigger.PUSH)
-    assert [b.id for b in sched.recover()] == [1, 2]  # both were running at the "crash"
-    assert sched.ref_deleted("app", "refs/heads/gone") == [2, 3]
+    # both were running at the "crash"; 2 is superseded by the newer queued 3
+    recovered = sched.recover()
+    assert [(b.id, b.status) for b in recovered] == [(1, "queued"), (2, "cancelled")]
+    assert recovered[1].message == f"superseded by {c(3, 'gone').sha}"
+    assert sched.ref_deleted("app", "refs/heads/gone") == [3]
+
+
+def test_recover_keeps_every_commit_when_asked(tmp_path):
+    sched, _ = make(tmp_path, app=RepoPolicy(build_every_commit=True))
+    sched.submit([c(1)], Trigger.PUSH)
+    sched.next_jobs()
+    sched.submit([c(2)], Trigger.PUSH)
+    assert [(b.id, b.status) for b in sched.recover()] == [(1, "queued")]
+    assert shas(sched.next_jobs()) == ["1"]
 
 
 def test_policy_from_config(tmp_path):

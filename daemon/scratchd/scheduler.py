@@ -130,8 +130,27 @@ class Scheduler:
         return self.store.drop_ref(repo, ref, f"{ref} was deleted")
 
     def recover(self) -> list[BuildRecord]:
-        """At start-up: builds a crash or shutdown left behind are queued again, once."""
-        return self.store.recover_interrupted(now=self.clock())
+        """At start-up: builds a crash or shutdown left behind are queued again, once.
+
+        Under coalescing, a recovered build whose ref already has a newer
+        queued commit is superseded instead of re-run: the newer one covers it.
+        """
+        recovered = self.store.recover_interrupted(now=self.clock())
+        for build in recovered:
+            if build.status != BuildStatus.QUEUED:
+                continue
+            if self.policy.repo(build.repo).build_every_commit:
+                continue
+            newer = [
+                b
+                for b in self.store.list_builds(repo=build.repo, ref=build.ref, statuses=["queued"])
+                if b.id > build.id
+            ]
+            if newer:
+                self.store.mark_cancelled(
+                    build.id, f"superseded by {newer[0].sha}", now=self.clock()
+                )
+        return [self.store.get(b.id) or b for b in recovered]
 
     # -- output ---------------------------------------------------------------
 

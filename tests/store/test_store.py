@@ -268,3 +268,33 @@ def test_build_files_default_to_the_state_dir_layout(store, tmp_path):
         tmp_path / "logs" / "app" / "1.log.gz",
         tmp_path / "work" / "app" / "1",
     ]
+
+
+def _hold_lock(root: str, ready, release) -> None:
+    from scratchd.store import DaemonLock
+
+    with DaemonLock(Path(root)):
+        ready.set()
+        release.wait(30)
+
+
+def test_daemon_lock_is_exclusive_across_processes_and_dies_with_its_holder(tmp_path):
+    import multiprocessing
+
+    from scratchd.store import DaemonLock
+
+    ctx = multiprocessing.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    proc = ctx.Process(target=_hold_lock, args=(str(tmp_path), ready, release))
+    proc.start()
+    assert ready.wait(30)
+    lock = DaemonLock(tmp_path)
+    assert lock.holder() == proc.pid
+    with pytest.raises(StoreError, match=f"another scratchd daemon \\(pid {proc.pid}\\)"):
+        lock.acquire()
+    proc.kill()  # kill -9: the kernel releases the flock
+    proc.join(10)
+    assert lock.holder() is None
+    with lock:
+        assert lock.holder() is not None
+    assert lock.holder() is None

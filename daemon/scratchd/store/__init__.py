@@ -4,9 +4,11 @@
 commands. New queued builds and cancel requests written by one process are
 seen by another on its next read; a daemon notices them cheaply by polling
 ``store.data_version()`` (it changes whenever another connection commits)
-every ~0.2 s, then calling ``claim_next`` / ``cancel_requests``.
+every ~0.2 s, then calling ``claim_next`` / ``cancel_requests``. A daemon
+holds :class:`DaemonLock` on the state dir before ``recover_interrupted``.
 """
 
+from scratchd.store.lock import DaemonLock
 from scratchd.store.logs import BuildLog, compress_log, follow_log, read_log
 from scratchd.store.records import BuildRecord, DaemonInfo, StateDir
 from scratchd.store.schema import SCHEMA_VERSION
@@ -17,6 +19,7 @@ __all__ = [
     "BuildLog",
     "BuildRecord",
     "DaemonInfo",
+    "DaemonLock",
     "StateDir",
     "Store",
     "compress_log",
