@@ -122,6 +122,8 @@ def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[tuple[int, int], 
         return (line, indent.index("\t") + 1), "tab used for indentation; YAML needs spaces"
     problem = " ".join(str(exc.problem or "invalid YAML").split())
     context = " ".join(str(exc.context).split()) if exc.context else ""
+    if context and not context.startswith("while"):
+        return (line, col), f"invalid YAML: {context}, {problem}"
     return (line, col), f"invalid YAML: {problem}" + (f" ({context})" if context else "")
 
 

@@ -138,8 +138,8 @@ def parse_step_id(step_id: str) -> StepRef | None:
     if not step_id or any(c.isspace() for c in step_id):
         return None
     owner, name = step_id.split("/", 1) if "/" in step_id else ("wercker", step_id)
-    name, _, version = name.partition("@")
-    if not owner or not name:
+    name, at, version = name.partition("@")
+    if not owner or not name or (at and not version):
         return None
     return StepRef(step_id, owner, name, version or "*", url)
 

@@ -1,0 +1,142 @@
+"""wercker.yml → Plan: shapes, positions, wercker's conversions, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scratchd.errors import PipelineError, PipelineSyntaxError
+from scratchd.pipeline.lint import lint, lint_file
+from scratchd.pipeline.parse import load_plan, parse_plan
+
+
+def steps_of(text: str, pipeline: str = "build"):
+    return parse_plan(text, "wercker.yml").pipeline(pipeline).steps
+
+
+def test_three_step_shapes_give_the_same_step():
+    nested = "build:\n  steps:\n    - script:\n        name: nm\n        code: make\n"
+    flat = "build:\n  steps:\n    - script:\n      name: nm\n      code: make\n"
+    inline = "build:\n  steps:\n    - {script: {name: nm, code: make}}\n"
+    shapes = [steps_of(t)[0] for t in (nested, flat, inline)]
+    assert {(s.id, s.name, s.code, s.kind) for s in shapes} == {
+        ("script", "nm", "set -e\nmake", "script")
+    }
+    bare = steps_of("build:\n  steps:\n    - npm-install\n")[0]
+    assert (bare.id, bare.name, bare.kind, bare.properties) == (
+        "npm-install",
+        "npm-install",
+        "registry",
+        (),
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("make", "set -e\nmake"),
+        ("#!/bin/bash\nmake", "#!/bin/bash\nmake"),
+        (" #!/bin/bash", "set -e\n #!/bin/bash"),  # only a shebang at the very start counts
+        ("", "set -e\n"),
+    ],
+)
+def test_set_e_prepended_unless_shebang(code, expected):
+    text = f"build:\n  steps:\n    - script:\n        code: {json.dumps(code)}\n"
+    assert steps_of(text)[0].code == expected
+
+
+def test_positions_are_one_based_and_point_at_the_step_id():
+    text = "box: golang\nbuild:\n  steps:\n    - npm-install\n    -   script:\n          code: x\n"
+    first, second = steps_of(text)
+    assert (first.line, first.column) == (4, 7)
+    assert (second.line, second.column) == (5, 9)
+
+
+def test_warnings_are_formatted_in_the_plan():
+    plan = parse_plan("build:\n  steps:\n    - internal/watch\n", "ci/wercker.yml")
+    assert plan.warnings == (
+        "ci/wercker.yml:3:7: warning: step 'internal/watch' will not run here: "
+        "it reloads code for 'wercker dev'",
+    )
+
+
+def test_settings_and_inheritance():
+    text = (
+        "box: {id: golang, tag: '1.22'}\n"
+        "services: [redis, {id: 'quay.io/org/pg:15', name: db}]\n"
+        "command-timeout: 30\nno-response-timeout: 2\nsource-dir: app\n"
+        "build:\n  steps: [script]\n"
+        "deploy:\n  box: busybox\n  services: [memcached]\n  steps: [script]\n"
+    )
+    plan = parse_plan(text, "wercker.yml")
+    assert (plan.command_timeout, plan.no_response_timeout, plan.source_dir) == (1800, 120, "app")
+    build, deploy = plan.pipeline("build"), plan.pipeline("deploy")
+    assert plan.box_for(build).image == "golang:1.22"
+    assert plan.box_for(deploy).image == "busybox:latest"
+    assert [s.name for s in plan.services_for(build)] == ["redis", "db"]
+    assert [s.name for s in plan.services_for(deploy)] == ["memcached"]
+
+
+def test_option_values_become_text_like_wercker():
+    text = "build:\n  steps:\n    - s:\n        a: yes\n        b: 0x10\n        c: 1.5\n"
+    plan = parse_plan(text, "wercker.yml")
+    assert dict(plan.pipeline("build").steps[0].properties) == {"a": "true", "b": "16", "c": ""}
+    assert any("quote it" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        ("build:\n  steps: make\n", (2, 10), "steps must be a list, not text"),
+        ("box: [a]\n", (1, 6), "box must be a string or a map, not a list"),
+        ("build:\n  steps:\n    - s:\n        a: 1\n        a: 2\n", (5, 9), "duplicate key 'a'"),
+        ("build:\n\tsteps: []\n", (2, 1), "tab used for indentation"),
+        ("build: {<<: [1]}\n", (1, 8), "bad '<<' merge"),
+        ("box: a\x00\n", (1, 7), "character not allowed in YAML"),
+        ("a: b\n---\nc: d\n", (2, 1), "invalid YAML: expected a single document"),
+        ("[" * 5000, (1, 1), "nested too deeply"),
+    ],
+)
+def test_errors_name_line_and_column(text, where, message):
+    with pytest.raises(PipelineSyntaxError) as info:
+        parse_plan(text, "w.yml")
+    assert (info.value.line, info.value.column) == where
+    assert message in info.value.reason
+    assert str(info.value).startswith(f"w.yml:{where[0]}:{where[1]}: ")
+
+
+def test_load_plan_reads_files(tmp_path):
+    path = tmp_path / "wercker.yml"
+    path.write_bytes(b"\xef\xbb\xbfbuild:\n  steps: [script]\n")  # a BOM is fine
+    assert load_plan(path).pipeline("build").steps[0].id == "script"
+    path.write_bytes(b"build:\n  steps: [\xff]\n")
+    with pytest.raises(
+        PipelineSyntaxError, match=r"wercker.yml:2:11: not UTF-8 text \(byte 0xff\)"
+    ):
+        load_plan(path)
+    with pytest.raises(PipelineError, match="cannot read"):
+        load_plan(tmp_path / "missing.yml")
+
+
+def test_credentials_never_appear_in_findings():
+    text = (
+        "box: {id: private/box, username: u, password: hunter2}\n"
+        "deploy:\n  steps:\n    - internal/docker-scratch-push:\n"
+        "        repository: r/a\n        password: hunter2\n        tagz: x\n"
+    )
+    found = lint(text, "wercker.yml")
+    assert len(found) == 4  # no build pipeline, two written passwords, the typo
+    assert all("hunter2" not in d.message for d in found)
+
+
+def test_lint_sees_vendored_steps_in_the_repository(tmp_path):
+    text = 'build:\n  steps:\n    - wercker/golint@1.0.0\n    - mine "file://tools/mine"\n'
+    (tmp_path / "wercker.yml").write_text(text)
+    before = [d.message for d in lint_file(tmp_path / "wercker.yml")]
+    assert any(".scratchd/steps/golint/" in m for m in before)
+    assert any("tools/mine/run.sh does not exist" in m for m in before)
+    for step_dir in (".scratchd/steps/golint", "tools/mine"):
+        (tmp_path / step_dir).mkdir(parents=True)
+        (tmp_path / step_dir / "run.sh").write_text("echo hi\n")
+    assert lint_file(tmp_path / "wercker.yml") == []
