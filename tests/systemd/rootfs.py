@@ -27,11 +27,14 @@ VARIANT = "minbase"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 # What the system test needs inside: systemd as PID 1 (systemd-sysv gives
 # /sbin/init), dbus for systemctl, a Python to install the wheels into, git
-# for the watched repository, and ca-certificates so pip/requests start cleanly.
+# for the watched repository, ca-certificates so pip/requests start cleanly,
+# and procps for /bin/kill, which the unit's ExecReload runs (every Debian
+# install but minbase has it).
 PACKAGES = (
     "ca-certificates",
     "dbus",
     "git",
+    "procps",
     "python3",
     "python3-venv",
     "systemd",
