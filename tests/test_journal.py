@@ -288,3 +288,11 @@ def test_executor_output_lines_become_step_entries(journald, logger, build_id):
         ("build", "info", "6", "step failed"),
     ]
     assert entries[0]["REPO"] == "cities" and entries[0]["COMMIT"] == "abc123"
+
+
+def test_a_broken_log_call_never_raises(journald, logger, build_id, capsys):
+    logger.info("%d builds", "not a number", extra={"BUILD_ID": build_id})
+    logger.info("still logging", extra={"BUILD_ID": build_id})
+    (entry,) = journald.wait(f"BUILD_ID={build_id}")
+    assert entry["MESSAGE"] == "still logging"
+    assert "Logging error" in capsys.readouterr().err

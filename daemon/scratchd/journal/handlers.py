@@ -149,8 +149,13 @@ class JournalHandler(_Redacting, logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.sock.send(self.entry(record))
-        except (OSError, ValueError):
+            fields = self.entry(record)
+        except Exception:  # a bad format string: logging's own policy, never raise
+            self.handleError(record)
+            return
+        try:
+            self.sock.send(fields)
+        except OSError:
             self.fallback.handle(record)
 
     def close(self) -> None:
