@@ -23,6 +23,8 @@ from scratchd.pipeline.steps import StepRef, classify, parse_step_id, property_e
         ('lint "file://steps/lint"', StepRef("lint", "wercker", "lint", "*", "file://steps/lint"),
          steps.LOCAL),
         ("lint `file://a b`", StepRef("lint", "wercker", "lint", "*", "file://a b"), steps.LOCAL),
+        ("file://tools/lint/", StepRef("file://tools/lint/", "wercker", "lint", "*",
+         "file://tools/lint/"), steps.LOCAL),
         ('x "https://example.com/x.tar"',
          StepRef("x", "wercker", "x", "*", "https://example.com/x.tar"), steps.REGISTRY),
     ],
@@ -32,7 +34,9 @@ def test_parse_and_classify(step_id, ref, kind):
     assert classify(ref) == kind
 
 
-@pytest.mark.parametrize("bad", ["", "npm install", "/x", "owner/", "a@", 'x "unterminated'])
+@pytest.mark.parametrize(
+    "bad", ["", "npm install", "/x", "owner/", "a@", 'x "unterminated', "file://", "file:///"]
+)
 def test_malformed_ids(bad):
     assert parse_step_id(bad) is None
 

@@ -47,7 +47,9 @@ class BoxReader:
 
     def box(self, node: Node, service: bool = False) -> Box | None:
         what = "a service" if service else "box"
-        if isinstance(node, ScalarNode) and not is_null(node):
+        if is_null(node) and not service:
+            return None  # "box:" with nothing: as if there were no box key
+        if isinstance(node, ScalarNode) and plain_text(node).strip():
             return self._finish(node, {"id": plain_text(node).strip()}, (), (), service)
         if not isinstance(node, MappingNode):
             self.out.error(where(node), f"{what} must be a string or a map, not {_shape(node)}")
@@ -156,4 +158,6 @@ def _short_name(box_id: str) -> str:
 
 
 def _shape(node: Node) -> str:
-    return "empty" if is_null(node) else kind(node)
+    if isinstance(node, ScalarNode):
+        return "empty"  # the only text that gets here is blank
+    return kind(node)

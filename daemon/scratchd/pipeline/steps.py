@@ -6,6 +6,7 @@ A step id in a wercker.yml takes wercker's forms (``core/step.go`` NewStep)::
     internal/docker-scratch-push    a step built into the runner
     wercker/golint@1.0.0            owner/name@version from the step registry
     my-step "file://steps/my-step"  a step directory given by path
+    file://steps/my-step            the same, named after the directory
 
 wercker's step registry is gone, so a registry step runs only if the
 repository vendors it in ``.scratchd/steps/<name>/`` (with ``run.sh`` and an
@@ -137,6 +138,9 @@ def parse_step_id(step_id: str) -> StepRef | None:
         step_id, url = match.group(1), _unquote(match.group(2))
     if not step_id or any(c.isspace() for c in step_id):
         return None
+    if step_id.startswith("file://") and not url:  # shorthand: the path names the step
+        name = step_id[len("file://") :].rstrip("/").rsplit("/", 1)[-1]
+        return StepRef(step_id, "wercker", name, "*", step_id) if name else None
     owner, name = step_id.split("/", 1) if "/" in step_id else ("wercker", step_id)
     name, at, version = name.partition("@")
     if not owner or not name or (at and not version):
