@@ -1,0 +1,304 @@
+"""Benchmark: pushing to a local docker-registry, against docker and against curl.
+
+One run starts Debian's docker-registry on a loopback port and measures,
+``--reps`` times each (default 5) with fresh file contents before every
+single measurement, so no cache or content-addressed shortcut can help:
+
+(a) seed case, a static Go HTTP server of a few MB (fresh 32-byte nonce per copy):
+    1. ``scratchd bake DIR --push`` as a command (default gzip level);
+    2. the same as an in-process library call (``bake`` + ``RegistryClient.push``),
+       how the daemon does it, at the default gzip level and at level 6;
+    3. ``docker build`` (FROM scratch + COPY) + ``docker push`` to the same registry;
+    4. the floor: ``tar -c | gzip -6 | sha256sum`` plus two ``curl`` requests
+       (POST to open an upload, PUT of the blob) — level 6 like (2, level 6).
+(b) re-push of an unchanged image: requests and body bytes the client sent.
+(c) a 200 MB incompressible layer: our upload throughput vs ``curl -T`` of the
+    same bytes to an upload URL of the same registry (different repositories).
+
+Prints medians and the ratios the issue sets targets for. Usage::
+
+    python bench/push.py [--reps 5] [--large-mb 200] [--large-reps 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.support
+
+import requests
+from tests.support.services import run_registry
+
+from scratchd.image.build import DEFAULT_GZIP_LEVEL, bake
+from scratchd.image.types import Blob, Image
+from scratchd.models import (
+    DOCKER_CONFIG,
+    DOCKER_LAYER_GZIP,
+    DOCKER_MANIFEST,
+    Descriptor,
+    ImageSpec,
+)
+from scratchd.registry.client import RegistryClient
+from scratchd.registry.credentials import CredentialStore
+from scratchd.registry.reference import parse_repository
+
+NONCE = "scratchd-bench-nonce-0123456789a"  # 32 bytes, replaced in each copy
+GO_SERVER = """package main
+
+import (
+\t"fmt"
+\t"net/http"
+)
+
+var nonce = "unset"
+
+func main() {
+\thttp.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+\t\tfmt.Fprintln(w, "ok", nonce)
+\t})
+\thttp.ListenAndServe("127.0.0.1:5000", nil)
+}
+"""
+MAX_SECONDS = 900  # the whole run stops measuring after this
+
+
+class CountingSession(requests.Session):
+    """Counts requests and request-body bytes the client sends (for case b)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count, self.body_bytes, self.methods = 0, 0, []
+
+    def send(self, request, **kwargs):
+        self.count += 1
+        self.methods.append(request.method)
+        body = request.body
+        self.body_bytes += len(body) if body is not None else 0
+        return super().send(request, **kwargs)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--large-mb", type=int, default=200)
+    parser.add_argument("--large-reps", type=int, default=3)
+    args = parser.parse_args()
+    os.environ.setdefault("DOCKER_HOST", "unix:///run/scratchd-test/docker.sock")
+    deadline = time.monotonic() + MAX_SECONDS
+    with tempfile.TemporaryDirectory(prefix="scratchd-bench-push-") as tmp:
+        work = Path(tmp)
+        make_seed = _seed_maker(work)
+        with run_registry(work / "registry") as registry:
+            host = registry.host
+            print(f"registry {host}; seed binary {(work / 'app').stat().st_size / 1e6:.1f} MB")
+            seed = _case_a(work, host, make_seed, args.reps, deadline)
+            _report_a(seed)
+            _case_b(work, host, make_seed)
+            _case_c(work, host, args.large_mb << 20, args.large_reps, deadline)
+    return 0
+
+
+# -- (a) seed case --------------------------------------------------------------
+
+
+def _case_a(work: Path, host: str, make_seed, reps: int, deadline: float) -> dict:
+    methods = {
+        "(1) scratchd bake --push (command)": _cli,
+        f"(2) library bake+push, gzip -{DEFAULT_GZIP_LEVEL}": lambda t, h, r: _library(
+            t, h, r, DEFAULT_GZIP_LEVEL
+        ),
+        "(2) library bake+push, gzip -6": lambda t, h, r: _library(t, h, r, 6),
+        "(3) docker build + docker push": _docker,
+        "(4) floor: tar|gzip -6|sha256 + 2 curl": _floor,
+    }
+    results: dict[str, list[float]] = {name: [] for name in methods}
+    _library(make_seed(work / "warm"), host, "warm/up", 6)  # imports + connection warm-up
+    for rep in range(reps):
+        for name, method in methods.items():
+            if time.monotonic() > deadline:
+                break
+            tree = make_seed(work / f"t-{uuid.uuid4().hex[:8]}")
+            results[name].append(method(tree, host, f"bench/r{rep}-{uuid.uuid4().hex[:6]}"))
+            shutil.rmtree(tree)
+    return results
+
+
+def _cli(tree: Path, host: str, repo: str) -> float:
+    argv = [sys.executable, "-m", "scratchd", "bake", str(tree), "--cmd", "/app"]
+    started = time.perf_counter()
+    subprocess.run([*argv, "--push", f"{host}/{repo}"], check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _library(tree: Path, host: str, repo: str, level: int) -> float:
+    blobs = tree.parent / f"blobs-{tree.name}"
+    started = time.perf_counter()
+    image = bake(tree, ImageSpec(cmd=("/app",)), blobs, gzip_level=level)
+    RegistryClient(CredentialStore()).push(image, parse_repository(f"{host}/{repo}"), ["latest"])
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(blobs)
+    return elapsed
+
+
+def _docker(tree: Path, host: str, repo: str) -> float:
+    (tree.parent / f"{tree.name}.Dockerfile").write_text(
+        'FROM scratch\nCOPY app /app\nCMD ["/app"]\n'
+    )
+    tag = f"{host}/{repo}:latest"
+    started = time.perf_counter()
+    dockerfile = str(tree.parent / f"{tree.name}.Dockerfile")
+    subprocess.run(["docker", "build", "-q", "-f", dockerfile, "-t", tag, str(tree)],
+                   check=True, capture_output=True)  # fmt: skip
+    subprocess.run(["docker", "push", "-q", tag], check=True, capture_output=True)
+    elapsed = time.perf_counter() - started
+    subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
+    return elapsed
+
+
+def _floor(tree: Path, host: str, repo: str) -> float:
+    layer = tree.parent / f"{tree.name}.tgz"
+    script = (
+        f'digest=$(tar -cf - -C "{tree}" . | gzip -6 | tee "{layer}" | sha256sum | cut -d" " -f1)\n'
+        f'loc=$(curl -sS -o /dev/null -w "%{{redirect_url}}%header{{location}}" '
+        f'-X POST "http://{host}/v2/{repo}/blobs/uploads/")\n'
+        'case "$loc" in /*) loc="http://' + host + '$loc";; esac\n'
+        'case "$loc" in *\\?*) sep="&";; *) sep="?";; esac\n'
+        'curl -sSf -o /dev/null -T "' + str(layer) + '" "${loc}${sep}digest=sha256:${digest}"\n'
+    )
+    started = time.perf_counter()
+    subprocess.run(["bash", "-euo", "pipefail", "-c", script], check=True)
+    return time.perf_counter() - started
+
+
+def _report_a(results: dict[str, list[float]]) -> None:
+    med = {name: statistics.median(v) for name, v in results.items() if v}
+    docker = med["(3) docker build + docker push"]
+    floor = med["(4) floor: tar|gzip -6|sha256 + 2 curl"]
+    reps = min(len(v) for v in results.values())
+    print(f"\n(a) seed case, median of {reps} runs (fresh binary each run)")
+    print(f"{'method':<42} {'median s':>9} {'docker/x':>9} {'x/floor':>8}")
+    for name, value in med.items():
+        print(f"{name:<42} {value:>9.3f} {docker / value:>9.2f} {value / floor:>8.2f}")
+    print("targets: (1) docker/x >= 2.0; (2, gzip -6) x/floor <= 1.3")
+
+
+# -- (b) re-push ------------------------------------------------------------------
+
+
+def _case_b(work: Path, host: str, make_seed) -> None:
+    tree = make_seed(work / "repush")
+    image = bake(tree, ImageSpec(cmd=("/app",)), work / "repush-blobs")
+    ref = parse_repository(f"{host}/bench/repush")
+    RegistryClient(CredentialStore()).push(image, ref, ["latest"])
+    session = CountingSession()
+    result = RegistryClient(CredentialStore(), session=session).push(image, ref, ["latest"])
+    blob_bytes = session.body_bytes - len(image.manifest)
+    print("\n(b) re-push of an unchanged image (fresh client, nothing cached)")
+    print(f"{'requests':<28} {session.count} ({', '.join(session.methods)})")
+    print(f"{'blob bytes sent':<28} {blob_bytes}")
+    print(f"{'bytes_uploaded (result)':<28} {result.bytes_uploaded}")
+    print(f"{'blobs':<28} {len(image.blobs())}; target: 1 HEAD per blob + ping + 1 manifest PUT")
+
+
+# -- (c) large layer --------------------------------------------------------------
+
+
+def _case_c(work: Path, host: str, size: int, reps: int, deadline: float) -> None:
+    ours, curls = [], []
+    for rep in range(reps):
+        if time.monotonic() > deadline:
+            break
+        path = work / "large.bin"
+        with open(path, "wb") as f:
+            for _ in range(size >> 20):
+                f.write(os.urandom(1 << 20))
+        digest = "sha256:" + _sha256_file(path)
+        curls.append(_curl_upload(host, f"bench/curl{rep}", path, digest))
+        ours.append(_our_upload(host, f"bench/ours{rep}", path, digest, size))
+        path.unlink()
+    mb = size / 1e6
+    ours_rate, curl_rate = mb / statistics.median(ours), mb / statistics.median(curls)
+    print(f"\n(c) {mb:.0f} MB incompressible layer, median of {len(ours)} uploads")
+    print(f"{'method':<28} {'median s':>9} {'MB/s':>8}")
+    print(f"{'scratchd client':<28} {statistics.median(ours):>9.2f} {ours_rate:>8.1f}")
+    print(f"{'curl -T':<28} {statistics.median(curls):>9.2f} {curl_rate:>8.1f}")
+    print(f"time ratio scratchd/curl: {statistics.median(ours) / statistics.median(curls):.2f}"
+          " (target <= 1.2)")  # fmt: skip
+
+
+def _our_upload(host: str, repo: str, path: Path, digest: str, size: int) -> float:
+    """A whole public-API push of a config + the large layer; the layer dominates."""
+    config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+    config_desc = Descriptor(
+        DOCKER_CONFIG, "sha256:" + hashlib.sha256(config).hexdigest(), len(config)
+    )
+    layer = Descriptor(DOCKER_LAYER_GZIP, digest, size)
+    manifest = json.dumps({
+        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+        "config": config_desc.to_json(), "layers": [layer.to_json()],
+    }).encode()  # fmt: skip
+    image = Image(manifest, DOCKER_MANIFEST, Blob(config_desc, data=config), (Blob(layer, path),))
+    started = time.perf_counter()
+    RegistryClient(CredentialStore()).push(image, parse_repository(f"{host}/{repo}"), ["latest"])
+    return time.perf_counter() - started
+
+
+def _curl_upload(host: str, repo: str, path: Path, digest: str) -> float:
+    response = requests.post(f"http://{host}/v2/{repo}/blobs/uploads/", timeout=30)
+    location = requests.compat.urljoin(response.url, response.headers["Location"])
+    sep = "&" if "?" in location else "?"
+    started = time.perf_counter()
+    subprocess.run(["curl", "-sSf", "-o", "/dev/null", "-T", str(path),
+                    f"{location}{sep}digest={digest}"], check=True)  # fmt: skip
+    return time.perf_counter() - started
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# -- inputs ------------------------------------------------------------------------
+
+
+def _seed_maker(work: Path):
+    """Build the Go server once; each tree gets a copy with a fresh nonce."""
+    src = work / "go-src"
+    src.mkdir()
+    (src / "main.go").write_text(GO_SERVER)
+    (src / "go.mod").write_text("module benchserver\n\ngo 1.19\n")
+    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOPROXY": "off",
+           "GOCACHE": str(work / "go-cache"), "GOPATH": str(work / "go-path")}  # fmt: skip
+    subprocess.run(
+        ["go", "build", "-ldflags", f"-s -w -X main.nonce={NONCE}", "-o", str(work / "app"), "."],
+        cwd=src, env=env, check=True,
+    )  # fmt: skip
+    binary = (work / "app").read_bytes()
+
+    def make(tree: Path) -> Path:
+        tree.mkdir(parents=True)
+        fresh = binary.replace(NONCE.encode(), secrets.token_hex(16).encode())
+        (tree / "app").write_bytes(fresh)
+        (tree / "app").chmod(0o755)
+        return tree
+
+    return make
+
+
+if __name__ == "__main__":
+    sys.exit(main())
