@@ -110,9 +110,14 @@ def service(systemd_box, auth_registry):
 
 
 def make_repo(box, name: str, registry: str) -> None:
-    """A non-bare repository with a wercker.yml, owned by ``dev``, not by scratchd."""
+    """A non-bare repository with a wercker.yml, owned by ``dev``, not by scratchd.
+
+    git (and libgit2) refuse repositories owned by another user unless they
+    are listed in ``safe.directory``: the README tells admins to add them to
+    the system gitconfig, as done here.
+    """
     path = f"/srv/git/{name}"
-    box.sh(f"install -d -o dev {path}")
+    box.sh(f"install -d -o dev {path} && git config --system --add safe.directory {path}")
     box.write(f"{path}/wercker.yml", WERCKER_YML.format(registry=registry, name=name))
     box.write(f"{path}/message.txt", f"hello from {name}\n")
     as_dev(box, f"cd {path} && git init -q -b main && git add -A && git commit -q -m first")
