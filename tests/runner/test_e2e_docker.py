@@ -11,6 +11,7 @@ daemon must tell apart.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 import time
 import uuid
@@ -43,7 +44,7 @@ class Builds:
         self.lines: list = []
         self.count = 0
 
-    def __call__(self, yml: str, *, cancel=None, backend_kw=None, **kw):
+    def __call__(self, yml: str, *, cancel=None, backend_kw=None, edit=None, **kw):
         self.count += 1
         executor = Executor(
             lambda kind: self.new_backend(**(backend_kw or {})),
@@ -51,7 +52,7 @@ class Builds:
             registry_client_factory=registry_client_factory(),
         )
         request = BuildRequest(
-            plan=parse_plan(yml, "wercker.yml"),
+            plan=(edit or (lambda p: p))(parse_plan(yml, "wercker.yml")),
             commit=COMMIT,
             source=self.source,
             work_dir=self.tmp / f"work{self.count}",
@@ -245,6 +246,22 @@ def test_cancel_on_docker_removes_everything(builds, busybox_box, docker_client,
     result = builds(yml, cancel=cancel, backend_kw={"kill_grace": 1.0})
     assert result.status == BuildStatus.CANCELLED
     assert time.monotonic() - started < 60
+    assert docker_leftovers(docker_client, docker_labels) == []
+
+
+def test_command_timeout_on_docker_fails_the_step(
+    builds, busybox_box, docker_client, docker_labels
+):
+    yml = one_step(busybox_box, "slow", "echo start; sleep 300")
+    started = time.monotonic()
+    result = builds(
+        yml,
+        edit=lambda plan: dataclasses.replace(plan, command_timeout=2),
+        backend_kw={"kill_grace": 1.0},
+    )
+    assert time.monotonic() - started < 60
+    assert result.status == BuildStatus.FAILED and result.failed_step == "slow"
+    assert "timeout" in result.message.lower() or "timed out" in result.message.lower()
     assert docker_leftovers(docker_client, docker_labels) == []
 
 

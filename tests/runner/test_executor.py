@@ -141,6 +141,24 @@ def test_env_and_secrets_reach_steps_and_secrets_are_masked(run):
     assert result.failed_step == "push" and "***" in result.message
 
 
+def test_password_option_from_env_is_masked_from_the_first_line(run):
+    plan = plan_of(
+        Pipeline(
+            "build",
+            steps=(
+                script("early", 'echo "pass is $REG_PASS"'),
+                Step(
+                    "internal/docker-scratch-push",
+                    "push",
+                    properties=(("repository", "127.0.0.1:9/a/b"), ("password", "$REG_PASS")),
+                ),
+            ),
+        )
+    )
+    run(plan, env={"REG_PASS": "env-pass-777"})
+    assert run.stdout("early") == ["pass is ***"]
+
+
 def test_failing_step_names_step_and_exit_code_and_after_steps_run(run):
     plan = plan_of(
         Pipeline(

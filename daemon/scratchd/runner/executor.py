@@ -11,6 +11,7 @@ registry client, where output lines go) is handed in.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -140,14 +141,23 @@ def select_pipelines(plan: Plan, names: Iterable[str]) -> list[Pipeline]:
 
 
 def _redactor(request: BuildRequest) -> Redactor:
-    """Secrets of the request, plus literal ``password`` options in the plan."""
-    values = [Secret.reveal(s) if isinstance(s, Secret) else s for s in request.secrets.values()]
+    """Secrets of the request, plus every ``password``-like option and box password.
+
+    Options are expanded against the request's env and secrets up front, so
+    a password that arrives through ``--env`` is masked even in lines printed
+    before the step that uses it.
+    """
+    from scratchd.pipeline.env import expand
+    from scratchd.pipeline.steps import SECRET_OPTIONS
+
+    secrets = {k: Secret.reveal(v) for k, v in request.secrets.items()}
+    env = {**request.env, **secrets}
+    values = list(secrets.values())
     for pipeline in request.plan.pipelines:
-        for step in (*pipeline.steps, *pipeline.after_steps):
-            values += [v for k, v in step.properties if k == "password" and "$" not in v]
-    for box in _boxes(request.plan):
-        if box.password and "$" not in box.password:
-            values.append(box.password)
+        targets = [steps for _, steps in pipeline.targets]
+        for step in itertools.chain(pipeline.steps, pipeline.after_steps, *targets):
+            values += [expand(v, env) for k, v in step.properties if k in SECRET_OPTIONS]
+    values += [expand(box.password, env) for box in _boxes(request.plan) if box.password]
     return Redactor(values)
 
 

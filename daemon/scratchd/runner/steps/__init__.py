@@ -18,6 +18,7 @@ from typing import Any
 from scratchd.errors import PipelineError, StepFailed
 from scratchd.models import CommitInfo
 from scratchd.pipeline.plan import Step
+from scratchd.pipeline.steps import SECRET_OPTIONS
 from scratchd.runner.backend import Backend, PipelineJob, StepCommand
 from scratchd.runner.sink import INFO, BuildOutput
 
@@ -60,7 +61,7 @@ class StepContext:
 
         raw = self.step.prop(key, default)
         value = expand(raw, self.env) if raw else raw
-        if key == "password" or key.endswith("-password"):
+        if key in SECRET_OPTIONS or key.endswith("-password"):
             self.output.add_secrets(value)
         return value
 
