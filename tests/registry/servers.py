@@ -152,6 +152,7 @@ class TokenServer:
         directory.mkdir(parents=True, exist_ok=True)
         self.bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
         self.requests: list[dict] = []  # {"user", "scopes"} per token request
+        self.refresh_tokens: dict[str, str] = {}  # identity token -> user
         self.lifetime = 300  # JWT exp, seconds from now
         self.expires_in = 300  # what the response tells the client
         self.host = ""
@@ -206,6 +207,18 @@ class _TokenHandler(_Quiet):
         body = self.owner.issue(user, query.get("scope", []))
         self.reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
 
+    def do_POST(self) -> None:
+        """OAuth2 refresh-token grant, as docker uses with an ``identitytoken``."""
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(length).decode())
+        user = self.owner.refresh_tokens.get(form.get("refresh_token", [""])[0])
+        if form.get("grant_type") != ["refresh_token"] or user is None:
+            self.reply(401, b'{"error":"invalid_grant"}', {"Content-Type": "application/json"})
+            return
+        body = self.owner.issue(user, " ".join(form.get("scope", [])).split())
+        body["access_token"] = body.pop("token")  # the OAuth2 spelling
+        self.reply(200, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
     def _user(self) -> str | None:
         header = self.headers.get("Authorization", "")
         if not header:
@@ -227,7 +240,7 @@ class Fault:
 
     ``action``: "status" (answer ``status`` with ``headers``), "reset" (read part
     of the body, then reset the connection), "delay" (wait ``delay`` seconds,
-    then forward).
+    then forward), "rewrite" (forward, then override response ``headers``).
     """
 
     method: str
@@ -315,6 +328,8 @@ class _ProxyHandler(_Quiet):
         if fault is not None and fault.action == "delay":
             time.sleep(fault.delay)
         status, headers, data = self._forward(body)
+        if fault is not None and fault.action == "rewrite":  # a registry that lies in headers
+            headers = {**headers, **fault.headers}
         self.owner.record(Seen(self.command, self.path, len(body), status))
         self.reply(status, data, headers)
 

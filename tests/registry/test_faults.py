@@ -108,3 +108,14 @@ def test_4xx_other_than_408_429_is_not_retried(registry, bake_image, proxy_for):
 
     assert caught.value.status == 400
     assert proxy.faults[0].hits == 1
+
+
+def test_manifest_digest_mismatch_is_an_error(registry, bake_image, proxy_for):
+    proxy = proxy_for(registry)
+    wrong = "sha256:" + "0" * 64
+    proxy.add(
+        Fault("PUT", "/manifests/", action="rewrite", headers={"Docker-Content-Digest": wrong})
+    )
+
+    with pytest.raises(RegistryError, match=f"stored as {wrong}, expected sha256:"):
+        make_client().push(bake_image("x"), parse_repository(f"{proxy.host}/team/lie"), ["v"])

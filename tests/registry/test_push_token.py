@@ -101,3 +101,26 @@ def test_token_is_cached_until_expires_in(token_server):
     now[0] += 15  # past 90 % of expires_in: renew before the registry refuses it
     assert auth.header("reg.example", "org/app") != first
     assert len(token_server.requests) == 2
+
+
+def test_identity_token_uses_the_refresh_token_grant(token_registry, token_server, bake_image):
+    token_server.refresh_tokens["idt-0123456789"] = USER
+    store = CredentialStore(
+        explicit={token_registry.host: Credential("", identity_token=Secret("idt-0123456789"))},
+        environ={},
+    )
+    image = bake_image("identity token")
+
+    result = make_client(credentials=store).push(
+        image, parse_repository(f"{token_registry.host}/org/idt"), ["latest"]
+    )
+
+    assert result.digest == image.digest
+    assert token_server.requests[-1]["user"] == USER
+
+
+def test_anonymous_push_to_a_token_registry_is_denied(token_registry, token_server, bake_image):
+    with pytest.raises(AuthError) as caught:
+        make_client().push(bake_image("anon"), parse_repository(f"{token_registry.host}/o/a"), [])
+    assert caught.value.code == "DENIED"
+    assert token_server.requests[0]["user"] == ""  # asked anonymously, got no actions
