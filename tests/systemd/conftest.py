@@ -43,9 +43,12 @@ def systemd_image(docker_client) -> str:
         raise
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def systemd_box(docker_client, systemd_image, wheelhouse):
     """A booted Debian 12 with scratchd installed as the README says.
+
+    One per session: booting and installing costs half a minute on a small
+    machine, and the system tests use distinct unit names.
 
     Installed into a venv (Debian's Python refuses system-wide pip) and
     linked to /usr/local/bin/scratchd, the path the unit's ExecStart names;
