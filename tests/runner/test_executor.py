@@ -258,6 +258,14 @@ def test_cancel_stops_the_build_and_leaves_no_process(run, tmp_path):
     assert not _alive(pid), "the step's background sleep survived the cancel"
 
 
+def test_cancelled_before_start_runs_nothing(run):
+    cancel = threading.Event()
+    cancel.set()
+    result = run(plan_of(Pipeline("build", steps=(script("a", "echo ran"),))), cancel=cancel)
+    assert result.status == BuildStatus.CANCELLED and result.steps == ()
+    assert run.stdout("a") == []
+
+
 def _alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()

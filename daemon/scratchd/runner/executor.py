@@ -113,9 +113,11 @@ class Executor:
     def run(self, request: BuildRequest, cancel: threading.Event) -> BuildResult:
         """Run the request's pipelines in order; stop at the first that fails."""
         build_id = request.build_id or uuid.uuid4().hex
-        output = BuildOutput(build_id, _redactor(request), self._consumers)
+        secret_values = _secret_values(request)
+        output = BuildOutput(build_id, Redactor(secret_values), self._consumers)
         run = _BuildRun(request, build_id, output, cancel, self._publishing, self._clock)
         run.backend_factory = self._backend_factory
+        run.secret_values = tuple(secret_values)
         started = self._clock()
         try:
             run.run_all(select_pipelines(request.plan, request.pipelines))
@@ -140,7 +142,7 @@ def select_pipelines(plan: Plan, names: Iterable[str]) -> list[Pipeline]:
     return [plan.pipeline(n) for n in names]  # type: ignore[misc]
 
 
-def _redactor(request: BuildRequest) -> Redactor:
+def _secret_values(request: BuildRequest) -> list[str]:
     """Secrets of the request, plus every ``password``-like option and box password.
 
     Options are expanded against the request's env and secrets up front, so
@@ -158,7 +160,7 @@ def _redactor(request: BuildRequest) -> Redactor:
         for step in itertools.chain(pipeline.steps, pipeline.after_steps, *targets):
             values += [expand(v, env) for k, v in step.properties if k in SECRET_OPTIONS]
     values += [expand(box.password, env) for box in _boxes(request.plan) if box.password]
-    return Redactor(values)
+    return [v for v in values if v]
 
 
 def _boxes(plan: Plan):
@@ -178,6 +180,7 @@ class _BuildRun:
         self.publishing: Publishing = publishing
         self.clock = clock
         self.backend_factory: Callable[[str], Backend] = _no_backend
+        self.secret_values: tuple[str, ...] = ()
         self.steps: list[StepResult] = []
         self.failure: StepResult | None = None
         self.cancelled = False
@@ -193,6 +196,10 @@ class _BuildRun:
     def run_all(self, pipelines: list[Pipeline]) -> None:
         root = self.request.source
         for pipeline in pipelines:
+            if self.cancel.is_set():
+                self.cancelled = True
+                self.info(pipeline.name, "", f"=== pipeline {pipeline.name} not started: cancelled")
+                return
             dirs = self.dirs(pipeline.name, root)
             self.run_pipeline(pipeline, dirs)
             if self.failure or self.cancelled:
@@ -221,7 +228,7 @@ class _BuildRun:
             box=plan.box_for(pipeline),
             services=plan.services_for(pipeline),
             env=env,
-            secrets=tuple(s.reveal() for s in request.secrets.values()),
+            secrets=self.secret_values,
         )
         fields = {**self.fields, "PIPELINE": pipeline.name}
         log.info("pipeline %s starting", pipeline.name, extra=fields)
@@ -229,7 +236,11 @@ class _BuildRun:
         dirs.pipeline.mkdir(parents=True, exist_ok=True)
         backend = self.backend_factory(request.executor)
         try:
-            backend.setup(job)
+            try:
+                backend.setup(job)
+            except BuildCancelled:
+                self.cancelled = True
+                return
             env = {**env, **backend.env_paths()}
             for step in pipeline.steps:
                 if self.failure or self.cancelled:
