@@ -363,6 +363,17 @@ def test_pipeline_selection(run):
         run(plan, pipelines=("prod",))
 
 
+def test_deploy_target_steps_replace_the_default_steps(run):
+    deploy = Pipeline(
+        "deploy",
+        steps=(script("default", "echo default"),),
+        targets=(("production", (script("prod", "echo $WERCKER_DEPLOYTARGET_NAME"),)),),
+    )
+    assert run(plan_of(deploy), deploy_target="production").passed
+    assert run.stdout("prod") == ["production"] and run.stdout("default") == []
+    assert run(plan_of(deploy)).passed and run.stdout("default") == ["default"]
+
+
 def test_every_line_carries_pipeline_step_stream_and_time(run):
     before = time.time()
     run(plan_of(Pipeline("build", steps=(script("two", "echo out; echo err >&2"),))))

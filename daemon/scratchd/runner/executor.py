@@ -54,6 +54,9 @@ class BuildRequest:
     env: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, Secret] = field(default_factory=dict)
     build_id: str = ""
+    #: wercker's old deploy targets: a deploy pipeline's ``<target>:`` step list runs
+    #: instead of its ``steps``, and is ``$WERCKER_DEPLOYTARGET_NAME``.
+    deploy_target: str = ""
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,7 @@ class _BuildRun:
                 self.cancelled = True
                 return
             env = {**env, **backend.env_paths()}
-            for step in pipeline.steps:
+            for step in self.steps_of(pipeline):
                 if self.failure or self.cancelled:
                     break
                 self.run_one(pipeline.name, step, backend, job, env, after=False)
@@ -261,10 +264,19 @@ class _BuildRun:
         status = "cancelled" if self.cancelled else "failed" if self.failure else "passed"
         log.info("pipeline %s %s", pipeline.name, status, extra=fields)
 
+    def steps_of(self, pipeline: Pipeline) -> tuple[Step, ...]:
+        """The pipeline's steps, or the requested deploy target's (wercker v1)."""
+        target = self.request.deploy_target
+        if pipeline.name != "build" and target:
+            for name, steps in pipeline.targets:
+                if name == target:
+                    return steps
+        return pipeline.steps
+
     def base_env(self, name: str) -> dict[str, str]:
         extra = dict(self.request.env)
         extra.update({k: Secret.reveal(v) for k, v in self.request.secrets.items()})
-        return pipeline_env(
+        env = pipeline_env(
             self.request.commit,
             name,
             run_id=self.run_id,
@@ -272,6 +284,9 @@ class _BuildRun:
             started=self.started,
             extra=extra,
         )
+        if name != "build" and self.request.deploy_target:
+            env["WERCKER_DEPLOYTARGET_NAME"] = self.request.deploy_target
+        return env
 
     def run_one(self, pipeline: str, step: Step, backend, job, env, *, after: bool) -> None:
         step_id = uuid.uuid4().hex[:12]
