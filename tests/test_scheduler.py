@@ -100,8 +100,8 @@ def test_cancel_superseded_flags_the_running_build(tmp_path):
     sub = sched.submit([c(2)], Trigger.PUSH)
     assert [b.id for b in sub.cancel] == [running.id]
     assert [b.id for b in sched.cancellations()] == [running.id]
-    flagged = sched.store.get(running.id)
-    assert sched.finish(flagged, BuildCancelled("stopped")) == BuildStatus.CANCELLED
+    # the daemon passes the record it claimed; the request's reason survives
+    assert sched.finish(running, BuildCancelled("stopped")) == BuildStatus.CANCELLED
     assert sched.store.get(running.id).message == f"superseded by {c(2).sha}"
     assert shas(sched.next_jobs()) == ["2"]
 
@@ -208,3 +208,14 @@ def test_policy_from_config(tmp_path):
     policy = Policy.from_config(config)
     assert policy.max_concurrent_builds == 4 and policy.retry_delay == 5
     assert policy.repo("a").build_every_commit and not policy.repo("b").build_every_commit
+
+
+def test_cancel_without_request_and_interrupt(tmp_path):
+    sched, _ = make(tmp_path)
+    sched.submit([c(1), c(2, "dev")], Trigger.PUSH)
+    one, two = sched.next_jobs()
+    sched.finish(one, BuildCancelled("step timed out waiting for cancel"))
+    assert sched.store.get(one.id).message == "step timed out waiting for cancel"
+    assert sched.interrupt(two, "SIGTERM after 30s grace")
+    assert sched.store.get(two.id).status == BuildStatus.INTERRUPTED
+    assert [b.id for b in sched.recover()] == [two.id]

@@ -200,7 +200,10 @@ class Scheduler:
         text = _message(error, redactor)
         step = failed_step or getattr(error, "step", None) or None
         if isinstance(error, BuildCancelled):
-            self.store.mark_cancelled(build.id, None if build.cancel_requested else text, now=now)
+            # A cancel request (user, superseded) already wrote the reason; keep it.
+            current = self.store.get(build.id)
+            requested = current is not None and current.cancel_requested
+            self.store.mark_cancelled(build.id, None if requested else text, now=now)
             return BuildStatus.CANCELLED
         if isinstance(error, InfrastructureError):
             if error.retryable and build.attempt < self.policy.retry_limit:
@@ -217,6 +220,10 @@ class Scheduler:
             return BuildStatus.FAILED
         self.store.mark_error(build.id, f"internal error: {text}", step, now=now)
         return BuildStatus.ERROR
+
+    def interrupt(self, build: BuildRecord, reason: str = "daemon stopped") -> bool:
+        """Shutdown cut the build short: not its fault, so it runs again at the next start."""
+        return self.store.mark_interrupted(build.id, f"interrupted: {reason}", now=self.clock())
 
 
 def _message(error: BaseException, redactor: Redactor | None) -> str:

@@ -137,28 +137,38 @@ class Store:
 
     # -- outcomes -------------------------------------------------------------
 
-    def mark_passed(self, build_id: int, images: Sequence[str] = (), now=None) -> bool:
+    def mark_passed(
+        self, build_id: int, images: Sequence[str] = (), now: float | None = None
+    ) -> bool:
         """The only way to ``passed``: from ``running`` and nowhere else."""
         return self._finish(
             build_id, BuildStatus.PASSED, (R,), now, images=json.dumps(list(images))
         )
 
-    def mark_failed(self, build_id: int, message: str, failed_step: str | None = None, now=None):
+    def mark_failed(
+        self, build_id: int, message: str, failed_step: str | None = None, now: float | None = None
+    ) -> bool:
         return self._finish(
             build_id, BuildStatus.FAILED, (R,), now, message=message, failed_step=failed_step
         )
 
-    def mark_error(self, build_id: int, message: str, failed_step: str | None = None, now=None):
+    def mark_error(
+        self, build_id: int, message: str, failed_step: str | None = None, now: float | None = None
+    ) -> bool:
         return self._finish(
             build_id, BuildStatus.ERROR, (R, Q), now, message=message, failed_step=failed_step
         )
 
-    def mark_cancelled(self, build_id: int, message: str | None = None, now=None) -> bool:
+    def mark_cancelled(
+        self, build_id: int, message: str | None = None, now: float | None = None
+    ) -> bool:
         """Queued or running → cancelled; ``message=None`` keeps the cancel request's reason."""
         extra = {} if message is None else {"message": message}
         return self._finish(build_id, BuildStatus.CANCELLED, (Q, R), now, **extra)
 
-    def mark_interrupted(self, build_id: int, message: str = "interrupted", now=None) -> bool:
+    def mark_interrupted(
+        self, build_id: int, message: str = "interrupted", now: float | None = None
+    ) -> bool:
         """Running → interrupted (shutdown, crash found at start); re-queued by recovery."""
         return self._finish(build_id, BuildStatus.INTERRUPTED, (R,), now, message=message)
 
@@ -184,12 +194,20 @@ class Store:
             )
         return cur.rowcount == 1
 
-    def set_paths(self, build_id: int, *, log_path: str | None = None, work_dir=None) -> None:
+    def set_paths(
+        self,
+        build_id: int,
+        *,
+        log_path: Path | str | None = None,
+        work_dir: Path | str | None = None,
+    ) -> None:
+        """Record where a build's log and work dir are (``None`` leaves a value as it was)."""
+        values = [None if v is None else str(v) for v in (log_path, work_dir)]
         with self.db.write() as conn:
             conn.execute(
                 "UPDATE builds SET log_path=coalesce(?, log_path), work_dir=coalesce(?, work_dir)"
                 " WHERE id=?",
-                (None if log_path is None else str(log_path), work_dir and str(work_dir), build_id),
+                (*values, build_id),
             )
 
     # -- cancellation -------------------------------------------------------
