@@ -8,7 +8,7 @@ content-addressed shortcut can help:
   ``CGO_ENABLED=0 go build``); fresh bytes come from a 32-byte nonce
   compiled in with ``-X main.nonce=...`` and rewritten in each copy.
 * large: ~200 MB mixed tree: 2000 small files plus 4 large ones, half
-  random (incompressible) and half text-like (compressible).
+  random (incompressible) and half log-like text (compressible).
 
 Methods: (1) ``scratchd bake --docker-archive`` as a command; (2) the same
 bake as a library call in a warm process (how the daemon bakes), at the
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import secrets
 import shutil
 import statistics
@@ -57,8 +58,26 @@ func main() {
 LARGE_SMALL_FILES = 2000
 LARGE_BIG_FILES = 4
 LARGE_BIG_SIZE = 45 << 20
-# random bytes → 16 letters + space: text-like data that gzip shrinks to about half
-_TEXTISH = bytes((b"etaoinshrdlucmfw "[i % 17]) for i in range(256))
+_WORDS = [
+    "GET",
+    "POST",
+    "INFO",
+    "WARN",
+    "ERROR",
+    "debug",
+    "user",
+    "id",
+    "status",
+    "ok",
+    "failed",
+    "request",
+    "time",
+    "ms",
+    "the",
+    "a",
+    "to",
+    "of",
+]
 
 
 @dataclass
@@ -250,18 +269,35 @@ def _seed_maker(work: Path):
 
 def _large_tree(tree: Path) -> Path:
     """~200 MB: many small files in nested dirs plus a few large ones, half compressible."""
+    corpus = _fresh_corpus()
     for i in range(LARGE_SMALL_FILES):
         path = tree / f"d{i % 20:02d}" / f"s{i % 7}" / f"f{i:05d}.dat"
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = os.urandom(1024 + (i * 7919) % 15360)
-        path.write_bytes(data.translate(_TEXTISH) if i % 2 else data)
+        size = 1024 + (i * 7919) % 15360
+        path.write_bytes(_textish(corpus, size) if i % 2 else os.urandom(size))
     for i in range(LARGE_BIG_FILES):
-        half = LARGE_BIG_SIZE // 2
         with open(tree / f"big{i}.bin", "wb") as f:
-            for _ in range(0, half, 1 << 20):
+            for _ in range(0, LARGE_BIG_SIZE // 2, 1 << 20):
                 f.write(os.urandom(1 << 20))
-                f.write(os.urandom(1 << 20).translate(_TEXTISH))
+                f.write(_textish(corpus, 1 << 20))
     return tree
+
+
+def _fresh_corpus() -> bytes:
+    """64 KiB of log-like text from a random vocabulary, new on every call."""
+    rng = random.Random(secrets.randbits(64))
+    words = [secrets.token_hex(rng.randint(1, 6)) for _ in range(300)] + _WORDS
+    lines = (" ".join(rng.choices(words, k=rng.randint(4, 14))) for _ in range(3000))
+    return "\n".join(lines).encode()[: 64 << 10]
+
+
+def _textish(corpus: bytes, size: int) -> bytes:
+    """Random slices of the corpus: repeats at varying distances, like real text files."""
+    out = bytearray()
+    while len(out) < size:
+        start = secrets.randbelow(len(corpus) - 512)
+        out += corpus[start : start + 64 + secrets.randbelow(448)]
+    return bytes(out[:size])
 
 
 # -- output -------------------------------------------------------------------

@@ -265,3 +265,18 @@ def test_a_file_changed_after_the_walk_is_not_trusted(tmp_path):
     fifo = tree.Entry("fifo", tree.FILE, 0o644, size=10, source=str(tmp_path / "fifo"))
     with pytest.raises(ImageError, match="fifo: replaced by another kind of file"):
         layer._copy_file(fifo, Sink())
+
+
+def test_disk_full_is_an_infrastructure_error(tmp_path):
+    """ENOSPC while writing the blob is retryable, not the build output's fault."""
+    import zlib
+
+    from scratchd.errors import InfrastructureError
+    from scratchd.image import layer
+
+    with open("/dev/full", "wb", buffering=0) as full:
+        sink = layer._CompressingSink(full, zlib.compressobj(1, zlib.DEFLATED, 31))
+        with pytest.raises(InfrastructureError, match="writing the layer failed: No space left"):
+            for _ in range(16):
+                sink.write(os.urandom(1 << 20))
+            sink.close()

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from scratchd.errors import ImageError, UnsupportedFileError
+from scratchd.errors import ImageError, InfrastructureError, UnsupportedFileError
 from scratchd.image import tree
 
 CHUNK = 1 << 20
@@ -176,8 +176,7 @@ class _CompressingSink:
         self._flush()
         self._queue.put(None)
         self._thread.join()
-        if self._error is not None:
-            raise ImageError(f"writing the layer failed: {self._error}") from self._error
+        self._raise_worker_error()
         return f"sha256:{self._blob.hexdigest()}", f"sha256:{self._diff.hexdigest()}", self._size
 
     def _flush(self) -> None:
@@ -186,10 +185,17 @@ class _CompressingSink:
             self._pending.clear()
 
     def _send(self, chunk: bytes) -> None:
-        if self._error is not None:
-            raise ImageError(f"writing the layer failed: {self._error}") from self._error
+        self._raise_worker_error()
         self._diff.update(chunk)
         self._queue.put(chunk)
+
+    def _raise_worker_error(self) -> None:
+        """Disk full or an I/O error is not the input's fault: an infrastructure error."""
+        exc = self._error
+        if isinstance(exc, OSError):
+            raise InfrastructureError(f"writing the layer failed: {exc.strerror or exc}") from exc
+        if exc is not None:
+            raise ImageError(f"compressing the layer failed: {exc}") from exc
 
     def _drain(self) -> None:
         chunk: bytes | None = b""
