@@ -92,7 +92,8 @@ def test_option_values_become_text_like_wercker():
         ("box: [a]\n", (1, 6), "box must be a string or a map, not a list"),
         ("build:\n  steps:\n    - s:\n        a: 1\n        a: 2\n", (5, 9), "duplicate key 'a'"),
         ("build:\n\tsteps: []\n", (2, 1), "tab used for indentation"),
-        ("build: {<<: [1]}\n", (1, 8), "bad '<<' merge"),
+        ("build: {<<: [1]}\n", (1, 13), "bad '<<' merge: expected a map or a list of maps"),
+        ("build: &x {<<: *x}\n", (1, 8), "bad '<<' merge: a map merges itself"),
         ("box: a\x00\n", (1, 7), "character not allowed in YAML"),
         ("a: b\n---\nc: d\n", (2, 1), "invalid YAML: expected a single document"),
         ("[" * 5000, (1, 1), "nested too deeply"),
@@ -140,3 +141,14 @@ def test_lint_sees_vendored_steps_in_the_repository(tmp_path):
         (tmp_path / step_dir).mkdir(parents=True)
         (tmp_path / step_dir / "run.sh").write_text("echo hi\n")
     assert lint_file(tmp_path / "wercker.yml") == []
+
+
+def test_merge_chains_stay_linear():
+    """Each level merges the previous one ten times: a "billion laughs" for naive merging."""
+    levels = ["l0: &l0 {code: make, name: base}"]
+    for i in range(1, 40):
+        copies = ", ".join([f"*l{i - 1}"] * 10)
+        levels.append(f"l{i}: &l{i} {{<<: [{copies}], name: level{i}}}")
+    text = "\n".join(f".{line}" for line in levels) + "\nbuild:\n  steps:\n    - script: *l39\n"
+    step = steps_of(text)[0]
+    assert (step.name, step.code) == ("level39", "set -e\nmake")

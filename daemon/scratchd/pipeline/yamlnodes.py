@@ -38,14 +38,17 @@ DROPPED = None
 
 
 class Document:
-    """A composed YAML document plus the loader that can flatten its merges."""
+    """A composed YAML document whose maps are read with ``<<`` merges applied."""
 
     def __init__(self, text: str) -> None:
-        self._loader = yaml.SafeLoader(text)
+        loader = yaml.SafeLoader(text)
         try:
-            self.root: Node | None = self._loader.get_single_node()
+            self.root: Node | None = loader.get_single_node()
         finally:
-            self._loader.dispose()
+            loader.dispose()
+        # Merged keys of each map, computed once: a chain of maps each merging
+        # the previous one several times stays linear instead of exploding.
+        self._merged: dict[int, dict[str, tuple[Node, Node]]] = {}
 
     def entries(self, node: MappingNode, out: Collector) -> list[tuple[str, Node, Node]]:
         """(key text, key node, value node) in order; duplicates and bad keys reported.
@@ -56,25 +59,60 @@ class Document:
         """
         seen: dict[str, Node] = {}
         for key, _ in node.value:
-            if key.tag == MERGE_TAG or not isinstance(key, ScalarNode):
-                continue
-            if key.value in seen:
-                first = seen[key.value].start_mark.line + 1
-                out.error(where(key), f"duplicate key '{key.value}' (first given on line {first})")
-            seen.setdefault(key.value, key)
-        try:
-            self._loader.flatten_mapping(node)
-        except (yaml.YAMLError, RecursionError) as exc:
-            out.error(where(node), f"bad '<<' merge: {_problem(exc)}")
-            return []
-        merged: dict[str, tuple[str, Node, Node]] = {}
-        for key, value in node.value:
             if not isinstance(key, ScalarNode):
                 out.error(where(key), "a key must be plain text, not a list or a map")
-                continue
-            merged.pop(key.value, None)  # the later one wins, in its own place
-            merged[key.value] = (key.value, key, value)
-        return list(merged.values())
+            elif key.tag != MERGE_TAG:
+                if key.value in seen:
+                    first = seen[key.value].start_mark.line + 1
+                    message = f"duplicate key '{key.value}' (first given on line {first})"
+                    out.error(where(key), message)
+                seen.setdefault(key.value, key)
+        try:
+            pairs = self._pairs(node, set())
+        except _MergeError as exc:
+            out.error(where(exc.node), f"bad '<<' merge: {exc}")
+            return []
+        except RecursionError:
+            out.error(where(node), "bad '<<' merge: merges nested too deeply")
+            return []
+        return [(text, key, value) for text, (key, value) in pairs.items()]
+
+    def _pairs(self, node: MappingNode, active: set[int]) -> dict[str, tuple[Node, Node]]:
+        """The map's own keys over its merged keys (earlier merge sources win)."""
+        if id(node) in self._merged:
+            return self._merged[id(node)]
+        if id(node) in active:
+            raise _MergeError(node, "a map merges itself")
+        active.add(id(node))
+        merged: dict[str, tuple[Node, Node]] = {}
+        own: dict[str, tuple[Node, Node]] = {}
+        for key, value in node.value:
+            if isinstance(key, ScalarNode) and key.tag == MERGE_TAG:
+                for source in _merge_sources(value):
+                    for text, pair in self._pairs(source, active).items():
+                        merged.setdefault(text, pair)
+            elif isinstance(key, ScalarNode):
+                own.pop(key.value, None)  # the later one wins, in its own place
+                own[key.value] = (key, value)
+        active.discard(id(node))
+        result = {text: pair for text, pair in merged.items() if text not in own}
+        result.update(own)
+        self._merged[id(node)] = result
+        return result
+
+
+class _MergeError(Exception):
+    def __init__(self, node: Node, message: str) -> None:
+        self.node = node
+        super().__init__(message)
+
+
+def _merge_sources(value: Node) -> list[MappingNode]:
+    if isinstance(value, MappingNode):
+        return [value]
+    if isinstance(value, SequenceNode) and all(isinstance(v, MappingNode) for v in value.value):
+        return list(value.value)
+    raise _MergeError(value, f"expected a map or a list of maps, not {kind(value)}")
 
 
 def where(node: Node) -> tuple[int, int]:
@@ -156,10 +194,3 @@ def _explicit(node: ScalarNode) -> bool:
 
 
 _RESOLVER = yaml.resolver.Resolver()
-
-
-def _problem(exc: BaseException) -> str:
-    if isinstance(exc, RecursionError):
-        return "nested too deeply"
-    problem = getattr(exc, "problem", None) or str(exc)
-    return " ".join(str(problem).split())
