@@ -41,7 +41,9 @@ def register(subparsers) -> None:
         "OCI manifests from a layout; docker v2 schema 2 for --docker-archive)",
     )
     p.add_argument("--compression", choices=("gzip", "zstd"), default="gzip")
-    p.add_argument("--gzip-level", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--gzip-level", type=int, choices=range(10), metavar="0-9", help="default: 1 (fastest)"
+    )
     out = p.add_mutually_exclusive_group()  # or neither, with --push
     out.add_argument("--oci-layout", metavar="PATH", help="write (or add to) an OCI layout")
     out.add_argument("--docker-archive", metavar="FILE", help="write a `docker load` tarball")
