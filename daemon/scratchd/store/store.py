@@ -10,21 +10,21 @@ passing them in: this layer stores text as given.
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from scratchd.models import BuildStatus, Commit, Trigger
 from scratchd.store.db import Database
-from scratchd.store.records import BuildRecord, DaemonInfo
+from scratchd.store.heartbeat import HeartbeatMixin
+from scratchd.store.records import BuildRecord
+from scratchd.store.refs import RefsMixin, set_ref_in
 
 Q, R = BuildStatus.QUEUED.value, BuildStatus.RUNNING.value
 FINISHED = tuple(s.value for s in BuildStatus if s.finished)
 
 
-class Store:
+class Store(RefsMixin, HeartbeatMixin):
     """All reads and writes of the state database. Safe across threads and processes."""
 
     def __init__(self, path: Path, *, create: bool = True, busy_timeout: float = 30.0) -> None:
@@ -85,7 +85,7 @@ class Store:
                         (now, f"superseded by {c.sha}", repo, ref, Q, c.sha),
                     )
                 if update_ref:
-                    _set_ref(conn, repo, ref, c.sha, now)
+                    set_ref_in(conn, repo, ref, c.sha, now)
         return [b for b in (self.get(i) for i in dict.fromkeys(ids)) if b is not None]
 
     def claim_next(
@@ -342,55 +342,3 @@ class Store:
     def _builds(self, where: str, params) -> list[BuildRecord]:
         rows = self.db.read(f"SELECT * FROM builds {where}", params)  # noqa: S608
         return [BuildRecord.from_row(r) for r in rows]
-
-    # -- last-seen refs -------------------------------------------------------
-
-    def get_ref(self, repo: str, ref: str) -> str | None:
-        rows = self.db.read("SELECT sha FROM refs WHERE repo=? AND ref=?", (repo, ref))
-        return rows[0][0] if rows else None
-
-    def refs(self, repo: str) -> dict[str, str]:
-        return {r[0]: r[1] for r in self.db.read("SELECT ref, sha FROM refs WHERE repo=?", (repo,))}
-
-    def set_ref(self, repo: str, ref: str, sha: str) -> None:
-        with self.db.write() as conn:
-            _set_ref(conn, repo, ref, sha, time.time())
-
-    # -- daemon heartbeat -------------------------------------------------------
-
-    def heartbeat(
-        self,
-        status: str,
-        repos: Sequence[str] = (),
-        *,
-        started_at: float,
-        config_path: str = "",
-        pid: int | None = None,
-    ) -> None:
-        """Record that the daemon is alive (call every few seconds)."""
-        with self.db.write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO daemon (id, pid, hostname, started_at, updated_at,"
-                " status, repos, config_path) VALUES (1,?,?,?,?,?,?,?)",
-                (
-                    os.getpid() if pid is None else pid,
-                    socket.gethostname(),
-                    started_at,
-                    time.time(),
-                    status,
-                    json.dumps(list(repos)),
-                    config_path,
-                ),
-            )
-
-    def daemon_info(self) -> DaemonInfo | None:
-        rows = self.db.read("SELECT * FROM daemon WHERE id=1")
-        return DaemonInfo.from_row(rows[0]) if rows else None
-
-
-def _set_ref(conn, repo: str, ref: str, sha: str, now: float) -> None:
-    conn.execute(
-        "INSERT INTO refs (repo, ref, sha, updated_at) VALUES (?,?,?,?)"
-        " ON CONFLICT (repo, ref) DO UPDATE SET sha=excluded.sha, updated_at=excluded.updated_at",
-        (repo, ref, sha, now),
-    )
