@@ -95,6 +95,7 @@ def test_option_values_become_text_like_wercker():
         ("build: {<<: [1]}\n", (1, 13), "bad '<<' merge: expected a map or a list of maps"),
         ("build: &x {<<: *x}\n", (1, 8), "bad '<<' merge: a map merges itself"),
         ("box: a\x00\n", (1, 7), "character not allowed in YAML"),
+        ("build:\n  steps:\n    - name: x\n      script:\n", (3, 7), "put the step id"),
         ("a: b\n---\nc: d\n", (2, 1), "invalid YAML: expected a single document"),
         ("[" * 5000, (1, 1), "nested too deeply"),
     ],

@@ -57,6 +57,13 @@ class StepReader:
                     )
                 return None
             return self._build(id_node, step_id, self._options(step_id, value))
+        if step_id in known.COMMON_OPTIONS | {"code"}:
+            self.out.error(
+                where(id_node),
+                f"'{step_id}' is a step option, but wercker reads the first key of a "
+                "flat step as its id: put the step id (e.g. 'script:') first",
+            )
+            return None
         if not is_null(value):
             self.out.warn(
                 where(value),
