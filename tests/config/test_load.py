@@ -16,6 +16,8 @@ from scratchd.config import (
     default_config_path,
     glob_match,
     load_config,
+    parse_config,
+    repo_changes,
 )
 from scratchd.errors import CredentialError
 
@@ -249,3 +251,26 @@ def test_registry_table_from_file(tmp_path):
     config = load_config(write(tmp_path, text))
     reg = config.registries["127.0.0.1:5000"]
     assert reg.insecure and reg.password_source == "environment variable T"
+
+
+def test_repo_changes_for_reload(tmp_path):
+    old = parse_config(
+        '[[repo]]\nname = "a"\npath = "/a"\n[[repo]]\nname = "b"\npath = "/b"\n', tmp_path / "c"
+    )
+    new = parse_config(
+        "[daemon]\nmax_concurrent_builds = 5\n"
+        '[[repo]]\nname = "b"\npath = "/b"\nbranches = ["dev"]\n'
+        '[[repo]]\nname = "c"\npath = "/c"\n',
+        tmp_path / "c",
+    )
+    changes = repo_changes(old, new)
+    assert [r.name for r in changes.added] == ["c"]
+    assert [r.name for r in changes.removed] == ["a"]
+    assert [(r.name, r.branches) for r in changes.changed] == [("b", ("dev",))]
+    assert not repo_changes(new, new)
+
+
+def test_same_text_gives_equal_configs(tmp_path):
+    text = EXAMPLE.read_text()
+    assert parse_config(text, EXAMPLE) == parse_config(text, EXAMPLE)
+    assert not repo_changes(parse_config(text, EXAMPLE), parse_config(text, EXAMPLE))

@@ -14,8 +14,10 @@ from scratchd.config.model import (
     Config,
     DaemonConfig,
     RegistryConfig,
+    RepoChanges,
     RepoConfig,
     glob_match,
+    repo_changes,
 )
 from scratchd.errors import ConfigError
 
@@ -26,6 +28,7 @@ __all__ = [
     "DaemonConfig",
     "Problem",
     "RegistryConfig",
+    "RepoChanges",
     "RepoConfig",
     "check_config",
     "default_config_path",
@@ -34,4 +37,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "parse_duration",
+    "repo_changes",
 ]

@@ -152,6 +152,30 @@ class Config:
         return self.lines.line(path) if self.lines else None
 
 
+@dataclass(frozen=True)
+class RepoChanges:
+    """How the repositories of two configs differ (what SIGHUP must do)."""
+
+    added: tuple[RepoConfig, ...] = ()
+    removed: tuple[RepoConfig, ...] = ()
+    changed: tuple[RepoConfig, ...] = ()  # the new version of each changed repository
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.changed)
+
+
+def repo_changes(old: Config, new: Config) -> RepoChanges:
+    """Compare by name: a repository whose settings differ is "changed", not removed+added,
+    so its running builds and last-seen refs carry over."""
+    before = {r.name: r for r in old.repos}
+    after = {r.name: r for r in new.repos}
+    return RepoChanges(
+        added=tuple(r for n, r in after.items() if n not in before),
+        removed=tuple(r for n, r in before.items() if n not in after),
+        changed=tuple(r for n, r in after.items() if n in before and before[n] != r),
+    )
+
+
 def glob_match(pattern: str, name: str) -> bool:
     """fnmatch-style, case-sensitive: ``*`` crosses ``/`` (``release/*`` matches
     ``release/1.0/hotfix``), the same rule the watcher applies in ``scratchd.git.refs``."""
