@@ -83,7 +83,10 @@ def test_registry_sources(tmp_path, repos):
     assert by_key['registry."b.io".password_env'].severity == "warning"
     assert by_key['registry."c.io".password_credential'].severity == "warning"
     assert "No such file" in by_key['registry."d.io".password_file'].message
-    quiet = check_config(config, environ={"B_TOKEN": "x", "CREDENTIALS_DIRECTORY": "/run/c"})
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "c").write_text("t")
+    quiet = check_config(config, environ={"B_TOKEN": "x", "CREDENTIALS_DIRECTORY": str(creds)})
     assert {p.key for p in quiet} == {
         'registry."a.io".password_file',
         'registry."d.io".password_file',
@@ -121,3 +124,9 @@ def test_state_dir_problems(tmp_path):
     path.write_text(f'[daemon]\nstate_dir = "{tmp_path / "new" / "state"}"\n')
     (problem,) = check_config(load_config(path), environ={})
     assert problem.severity == "warning" and "will create it" in problem.message
+
+
+def test_missing_credential_in_credentials_directory(tmp_path):
+    config = load(tmp_path, '[registry."c.io"]\nusername = "u"\npassword_credential = "c"\n')
+    (problem,) = check_config(config, environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert problem.severity == "error" and "credential 'c' is not readable" in problem.message

@@ -51,12 +51,8 @@ def check_config(config: Config, environ: dict[str, str] | None = None) -> list[
                 "environment)",
                 WARNING,
             )
-        if registry.password_credential and not env.get("CREDENTIALS_DIRECTORY"):
-            checker.add(
-                (*where, "password_credential"),
-                "$CREDENTIALS_DIRECTORY is not set here (LoadCredential= sets it for the service)",
-                WARNING,
-            )
+        if registry.password_credential:
+            checker.credential((*where, "password_credential"), registry.password_credential, env)
     for index, repo in enumerate(config.repos):
         checker.repo(index, repo)
     return checker.problems
@@ -101,6 +97,18 @@ class _Checker:
             self.add(key, f"{path} is not readable by this user")
         elif mode & stat.S_IROTH:
             self.add(key, f"{path} is world-readable (mode {stat.S_IMODE(mode):o}); chmod o-r")
+
+    def credential(self, key: KeyPath, name: str, env: dict[str, str]) -> None:
+        """systemd sets $CREDENTIALS_DIRECTORY for the service only; elsewhere just warn."""
+        directory = env.get("CREDENTIALS_DIRECTORY")
+        if not directory:
+            self.add(
+                key,
+                "$CREDENTIALS_DIRECTORY is not set here (LoadCredential= sets it for the service)",
+                WARNING,
+            )
+        elif not os.access(Path(directory) / name, os.R_OK):
+            self.add(key, f"credential {name!r} is not readable in {directory}")
 
     def repo(self, index: int, repo: RepoConfig) -> None:
         where: KeyPath = ("repo", index)
