@@ -137,7 +137,7 @@ def test_bad_wercker_yml_names_line_and_column(tmp_path, capsys):
     repo.commit("bad", {"wercker.yml": "build:\n  steps: nope\n"})
     code, _, err = build(capsys, str(repo.path), "--executor=host")
     assert code == 1
-    assert "wercker.yml:2:" in err and "Traceback" not in err
+    assert f"{repo.path}/wercker.yml:2:" in err and "Traceback" not in err  # not the tmp copy
 
 
 def test_not_a_repository_and_unknown_revision(tmp_path, capsys):

@@ -71,7 +71,7 @@ def _request(args: argparse.Namespace, work):
 
     from scratchd.errors import PipelineError, UsageError
     from scratchd.git.export import export_tree
-    from scratchd.pipeline.parse import load_plan
+    from scratchd.pipeline.parse import decode, parse_plan
     from scratchd.runner.executor import BuildRequest
 
     source = work / "source"
@@ -79,7 +79,9 @@ def _request(args: argparse.Namespace, work):
     wercker_yml = source / "wercker.yml"
     if not wercker_yml.is_file():
         raise PipelineError(f"{args.repo}: commit {commit.sha[:12]} has no wercker.yml")
-    plan = load_plan(wercker_yml)
+    # Errors name the file in the repository (at the commit), not our temporary copy.
+    shown = str(Path(args.repo) / "wercker.yml")
+    plan = parse_plan(decode(wercker_yml.read_bytes(), shown), shown)
     env = {}
     for item in args.env:
         key, sep, value = item.partition("=")
