@@ -61,3 +61,15 @@ def test_follow_a_finished_build_reads_the_archive(tmp_path):
 
 def test_follow_a_build_that_never_logged(tmp_path):
     assert list(follow_log(tmp_path / "3.log", lambda: True)) == []
+
+
+def test_runner_output_lines_keep_pipeline_and_step(tmp_path):
+    from scratchd.runner.sink import OutputLine
+
+    log = BuildLog(tmp_path / "4.log")
+    log(OutputLine("4", "build", "compile", "stderr", "warning: x", 86400.25))
+    log.close()
+    assert (
+        read_log(tmp_path / "4.log")
+        == "1970-01-02T00:00:00.250Z stderr build/compile: warning: x\n"
+    )

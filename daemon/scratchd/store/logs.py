@@ -2,7 +2,7 @@
 
 Path scheme (see :class:`~scratchd.store.records.StateDir`):
 ``<state_dir>/logs/<repo>/<id>.log`` while a build runs, ``<id>.log.gz`` once
-it finished. Each line is ``<UTC timestamp> <stream> <text>``. Compression
+it finished. Each line is ``<UTC timestamp> <stream> <pipeline>/<step>: <text>``. Compression
 writes the ``.gz`` next to the log, renames it into place, then unlinks the
 plain file: a reader that already has the plain file open keeps reading it to
 the end, and a new reader finds one of the two at every moment.
@@ -32,10 +32,31 @@ class BuildLog:
         self._clock = clock
         self._file = open(self.path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
 
-    def line(self, text: str, stream: str = "stdout") -> None:
-        stamp = datetime.fromtimestamp(self._clock(), UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
-        self._file.write(f"{stamp}Z {stream} {text.rstrip(chr(10))}\n")
+    def line(
+        self,
+        text: str,
+        stream: str = "stdout",
+        *,
+        pipeline: str = "",
+        step: str = "",
+        timestamp: float | None = None,
+    ) -> None:
+        """Append ``<UTC time> <stream> [<pipeline>/<step>: ]<text>``; text is already redacted."""
+        when = self._clock() if timestamp is None else timestamp
+        stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
+        where = f"{pipeline}/{step}: " if pipeline or step else ""
+        self._file.write(f"{stamp}Z {stream} {where}{text.rstrip(chr(10))}\n")
         self._file.flush()
+
+    def __call__(self, output) -> None:
+        """A line consumer for the runner's output lines (``OutputLine``-shaped objects)."""
+        self.line(
+            output.text,
+            output.stream,
+            pipeline=output.pipeline,
+            step=output.step,
+            timestamp=output.timestamp,
+        )
 
     def close(self) -> None:
         if not self._file.closed:
