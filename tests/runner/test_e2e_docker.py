@@ -122,6 +122,8 @@ deploy:
     - script:
         name: look
         code: ls "$WERCKER_ROOT"; echo "root=$WERCKER_ROOT"
+    - acme/announce@1.0.0:
+        message: shipping $WERCKER_GIT_BRANCH
     - internal/docker-scratch-push:
         cmd: /busybox httpd -f -p 5000 -h /www
         ports: "5000"
@@ -131,11 +133,16 @@ deploy:
 
 
 def test_seed_flow_on_docker_with_a_service(builds, busybox_box, registry, docker_client):
+    step = builds.source / ".scratchd" / "steps" / "announce"
+    step.mkdir(parents=True)
+    (step / "run.sh").write_text('echo "$WERCKER_ANNOUNCE_MESSAGE from $WERCKER_STEP_ROOT"\n')
     result = builds(SEED.format(box=busybox_box, registry=registry.host))
     assert result.status == BuildStatus.PASSED, result.output
     service = builds.stdout("use service")
     assert service[0] == "from-service" and service[1].startswith("addr=")
     assert builds.stdout("look") == ["busybox", "www", "root=/pipeline/source"]
+    (announce,) = builds.stdout("announce")  # vendored, staged into the cache for deploy
+    assert announce.startswith("shipping main from /pipeline/cache/.scratchd-steps/")
     ref = f"{registry.host}/acme/bb:{SHA}"
     docker_client.images.pull(f"{registry.host}/acme/bb", tag=SHA)
     try:
