@@ -43,12 +43,11 @@ class Executor:
         *,
         registry_client_factory: RegistryClientFactory | None = None,
         image_store: Path | None = None,
-        registry_credentials: object = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._backend_factory = backend_factory
         self._consumers: tuple[LineConsumer, ...] = (sink,) if sink else ()
-        self._publishing = Publishing(registry_client_factory, image_store, registry_credentials)
+        self._publishing = Publishing(registry_client_factory, image_store)
         self._clock = clock
 
     def run(self, request: BuildRequest, cancel: threading.Event) -> BuildResult:

@@ -22,9 +22,9 @@ from scratchd.pipeline.steps import SECRET_OPTIONS
 from scratchd.runner.backend import Backend, PipelineJob, StepCommand
 from scratchd.runner.sink import INFO, BuildOutput
 
-#: ``registry_client_factory(ref, username, password, credentials)`` → a client with
-#: ``push(image, ref, tags)``. ``credentials`` is the daemon's registry
-#: credential configuration, passed through untouched.
+#: ``factory(ref: ImageRef, step_credential: Credential | None)`` → a client with
+#: ``push(image, ref, tags)``; the daemon's configured credentials live in the
+#: factory (see :func:`scratchd.runner.steps.publish.registry_client_factory`).
 RegistryClientFactory = Callable[..., Any]
 
 
@@ -34,7 +34,6 @@ class Publishing:
 
     registry_client_factory: RegistryClientFactory | None = None
     image_store: Path | None = None
-    credentials: Any = None
 
 
 @dataclass
