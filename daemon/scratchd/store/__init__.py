@@ -11,6 +11,7 @@ holds :class:`DaemonLock` on the state dir before ``recover_interrupted``.
 from scratchd.store.lock import DaemonLock
 from scratchd.store.logs import BuildLog, compress_log, follow_log, read_log
 from scratchd.store.records import BuildRecord, DaemonInfo, StateDir
+from scratchd.store.retention import prune_builds
 from scratchd.store.schema import SCHEMA_VERSION
 from scratchd.store.store import Store
 
@@ -24,5 +25,6 @@ __all__ = [
     "Store",
     "compress_log",
     "follow_log",
+    "prune_builds",
     "read_log",
 ]

@@ -1,0 +1,43 @@
+"""keep_builds: drop old build records, then the files they leave under state_dir."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from scratchd.store.records import StateDir
+from scratchd.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def prune_builds(store: Store, state: StateDir, repo: str, keep: int) -> int:
+    """Keep the newest ``keep`` finished builds of ``repo``; returns how many went.
+
+    Rows go first (one transaction), files after: a crash in between leaves
+    stray files, never a record whose log is missing. Only paths inside the
+    state directory are removed, whatever the database says.
+    """
+    doomed = store.prune(repo, keep)
+    root = state.root.resolve()
+    for build in doomed:
+        for path in state.build_files(build):
+            _remove_inside(path, root)
+    if doomed:
+        log.info("pruned %d old builds of %s", len(doomed), repo, extra={"REPO": repo})
+    return len(doomed)
+
+
+def _remove_inside(path: Path, root: Path) -> None:
+    try:
+        resolved = path.resolve()
+    except OSError:
+        return
+    if resolved == root or root not in resolved.parents:
+        log.warning("not removing %s: outside the state directory %s", path, root)
+        return
+    if resolved.is_dir() and not resolved.is_symlink():
+        shutil.rmtree(resolved, ignore_errors=True)
+    else:
+        resolved.unlink(missing_ok=True)
