@@ -219,3 +219,10 @@ def test_cancel_without_request_and_interrupt(tmp_path):
     assert sched.interrupt(two, "SIGTERM after 30s grace")
     assert sched.store.get(two.id).status == BuildStatus.INTERRUPTED
     assert [b.id for b in sched.recover()] == [two.id]
+
+
+def test_no_configured_repos_starts_nothing(tmp_path):
+    sched = Scheduler(Store(tmp_path / "s.db"), Policy(), Clock())
+    sched.submit([c(1)], Trigger.PUSH)
+    assert sched.next_jobs() == []
+    assert [j.repo for j in sched.next_jobs(repos=["app"])] == ["app"]

@@ -155,8 +155,12 @@ class Scheduler:
     # -- output ---------------------------------------------------------------
 
     def next_jobs(self, repos: Collection[str] | None = None) -> list[BuildRecord]:
-        """Claim every build that may start now (already marked running)."""
-        allowed = repos if repos is not None else (self.policy.repos or None)
+        """Claim every build that may start now (already marked running).
+
+        Only builds of configured repositories (``policy.repos``, or ``repos``)
+        start: a repository removed by a reload keeps its queued rows, unstarted.
+        """
+        allowed = tuple(self.policy.repos) if repos is None else repos
         jobs: list[BuildRecord] = []
         while len(jobs) < self.policy.max_concurrent_builds:
             job = self.store.claim_next(
