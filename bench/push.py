@@ -52,6 +52,7 @@ from scratchd.models import (
 )
 from scratchd.registry.client import RegistryClient
 from scratchd.registry.credentials import CredentialStore
+from scratchd.registry.http import HttpClient
 from scratchd.registry.reference import parse_repository
 
 NONCE = "scratchd-bench-nonce-0123456789a"  # 32 bytes, replaced in each copy
@@ -74,19 +75,23 @@ func main() {
 MAX_SECONDS = 900  # the whole run stops measuring after this
 
 
-class CountingSession(requests.Session):
+class CountingHttp(HttpClient):
     """Counts requests and request-body bytes the client sends (for case b)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.count, self.body_bytes, self.methods = 0, 0, []
 
-    def send(self, request, **kwargs):
+    def request(self, method, url, *, headers=None, body=None, verify=True):
         self.count += 1
-        self.methods.append(request.method)
-        body = request.body
-        self.body_bytes += len(body) if body is not None else 0
-        return super().send(request, **kwargs)
+        self.methods.append(method)
+        if callable(body):
+            opened = body()
+            self.body_bytes += len(opened)
+            body = lambda: opened  # noqa: E731 - the one stream, sent once
+        elif body is not None:
+            self.body_bytes += len(body)
+        return super().request(method, url, headers=headers, body=body, verify=verify)
 
 
 def main() -> int:
@@ -202,8 +207,8 @@ def _case_b(work: Path, host: str, make_seed) -> None:
     image = bake(tree, ImageSpec(cmd=("/app",)), work / "repush-blobs")
     ref = parse_repository(f"{host}/bench/repush")
     RegistryClient(CredentialStore()).push(image, ref, ["latest"])
-    session = CountingSession()
-    result = RegistryClient(CredentialStore(), session=session).push(image, ref, ["latest"])
+    session = CountingHttp()
+    result = RegistryClient(CredentialStore(), http=session).push(image, ref, ["latest"])
     blob_bytes = session.body_bytes - len(image.manifest)
     print("\n(b) re-push of an unchanged image (fresh client, nothing cached)")
     print(f"{'requests':<28} {session.count} ({', '.join(session.methods)})")

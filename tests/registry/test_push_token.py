@@ -87,10 +87,11 @@ def test_token_is_cached_until_expires_in(token_server):
     """Unit-level: the real token server, a fake clock; no registry needed."""
     from scratchd.registry.auth import Authenticator
     from scratchd.registry.challenge import Challenge
+    from scratchd.registry.http import HttpClient
 
     now = [1000.0]
     token_server.expires_in = 100
-    auth = Authenticator(_store("reg.example"), requests.Session(), clock=lambda: now[0])
+    auth = Authenticator(_store("reg.example"), HttpClient(), clock=lambda: now[0])
     realm = {"realm": token_server.realm, "service": token_server.service}
     auth.set_challenge("reg.example", Challenge("bearer", realm))
     auth.want("reg.example", "org/app", ["repository:org/app:pull,push"])

@@ -17,12 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-import requests
+from urllib.parse import urlencode
 
 from scratchd.errors import AuthError, RegistryError
 from scratchd.registry.challenge import Challenge
 from scratchd.registry.credentials import Credential, CredentialStore
+from scratchd.registry.http import ConnectionFailed, HttpClient, Response, TlsFailed
 
 log = logging.getLogger(__name__)
 
@@ -46,17 +46,15 @@ class Authenticator:
     def __init__(
         self,
         credentials: CredentialStore,
-        session: requests.Session,
+        http: HttpClient,
         *,
         verify: Callable[[str], bool | str] = lambda realm: True,
         clock: Callable[[], float] = time.monotonic,
-        timeout: float = 30.0,
     ) -> None:
         self._credentials = credentials
-        self._session = session
+        self._http = http
         self._verify = verify
         self._clock = clock
-        self._timeout = timeout
         self._lock = threading.Lock()
         self._fetching = threading.Lock()
         self._challenges: dict[str, Challenge | None] = {}
@@ -118,8 +116,7 @@ class Authenticator:
                 status=401,
                 code="UNAUTHORIZED",
             )
-        raw = f"{cred.username}:{cred.password.reveal()}".encode()
-        return "Basic " + base64.b64encode(raw).decode()
+        return basic_header(cred)
 
     def _token(self, host: str, challenge: Challenge, scopes: frozenset[str]) -> str:
         key = (host, scopes)
@@ -157,29 +154,30 @@ class Authenticator:
             )
         return self._parse_token(host, response, started)
 
-    def _request_token(
-        self, realm: str, cred: Credential | None, params: list
-    ) -> requests.Response:
+    def _request_token(self, realm: str, cred: Credential | None, params: list) -> Response:
+        verify = self._verify(realm)
         try:
             if cred is not None and cred.identity_token is not None:
                 form = [
                     ("grant_type", "refresh_token"),
                     ("refresh_token", cred.identity_token.reveal()),
                     ("client_id", "scratchd"),
+                    *[(k, v) for k, v in params if k == "service"],
+                    ("scope", " ".join(v for k, v in params if k == "scope")),
                 ]
-                form += [(k, v) for k, v in params if k == "service"]
-                form += [("scope", " ".join(v for k, v in params if k == "scope"))]
-                return self._session.post(
-                    realm, data=form, timeout=self._timeout, verify=self._verify(realm)
-                )
-            auth = (cred.username, cred.password.reveal()) if cred and cred.password else None
-            return self._session.get(
-                realm, params=params, auth=auth, timeout=self._timeout, verify=self._verify(realm)
-            )
-        except requests.RequestException as exc:
+                headers = {"Content-Type": "application/x-www-form-urlencoded"}
+                body = urlencode(form).encode()
+                return self._http.request("POST", realm, headers=headers, body=body, verify=verify)
+            headers = {}
+            if cred is not None and cred.password is not None:
+                headers["Authorization"] = basic_header(cred)
+            separator = "&" if "?" in realm else "?"
+            url = f"{realm}{separator}{urlencode(params)}"
+            return self._http.request("GET", url, headers=headers, verify=verify)
+        except (ConnectionFailed, TlsFailed) as exc:
             raise RegistryError(f"token server {realm.split('?')[0]} unreachable: {exc}") from None
 
-    def _parse_token(self, host: str, response: requests.Response, started: float) -> _Token:
+    def _parse_token(self, host: str, response: Response, started: float) -> _Token:
         try:
             body = response.json()
             value = body.get("token") or body.get("access_token")
@@ -190,3 +188,9 @@ class Authenticator:
             raise RegistryError(f"token server for {host} returned no token")
         self.secrets.add(value)
         return _Token(value, started + lifetime * (1 - _EARLY))
+
+
+def basic_header(cred: Credential) -> str:
+    """``Authorization: Basic`` for a username + password credential."""
+    raw = f"{cred.username}:{cred.password.reveal() if cred.password else ''}".encode()
+    return "Basic " + base64.b64encode(raw).decode()

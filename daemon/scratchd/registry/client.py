@@ -19,13 +19,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
-import requests
-
 from scratchd.errors import RegistryError
 from scratchd.image.types import Blob, Image
 from scratchd.models import ImageRef
 from scratchd.registry.auth import Authenticator
 from scratchd.registry.credentials import CredentialStore
+from scratchd.registry.http import HttpClient
 from scratchd.registry.reference import validate_tag
 from scratchd.registry.retry import RetryPolicy
 from scratchd.registry.transport import Transport
@@ -65,19 +64,18 @@ class RegistryClient:
         *,
         insecure: Iterable[str] = (),
         ca_file: str | None = None,
-        session: requests.Session | None = None,
+        http: HttpClient | None = None,
         retry: RetryPolicy | None = None,
         progress: Progress | None = None,
         parallel: int = 3,
         chunk_threshold: int = 512 << 20,
         chunk_size: int = 64 << 20,
     ) -> None:
-        self._session = session or requests.Session()
-        self._session.headers.setdefault("User-Agent", "scratchd")
+        self._http = http or HttpClient()
         self._auth = Authenticator(
-            credentials, self._session, verify=lambda url: self._transport.verify(url)
+            credentials, self._http, verify=lambda url: self._transport.verify(url)
         )
-        self._transport = Transport(self._session, self._auth, insecure=insecure, ca_file=ca_file)
+        self._transport = Transport(self._http, self._auth, insecure=insecure, ca_file=ca_file)
         self._retry = retry or RetryPolicy()
         self._progress = progress
         self._parallel = max(1, parallel)

@@ -18,18 +18,18 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from urllib.parse import urlsplit
 
-import requests
-
 from scratchd.errors import AuthError, RegistryError
 from scratchd.redact import Redactor
 from scratchd.registry.auth import Authenticator
 from scratchd.registry.challenge import Challenge, parse_challenges
+from scratchd.registry.http import ConnectionFailed, HttpClient, Response, TlsFailed
 from scratchd.registry.reference import is_loopback
 from scratchd.registry.retry import RETRY_STATUSES, Retryable, parse_retry_after
 
 log = logging.getLogger(__name__)
 
 _QUERY = re.compile(r"\?[^\s'\")]*")
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
 class Transport:
@@ -37,18 +37,16 @@ class Transport:
 
     def __init__(
         self,
-        session: requests.Session,
+        http: HttpClient,
         authenticator: Authenticator,
         *,
         insecure: Iterable[str] = (),
         ca_file: str | None = None,
-        timeout: tuple[float, float] = (10.0, 300.0),
     ) -> None:
-        self.session = session
+        self.http = http
         self.auth = authenticator
         self._insecure = frozenset(insecure)
         self._ca_file = ca_file
-        self._timeout = timeout
         self._bases: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -86,15 +84,14 @@ class Transport:
             self._bases[host] = base
         return base
 
-    def _ping_at(self, base: str) -> requests.Response:
+    def _ping_at(self, base: str) -> Response:
         url = f"{base}/v2/"
         try:
-            response = self.session.get(url, timeout=self._timeout, verify=self.verify(url))
-        except requests.exceptions.SSLError as exc:
-            raise RegistryError(f"{base}: TLS failed: {_short(exc)} (use --ca-file PEM)") from None
-        except requests.RequestException as exc:
-            raise Retryable(f"{base}: cannot connect: {_short(exc)}") from None
-        response.close()
+            response = self.http.request("GET", url, verify=self.verify(url))
+        except TlsFailed as exc:
+            raise RegistryError(f"{base}: TLS failed: {exc} (use --ca-file PEM)") from None
+        except ConnectionFailed as exc:
+            raise Retryable(f"{base}: cannot connect: {exc}") from None
         if response.status_code in RETRY_STATUSES:
             raise self.error(response, "GET", url, urlsplit(base).netloc)
         return response
@@ -109,7 +106,7 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         body: Callable[[], object] | bytes | None = None,
         repository: str = "",
-    ) -> requests.Response:
+    ) -> Response:
         """One request; a 401 re-authenticates and resends once. ``body`` may be a factory."""
         for attempt in (1, 2):
             response = self._send_once(method, url, (host, repository), headers, body)
@@ -121,29 +118,23 @@ class Transport:
             return response
         raise self.error(response, method, url, host)
 
-    def _send_once(self, method, url, scope_key, headers, body) -> requests.Response:
+    def _send_once(self, method, url, scope_key, headers, body) -> Response:
         host = scope_key[0]
         all_headers = dict(headers or {})
         authorization = self.auth.header(*scope_key)
         if authorization:
             all_headers["Authorization"] = authorization
-        data = body() if callable(body) else body
         try:
-            return self.session.request(
-                method, url, headers=all_headers, data=data,
-                timeout=self._timeout, verify=self.verify(url),
-            )  # fmt: skip
-        except requests.exceptions.SSLError as exc:
-            raise RegistryError(f"{host}: TLS failed: {_short(exc)} (use --ca-file PEM)") from None
-        except requests.RequestException as exc:
+            return self.http.request(
+                method, url, headers=all_headers, body=body, verify=self.verify(url)
+            )
+        except TlsFailed as exc:
+            raise RegistryError(f"{host}: TLS failed: {exc} (use --ca-file PEM)") from None
+        except ConnectionFailed as exc:
             where = f"{method} {urlsplit(url).path}"
             raise Retryable(f"{host}: {where}: connection failed: {_short(exc)}") from None
-        finally:
-            close = getattr(data, "close", None)
-            if close is not None:
-                close()
 
-    def error(self, response: requests.Response, method: str, url: str, host: str) -> RegistryError:
+    def error(self, response: Response, method: str, url: str, host: str) -> RegistryError:
         """The exception for a failed response: status, registry code, message."""
         code, message = _registry_error(response)
         status = response.status_code
@@ -169,7 +160,7 @@ class Transport:
         return RegistryError(text, status=status, code=code)
 
 
-def _registry_error(response: requests.Response) -> tuple[str | None, str]:
+def _registry_error(response: Response) -> tuple[str | None, str]:
     """The first entry of the distribution error body ``{"errors": [...]}``."""
     try:
         errors = response.json().get("errors") or []
@@ -179,7 +170,7 @@ def _registry_error(response: requests.Response) -> tuple[str | None, str]:
         return None, (response.reason or "").strip()
 
 
-def _www(response: requests.Response) -> str:
+def _www(response: Response) -> str:
     return response.headers.get("WWW-Authenticate", "")
 
 
@@ -190,5 +181,15 @@ def _pick(challenges: list[Challenge]) -> Challenge | None:
 
 
 def _short(exc: BaseException) -> str:
-    """An exception's text without URLs' query strings (upload state), one line."""
-    return _QUERY.sub("", str(exc)).splitlines()[0][:300] if str(exc) else type(exc).__name__
+    """One line about a connection failure: the OS reason if there is one.
+
+    urllib3 nests it three levels deep ("Max retries exceeded ... Caused by
+    NewConnectionError(... [Errno 111] Connection refused)"); URLs' query
+    strings (an upload's state token) never make it into the text.
+    """
+    text = str(exc)
+    errno = _ERRNO.search(text)
+    if errno:
+        return errno.group(1).strip()
+    text = _QUERY.sub("", text).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
-import requests
-
 from scratchd.errors import RegistryError
 from scratchd.image.types import Blob
+from scratchd.registry.http import Response
 from scratchd.registry.retry import RetryPolicy
 from scratchd.registry.transport import Transport
 
@@ -77,7 +76,7 @@ class BlobUploader:
         self._progress = progress or (lambda event: None)
         self._abort = abort or threading.Event()
 
-    def _send(self, target: Target, method: str, url: str, **kwargs) -> requests.Response:
+    def _send(self, target: Target, method: str, url: str, **kwargs) -> Response:
         return self._transport.send(
             method, url, target.host, repository=target.repository, **kwargs
         )
@@ -192,10 +191,10 @@ class BlobUploader:
 
 
 class _Body:
-    """A slice of a blob file: ``len()`` gives requests a Content-Length, ``read()`` streams.
+    """A slice of a blob file: ``len()`` is the Content-Length, ``read()`` streams.
 
     ``read`` returns blocks of at least 1 MiB whatever size the HTTP library
-    asks for, which keeps a 200 MB upload from becoming 12 000 small writes.
+    asks for, which keeps a 200 MB upload from becoming thousands of small writes.
     """
 
     def __init__(self, blob: Blob, start: int, length: int, on_bytes, abort: threading.Event):
@@ -222,12 +221,12 @@ class _Body:
         self._file.close()
 
 
-def _location(response: requests.Response) -> str:
+def _location(response: Response) -> str:
     """The next URL of an upload session; relative ``Location`` is resolved."""
     location = response.headers.get("Location")
     if not location:
         raise RegistryError(
-            f"registry answered {response.request.method} {urlsplit(response.url).path} "
+            f"registry answered {response.method} {urlsplit(response.url).path} "
             "without a Location header",
             status=response.status_code,
         )
