@@ -226,3 +226,17 @@ def test_no_configured_repos_starts_nothing(tmp_path):
     sched.submit([c(1)], Trigger.PUSH)
     assert sched.next_jobs() == []
     assert [j.repo for j in sched.next_jobs(repos=["app"])] == ["app"]
+
+
+def test_manual_trigger_of_an_old_commit_supersedes_nothing(tmp_path):
+    sched, _ = make(tmp_path, app=RepoPolicy(cancel_superseded=True))
+    sched.submit([c(5)], Trigger.PUSH)
+    (running,) = sched.next_jobs()
+    sched.submit([c(6)], Trigger.PUSH)  # a push does flag the running build
+    assert [b.id for b in sched.cancellations()] == [running.id]
+    sched.finish(running, BuildCancelled("cancelled"))
+    sub = sched.submit([c(1)], Trigger.MANUAL, update_ref=False)
+    assert sub.cancel == ()
+    queued = {b.sha[-1]: b.status for b in sched.store.queued()}
+    assert queued == {"6": BuildStatus.QUEUED, "1": BuildStatus.QUEUED}
+    assert sched.store.get_ref("app", "refs/heads/main") == c(6).sha

@@ -102,7 +102,8 @@ class Scheduler:
 
         The job rows and the refs' last-seen shas are committed together, before
         anything runs. Without ``build_every_commit`` only each ref's newest
-        commit is queued: the older ones never had a build to supersede.
+        commit is queued: the older ones never had a build to supersede. A
+        manual trigger asked for *that* commit, so it supersedes nothing.
         """
         if not commits:
             return Submitted(())
@@ -110,15 +111,16 @@ class Scheduler:
         cancel: list[BuildRecord] = []
         for repo, group in _by_repo(commits).items():
             rp = self.policy.repo(repo)
+            moved = trigger != Trigger.MANUAL  # the branch moved on, not a user's pick
             wanted = group if rp.build_every_commit else _newest_per_ref(group)
             queued += self.store.enqueue(
                 wanted,
                 trigger,
-                coalesce=not rp.build_every_commit,
+                coalesce=moved and not rp.build_every_commit,
                 update_ref=update_ref,
                 now=self.clock(),
             )
-            if rp.cancel_superseded:
+            if moved and rp.cancel_superseded:
                 for c in _newest_per_ref(group):
                     cancel += self.store.cancel_superseded(c.repo, c.ref, c.sha)
         for b in queued:
