@@ -64,7 +64,9 @@ def check(store: Store, pushed: dict) -> None:
             assert {b.sha for b in builds if b.repo == repo and b.ref == ref} == set(shas)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(ops)
 def test_invariants_hold_and_every_newest_commit_is_built_once(operations):
     with tempfile.TemporaryDirectory() as tmp:

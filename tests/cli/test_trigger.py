@@ -105,3 +105,14 @@ def test_a_polling_reader_sees_a_trigger_from_another_process_at_once(env):
     job = reader.claim_next(max_running=1)
     assert job is not None and job.sha == env.repo.head()
     assert time.monotonic() - started < 5
+
+
+def test_a_tag_by_full_ref(env, capsys):
+    from tests.git.repos import git
+
+    tagged = env.repo.head()
+    git(env.repo.path, "tag", "-a", "v1", "-m", "release")  # annotated: peeled to its commit
+    env.repo.commit()
+    assert env.cli(capsys, "trigger", "app", "--branch", "refs/tags/v1")[0] == 0
+    build = env.store().get(1)
+    assert (build.ref, build.branch, build.sha) == ("refs/tags/v1", "v1", tagged)

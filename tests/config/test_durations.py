@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchd.config import format_duration, parse_duration
@@ -36,6 +36,7 @@ def test_rejects(value):
         parse_duration(value)
 
 
+@settings(database=None)
 @given(st.integers(0, 99), st.integers(0, 59), st.integers(0, 59))
 def test_units_add_up(h, m, s):
     assert parse_duration(f"{h}h{m}m{s}s") == h * 3600 + m * 60 + s

@@ -22,7 +22,12 @@ def register(subparsers) -> None:
     )
     add_config_argument(parser)
     parser.add_argument("repo", metavar="REPO", help="repository name from the config")
-    parser.add_argument("--branch", metavar="B", help="build this branch's tip (or name it)")
+    parser.add_argument(
+        "--branch",
+        metavar="B",
+        help="build this branch's tip (with --commit: the branch to build it as); "
+        "a full ref such as refs/tags/v1 also works",
+    )
     parser.add_argument("--commit", metavar="SHA", help="build this commit (full or short sha)")
     parser.set_defaults(handler=run)
 
