@@ -192,10 +192,14 @@ def test_docker_push_commits_the_container_and_docker_build_pushes(
             assert output_of(docker_client, ref) == expected
             pushed = docker_client.images.get(ref).attrs["RepoDigests"]
             assert any(d.endswith(result.digests[0 if name == "committed" else 1]) for d in pushed)
-            docker_client.images.remove(ref, force=True)
     finally:
-        with contextlib.suppress(Exception):  # already gone is fine
-            docker_client.images.remove(f"scratchd-e2e-built-{suffix}", force=True)
+        for ref in (
+            f"scratchd-e2e-built-{suffix}",
+            f"{registry.host}/acme/committed:v1",
+            f"{registry.host}/acme/built:v1",
+        ):
+            with contextlib.suppress(Exception):  # already gone is fine
+                docker_client.images.remove(ref, force=True)
 
 
 FAILING = """\

@@ -6,7 +6,7 @@ runs only steps vendored into the repository, named either
 directory ``.scratchd/steps/<name>/``. Options become
 ``WERCKER_<NAME>_<OPTION>`` variables (``step.yml`` ``properties`` give
 defaults) and ``run.sh`` is sourced in the step's shell with wercker's
-helper functions (``success``, ``fail``, ``warn``, ``info``, ``debug``,
+shell functions (``success``, ``fail``, ``warn``, ``info``, ``debug``,
 ``setMessage``) defined.
 """
 
@@ -25,7 +25,7 @@ from scratchd.runner.steps import StepContext, StepOutcome
 # Options every step has that are not passed to run.sh.
 _RESERVED = COMMON_OPTIONS | {"code", "id"}
 
-HELPERS = """\
+WERCKER_FUNCTIONS = """\
 success() { echo "success: $*"; }
 info() { echo "info: $*"; }
 debug() { echo "debug: $*"; }
@@ -73,7 +73,7 @@ def run(ctx: StepContext, name: str, directory: Path) -> StepOutcome:
     staged, step_root = _visible_dir(ctx, directory)
     try:
         env = {"WERCKER_STEP_ROOT": step_root, **_property_env(ctx, name, meta)}
-        ctx.run_script(HELPERS + RUN, env=env)
+        ctx.run_script(WERCKER_FUNCTIONS + RUN, env=env)
     finally:
         if staged is not None:
             shutil.rmtree(staged, ignore_errors=True)

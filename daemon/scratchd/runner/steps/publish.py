@@ -3,7 +3,7 @@
 Shared by the scratch push (our registry client) and the docker steps (the
 engine pushes). Precedence of credentials follows wercker: the step's own
 ``username``/``password`` first, then the daemon's configuration, the docker
-config and credential helpers (resolved by the registry client factory).
+config and credential programs (resolved by the registry client factory).
 """
 
 from __future__ import annotations
