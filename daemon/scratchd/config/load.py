@@ -13,7 +13,7 @@ import re
 import tomllib
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NoReturn
 
 from scratchd.config.durations import parse_duration
 from scratchd.config.lines import KeyLines, KeyPath, dotted
@@ -178,7 +178,7 @@ class _Table:
 
     # -- errors ------------------------------------------------------------
 
-    def fail(self, key: str | None, message: str) -> ConfigError:
+    def fail(self, key: str | None, message: str) -> NoReturn:
         path = (*self.where, key) if key is not None else self.where
         raise ConfigError(
             message, path=str(self.file), key=dotted(path), line=self.lines.line(path)
