@@ -102,7 +102,7 @@ def main() -> int:
         work = Path(tmp)
         print(_baselines())
         for case in args.cases.split(","):
-            make = {"seed": _seed_maker(work), "large": _large_tree}[case]
+            make = _seed_maker(work) if case == "seed" else _large_tree
             _report(case, _measure(make, work, args.reps))
     return 0
 

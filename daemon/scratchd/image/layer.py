@@ -1,12 +1,13 @@
 """One deterministic, compressed layer blob, streamed from a directory to a file.
 
 The layer is produced in a single pass and never held whole in memory: the
-tar stream is cut into ~1 MiB chunks; this thread reads files and hashes
-the uncompressed bytes (the ``diff_id``), while a second thread compresses,
-hashes the compressed bytes (the blob digest) and writes them. zlib, zstd,
-hashlib and file I/O all release the GIL on large buffers, so the two
-halves really run side by side, much like ``tar | gzip | sha256sum``.
-A bounded queue keeps memory flat whatever the layer's size.
+tar stream is cut into 1 MiB blocks; this thread reads files, hashes the
+uncompressed bytes (the ``diff_id``), hands blocks to the compressor's
+threads (:mod:`scratchd.image.compress`), then hashes the compressed bytes
+(the blob digest) and writes them in order. zlib, zstd, hashlib and file
+I/O release the GIL on large buffers, so reading, hashing and compressing
+overlap like ``tar | gzip | sha256sum``, and a bounded number of blocks in
+flight keeps memory flat whatever the layer's size.
 
 Reproducibility rules (see DESIGN.md, "Image builder"): PAX tar (long and
 non-UTF-8 names are stored exactly, in ``path``/``linkpath`` records, with
@@ -19,28 +20,28 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import stat
 import tarfile
 import tempfile
-import threading
 import zlib
+from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from scratchd.errors import ImageError, InfrastructureError, UnsupportedFileError
 from scratchd.image import tree
+from scratchd.image.compress import GzipBlocks, ZstdStream
 
-CHUNK = 1 << 20
-_QUEUE_DEPTH = 4  # chunks in flight: memory stays under ~(depth + 3) MiB
+CHUNK = 1 << 20  # part of the gzip output's identity: changing it changes digests
+_IN_FLIGHT = 6  # blocks being compressed: memory stays around 2 x 6 MiB
 _TAR_TYPES = {
     tree.FILE: tarfile.REGTYPE,
     tree.DIRECTORY: tarfile.DIRTYPE,
     tree.SYMLINK: tarfile.SYMTYPE,
     tree.HARDLINK: tarfile.LNKTYPE,
 }
-ZSTD_LEVEL = 3
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,9 @@ def write_layer(
             sink = _CompressingSink(out, _compressor(compression, level))
             try:
                 _write_tar(root, sink, created)
-            finally:
                 digest, diff_id, size = sink.close()
+            finally:
+                sink.abort()
         final = blob_dir / digest.removeprefix("sha256:")
         os.replace(tmp, final)
     except BaseException:
@@ -135,81 +137,81 @@ def _open_regular(entry: tree.Entry) -> BinaryIO:
     return os.fdopen(fd, "rb", buffering=0)
 
 
-def _compressor(compression: str, level: int):
+def _compressor(compression: str, level: int) -> GzipBlocks | ZstdStream:
     if compression == "gzip":
-        # wbits=31: gzip wrapper; zlib writes mtime 0, no name, OS=unix: no varying bytes.
-        return zlib.compressobj(level, zlib.DEFLATED, 31)
+        return GzipBlocks(level)
     if compression == "zstd":
-        import zstandard
-
-        params = zstandard.ZstdCompressionParameters.from_level(
-            ZSTD_LEVEL, write_checksum=True, write_content_size=False, threads=0
-        )
-        return zstandard.ZstdCompressor(compression_params=params).compressobj()
+        return ZstdStream()
     raise ImageError(f"unknown compression {compression!r} (want gzip or zstd)")
 
 
 class _CompressingSink:
-    """Tar bytes in; compressed bytes out to a file, via a worker thread."""
+    """Tar bytes in, cut into fixed blocks; compressed blocks out to a file, in order.
 
-    def __init__(self, out: BinaryIO, compressor) -> None:
+    Fixed block boundaries (not the sizes callers happen to write) are what
+    keep the parallel gzip output identical from run to run.
+    """
+
+    def __init__(self, out: BinaryIO, compressor: GzipBlocks | ZstdStream) -> None:
         self._out, self._compressor = out, compressor
         self._diff, self._blob = hashlib.sha256(), hashlib.sha256()
         self._size = 0
         self._pending = bytearray()
-        self._queue: queue.Queue[bytes | None] = queue.Queue(_QUEUE_DEPTH)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name="layer-compress", daemon=True)
-        self._thread.start()
+        self._inflight: deque[Future[bytes]] = deque()
+        self._emit(compressor.header())
 
     def write(self, data: bytes) -> None:
-        if len(data) >= CHUNK:
-            self._flush()
-            self._send(data)
-            return
-        self._pending += data
-        if len(self._pending) >= CHUNK:
-            self._flush()
+        view = memoryview(data)
+        if self._pending:
+            need = CHUNK - len(self._pending)
+            self._pending += view[:need]
+            view = view[need:]
+            if len(self._pending) < CHUNK:
+                return
+            self._send(bytes(self._pending))
+            self._pending.clear()
+        while len(view) >= CHUNK:
+            self._send(view[:CHUNK])
+            view = view[CHUNK:]
+        self._pending += view
 
     def close(self) -> tuple[str, str, int]:
         """Finish the stream; returns (digest, diff_id, compressed size)."""
-        self._flush()
-        self._queue.put(None)
-        self._thread.join()
-        self._raise_worker_error()
+        while self._inflight:
+            self._emit(self._result(self._inflight.popleft()))
+        tail = bytes(self._pending)
+        self._diff.update(tail)
+        try:
+            self._emit(self._compressor.finish(tail))
+        except zlib.error as exc:
+            raise ImageError(f"compressing the layer failed: {exc}") from exc
+        self.abort()
         return f"sha256:{self._blob.hexdigest()}", f"sha256:{self._diff.hexdigest()}", self._size
 
-    def _flush(self) -> None:
-        if self._pending:
-            self._send(bytes(self._pending))
-            self._pending.clear()
+    def abort(self) -> None:
+        """Stop the compression threads; safe to call more than once."""
+        self._compressor.close()
 
-    def _send(self, chunk: bytes) -> None:
-        self._raise_worker_error()
-        self._diff.update(chunk)
-        self._queue.put(chunk)
+    def _send(self, block: bytes | memoryview) -> None:
+        self._diff.update(block)
+        self._inflight.append(self._compressor.submit(block))
+        while len(self._inflight) > _IN_FLIGHT:
+            self._emit(self._result(self._inflight.popleft()))
 
-    def _raise_worker_error(self) -> None:
-        """Disk full or an I/O error is not the input's fault: an infrastructure error."""
-        exc = self._error
-        if isinstance(exc, OSError):
-            raise InfrastructureError(f"writing the layer failed: {exc.strerror or exc}") from exc
-        if exc is not None:
+    @staticmethod
+    def _result(future: Future[bytes]) -> bytes:
+        try:
+            return future.result()
+        except Exception as exc:
             raise ImageError(f"compressing the layer failed: {exc}") from exc
 
-    def _drain(self) -> None:
-        chunk: bytes | None = b""
-        try:
-            while (chunk := self._queue.get()) is not None:
-                self._emit(self._compressor.compress(chunk))
-            self._emit(self._compressor.flush())
-        except BaseException as exc:  # handed to the producer thread
-            self._error = exc
-            while chunk is not None:  # keep unblocking the producer until close()
-                chunk = self._queue.get()
-
     def _emit(self, data: bytes) -> None:
-        if data:
-            self._blob.update(data)
+        """Disk full or an I/O error is not the input's fault: an infrastructure error."""
+        if not data:
+            return
+        self._blob.update(data)
+        try:
             self._out.write(data)
-            self._size += len(data)
+        except OSError as exc:
+            raise InfrastructureError(f"writing the layer failed: {exc.strerror or exc}") from exc
+        self._size += len(data)
