@@ -39,6 +39,7 @@ SPEC = ImageSpec(
 @pytest.fixture
 def layout(tmp_path) -> tuple[Path, Path, object]:
     root = make_tree(tmp_path / "out", TREE, MODES)
+    os.link(root / "etc/app.conf", root / "etc/hardlink.conf")
     path = tmp_path / "layout"
     image = bake(root, SPEC, path / "blobs" / "sha256")
     write_oci_layout(image, path, ["v1", "latest"])
@@ -63,6 +64,7 @@ def test_umoci_unpack_yields_exactly_the_tree(layout, tmp_path):
     assert os.readlink(rootfs / "out") == "../../etc/passwd"
     assert (rootfs / "etc/app.conf").read_text() == "port=5000\n"
     assert (rootfs / "bin/app").stat().st_mtime == 1700000000
+    assert (rootfs / "etc/hardlink.conf").stat().st_ino == (rootfs / "etc/app.conf").stat().st_ino
     config = json.loads((bundle / "config.json").read_text())
     assert config["process"]["args"] == ["/bin/app", "--port", "5000"]
     assert "GREETING=hello" in config["process"]["env"]
