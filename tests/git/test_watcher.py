@@ -1,0 +1,244 @@
+"""The watcher against real repositories changed by real ``git`` commands.
+
+The poll interval is an hour unless a test is about polling, so a report
+within the wait proves inotify delivered it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+
+from scratchd.git.watcher import Watcher, WatchSpec
+from scratchd.models import Trigger
+from tests.git.repos import WorkRepo, bare_repo, git
+
+WAIT = 10.0
+
+
+class RecordingSink:
+    """Collects what the watcher reports; can refuse the next report once."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.reports: list[tuple[str, list, Trigger]] = []
+        self.crons: list[tuple[str, dict]] = []
+        self.refuse_next = False
+
+    def refs_changed(self, repo, updates, trigger):
+        with self.cond:
+            if self.refuse_next:
+                self.refuse_next = False
+                raise RuntimeError("store unavailable")
+            self.reports.append((repo, updates, trigger))
+            self.cond.notify_all()
+
+    def cron_fired(self, repo, refs):
+        with self.cond:
+            self.crons.append((repo, dict(refs)))
+            self.cond.notify_all()
+
+    def updates(self, repo=None):
+        with self.cond:
+            return [u for r, us, _ in self.reports if repo in (None, r) for u in us]
+
+    def wait_for(self, predicate, timeout=WAIT):
+        with self.cond:
+            assert self.cond.wait_for(lambda: predicate(self), timeout), self.reports
+
+
+@pytest.fixture
+def sink():
+    return RecordingSink()
+
+
+@pytest.fixture
+def make_watcher(sink):
+    watchers = []
+
+    def make(*specs, poll=3600.0, inotify=True, known=None):
+        w = Watcher(sink, poll_interval=poll, inotify=inotify)
+        w.start()
+        w.configure(specs, known)
+        watchers.append(w)
+        return w
+
+    yield make
+    for w in watchers:
+        w.stop()
+
+
+def shas(update):
+    return [c.sha for c in update.commits]
+
+
+def test_commit_in_work_repo_is_reported_by_inotify(tmp_path, sink, make_watcher):
+    work = WorkRepo(tmp_path / "w")
+    first = work.commit()
+    make_watcher(WatchSpec("w", work.path), known={"w": {"refs/heads/main": first}})
+    time.sleep(0.2)
+    assert sink.updates() == []  # nothing new since the last-seen refs
+    second = work.commit()
+    sink.wait_for(lambda s: s.updates())
+    [(repo, [update], trigger)] = sink.reports
+    assert (repo, update.ref, update.old, update.new) == ("w", "refs/heads/main", first, second)
+    assert trigger == Trigger.PUSH and shas(update) == [second]
+
+
+def test_first_scan_reports_what_arrived_while_not_watched(tmp_path, sink, make_watcher):
+    work = WorkRepo(tmp_path / "w")
+    seen = work.commit()
+    missed = [work.commit(), work.commit()]
+    work.branch("other")  # not watched
+    make_watcher(WatchSpec("w", work.path), known={"w": {"refs/heads/main": seen}})
+    sink.wait_for(lambda s: s.updates())
+    [update] = sink.updates()
+    assert shas(update) == missed
+
+
+def test_push_to_bare_repo_with_several_commits(tmp_path, sink, make_watcher):
+    server = bare_repo(tmp_path / "server.git")
+    work = WorkRepo(tmp_path / "w")
+    work.commit()
+    work.push(str(server), "main")
+    make_watcher(WatchSpec("s", server, branches=("*",)))
+    sink.wait_for(lambda s: s.updates())  # first sight: the tip
+    new = [work.commit() for _ in range(3)]
+    work.push(str(server), "main")
+    sink.wait_for(lambda s: len(s.updates()) == 2)
+    assert shas(sink.updates()[1]) == new
+
+
+def test_force_push_new_branch_and_deleted_branch(tmp_path, sink, make_watcher):
+    server = bare_repo(tmp_path / "server.git")
+    work = WorkRepo(tmp_path / "w")
+    base = work.commit()
+    old = work.commit()
+    work.push(str(server), "main")
+    make_watcher(WatchSpec("s", server, branches=("main", "feature/*")))
+    sink.wait_for(lambda s: len(s.updates()) == 1)
+
+    git(work.path, "reset", "-q", "--hard", base)
+    rewritten = work.commit(files={"other.txt": "x"})
+    work.push(str(server), "main", force=True)
+    sink.wait_for(lambda s: len(s.updates()) == 2)
+    forced = sink.updates()[1]
+    assert (forced.old, forced.new, shas(forced)) == (old, rewritten, [rewritten])
+
+    work.branch("feature/x")
+    work.branch("ignored")
+    work.push(str(server), "feature/x", "ignored")
+    sink.wait_for(lambda s: len(s.updates()) == 3)
+    created = sink.updates()[2]
+    assert (created.ref, created.created, shas(created)) == (
+        "refs/heads/feature/x",
+        True,
+        [rewritten],
+    )
+
+    work.push(str(server), "--delete", "feature/x")
+    sink.wait_for(lambda s: len(s.updates()) == 4)
+    deleted = sink.updates()[3]
+    assert (deleted.ref, deleted.deleted, deleted.commits) == ("refs/heads/feature/x", True, ())
+    time.sleep(0.3)
+    assert all("ignored" not in u.ref for u in sink.updates())
+
+
+def test_tags_only_when_configured(tmp_path, sink, make_watcher):
+    tagged, plain = WorkRepo(tmp_path / "t"), WorkRepo(tmp_path / "p")
+    tagged.commit(), plain.commit()
+    make_watcher(WatchSpec("t", tagged.path, tags=("v*",)), WatchSpec("p", plain.path))
+    sink.wait_for(lambda s: len(s.updates()) == 2)
+    git(tagged.path, "tag", "-a", "v1.0", "-m", "release")
+    git(plain.path, "tag", "v1.0")
+    sink.wait_for(lambda s: len(s.updates()) == 3)
+    time.sleep(0.3)
+    [tag] = sink.updates()[2:]
+    assert (tag.repo, tag.ref, tag.new) == ("t", "refs/tags/v1.0", tagged.head())
+
+
+def test_packed_refs_rewrite_reports_nothing_new(tmp_path, sink, make_watcher):
+    work = WorkRepo(tmp_path / "w")
+    work.commit()
+    make_watcher(WatchSpec("w", work.path))
+    sink.wait_for(lambda s: s.updates())
+    git(work.path, "pack-refs", "--all")
+    time.sleep(0.5)
+    assert len(sink.updates()) == 1
+    sha = work.commit()  # loose ref over a packed one
+    sink.wait_for(lambda s: len(s.updates()) == 2)
+    assert sink.updates()[1].new == sha
+
+
+def test_unreadable_repo_is_logged_others_unaffected_and_rewatched(
+    tmp_path, sink, make_watcher, caplog
+):
+    caplog.set_level(logging.WARNING, logger="scratchd.git.watcher")
+    gone, other = WorkRepo(tmp_path / "gone"), WorkRepo(tmp_path / "other")
+    gone.commit(), other.commit()
+    watcher = make_watcher(WatchSpec("gone", gone.path), WatchSpec("other", other.path), poll=0.3)
+    sink.wait_for(lambda s: len(s.updates()) == 2)
+    (tmp_path / "gone").rename(tmp_path / "away")
+    deadline = time.monotonic() + WAIT
+    while watcher.repos()["gone"] is not False and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert watcher.repos() == {"gone": False, "other": True}
+    assert "gone cannot be read" in caplog.text
+
+    other.commit()
+    sink.wait_for(lambda s: len(s.updates("other")) == 2)
+
+    (tmp_path / "away").rename(tmp_path / "gone")
+    back = gone.commit()
+    sink.wait_for(lambda s: len(s.updates("gone")) == 2)
+    assert sink.updates("gone")[1].new == back
+    assert "readable again" in caplog.text
+    later = gone.commit()  # watched by inotify again, not only by the poll
+    sink.wait_for(lambda s: len(s.updates("gone")) == 3)
+    assert sink.updates("gone")[2].new == later
+
+
+def test_poll_only_mode_still_finds_commits(tmp_path, sink, make_watcher):
+    work = WorkRepo(tmp_path / "w")
+    work.commit()
+    make_watcher(WatchSpec("w", work.path), poll=0.2, inotify=False)
+    sink.wait_for(lambda s: s.updates())
+    sha = work.commit()
+    sink.wait_for(lambda s: len(s.updates()) == 2)
+    assert sink.updates()[1].new == sha and sink.reports[1][2] == Trigger.POLL
+
+
+def test_refused_report_is_reported_again(tmp_path, sink, make_watcher):
+    work = WorkRepo(tmp_path / "w")
+    first = work.commit()
+    sink.refuse_next = True
+    make_watcher(WatchSpec("w", work.path), poll=0.2)
+    sink.wait_for(lambda s: s.updates())
+    assert sink.updates()[0].new == first and not sink.refuse_next
+
+
+def test_reconfigure_adds_and_removes_repos(tmp_path, sink, make_watcher):
+    a, b = WorkRepo(tmp_path / "a"), WorkRepo(tmp_path / "b")
+    a.commit(), b.commit()
+    watcher = make_watcher(WatchSpec("a", a.path))
+    sink.wait_for(lambda s: len(s.updates()) == 1)
+    watcher.configure([WatchSpec("b", b.path)])
+    sink.wait_for(lambda s: len(s.updates("b")) == 1)
+    assert watcher.repos() == {"b": True}
+    a.commit()
+    time.sleep(0.3)
+    assert len(sink.updates("a")) == 1
+
+
+def test_cron_schedule_reports_current_tips(tmp_path, sink, make_watcher):
+    work = WorkRepo(tmp_path / "w")
+    sha = work.commit()
+    watcher = make_watcher(WatchSpec("w", work.path, schedule="0 3 * * *"))
+    fire_at = watcher.next_cron("w")
+    assert (fire_at.hour, fire_at.minute) == (3, 0)
+    watcher.run_cron_now("w")
+    sink.wait_for(lambda s: s.crons)
+    assert sink.crons == [("w", {"refs/heads/main": sha})]
