@@ -64,7 +64,7 @@ def claim_latency(root: Path) -> tuple[list[float], list[float]]:
         claims.append(time.perf_counter() - start)
         start = time.perf_counter()
         with store.db.write() as conn:
-            conn.execute("UPDATE builds SET message=message WHERE id=?", (job.id,))
+            conn.execute("UPDATE builds SET message=? WHERE id=?", (f"m{job.id}", job.id))
         floor.append(time.perf_counter() - start)
     store.close()
     return claims, floor
