@@ -164,7 +164,9 @@ def _first_parent_since(
             break
         shas.append(str(commit.id))
     shas.reverse()
-    return shas
+    # Empty: the ref moved back to a commit ``old`` already had (a rewind).
+    # The branch now means that commit, so it is reported like a new tip.
+    return shas or [new]
 
 
 def _commit(repo: pygit2.Repository, update: RefUpdate, sha: str) -> Commit:

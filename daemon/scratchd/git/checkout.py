@@ -1,0 +1,110 @@
+"""A commit's tree in a fresh build directory, via a cached mirror of the repository.
+
+Builds read from a bare mirror kept under the state directory, never from
+the user's repository directly: the user's repository is only ever *read*
+(by a local fetch), and a build that runs while the user rewrites history or
+runs ``git gc`` still finds its commit, because the mirror never prunes.
+
+The mirror is fetched only when the wanted commit is missing, so a burst of
+builds of one push costs one fetch. A mirror left half-written by a crash
+(stale lock files, a broken pack) is thrown away and cloned again: it holds
+nothing that the source does not.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pygit2
+
+from scratchd.errors import GitError
+from scratchd.git.export import export_tree
+from scratchd.models import Commit, CommitInfo
+
+log = logging.getLogger(__name__)
+
+REFSPECS = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+
+
+class Checkout:
+    """Keeps one bare mirror per repository under ``root`` (``<root>/<name>.git``)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def mirror_path(self, name: str) -> Path:
+        return self.root / f"{name}.git"
+
+    def export(self, commit: Commit, source: Path, dest: Path) -> CommitInfo:
+        """Write ``commit``'s tree into ``dest`` (must not exist or be empty).
+
+        ``source`` is the configured repository. The returned facts carry the
+        commit's own branch (the ref it was built for) and configured name.
+        """
+        mirror = self.ensure(commit.repo, source, commit.sha)
+        info = export_tree(mirror, commit.sha, dest)
+        return replace(info, branch=commit.branch, repo=commit.repo)
+
+    def ensure(self, name: str, source: Path, sha: str) -> Path:
+        """The mirror of ``source``, fetched if it does not have ``sha`` yet."""
+        with self._lock(name):
+            path = self.mirror_path(name)
+            if _has_commit(path, sha):
+                return path
+            try:
+                self._fetch(path, source)
+            except pygit2.GitError as exc:
+                log.warning(
+                    "mirror %s unusable (%s); cloning it again", path, exc, extra={"REPO": name}
+                )
+                shutil.rmtree(path, ignore_errors=True)
+                self._fetch_or_raise(path, source)
+            if not _has_commit(path, sha):
+                raise GitError(f"{name}: commit {sha} is not in {source}")
+            return path
+
+    def _fetch_or_raise(self, path: Path, source: Path) -> None:
+        try:
+            self._fetch(path, source)
+        except pygit2.GitError as exc:
+            raise GitError(f"cannot fetch {source} into {path}: {exc}") from exc
+
+    def _fetch(self, path: Path, source: Path) -> None:
+        if not Path(source).exists():
+            raise GitError(f"repository {source} does not exist")
+        repo = _open_or_init(path, source)
+        repo.remotes["origin"].fetch(REFSPECS, prune=pygit2.enums.FetchPrune.NO_PRUNE)
+
+    def _lock(self, name: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+
+def _open_or_init(path: Path, source: Path) -> pygit2.Repository:
+    """The bare mirror at ``path`` with ``origin`` pointing at ``source``."""
+    url = str(Path(source).resolve())
+    if (path / "HEAD").exists():
+        repo = pygit2.Repository(str(path))
+        if repo.remotes["origin"].url != url:  # the config moved the repository
+            repo.remotes.set_url("origin", url)
+        return repo
+    path.parent.mkdir(parents=True, exist_ok=True)
+    repo = pygit2.init_repository(str(path), bare=True)
+    repo.remotes.create("origin", url, REFSPECS[0])
+    return repo
+
+
+def _has_commit(path: Path, sha: str) -> bool:
+    if not (path / "HEAD").exists():
+        return False
+    try:
+        repo = pygit2.Repository(str(path))
+        return isinstance(repo.get(sha), pygit2.Commit)
+    except (pygit2.GitError, ValueError, KeyError):
+        return False
