@@ -52,7 +52,8 @@ class WorkRepo:
             if name.endswith(".sh"):
                 target.chmod(0o755)
         git(self.path, "add", "-A")
-        git(self.path, "commit", "-q", "-m", message or f"commit {self._n}")
+        # The repository's name in the message: two repos never share a sha by accident.
+        git(self.path, "commit", "-q", "-m", message or f"{self.path.name} commit {self._n}")
         return self.head()
 
     def head(self, rev: str = "HEAD") -> str:

@@ -1,0 +1,250 @@
+"""The daemon: watch → store → scheduler → workers, with signals and sd_notify.
+
+Start-up order matters for crash safety: builds a crash left ``running``
+are recovered (queued again) *before* anything new is claimed, and the
+watcher's first scan compares the refs on disk with the last-seen refs in
+the store, so commits that landed while the daemon was down are queued
+before it reports READY.
+
+The main thread owns the loop. It sleeps on one event that the watcher
+(new commits queued), the workers (a build ended) and the signal handlers
+set, so a pushed commit starts building without waiting for any timer. A
+short tick (0.2 s) remains for what other processes write to the database
+(``scratchd trigger``/``cancel``), noticed cheaply through SQLite's
+``data_version``, and for heartbeats, retries and the systemd watchdog.
+
+- SIGHUP: reload the config. Invalid → one log line, the old config stays.
+  Repositories are added, removed or changed; running builds carry on.
+- SIGTERM/SIGINT: stop claiming, let running builds finish for
+  ``shutdown_grace``, then cancel them: they are recorded ``interrupted``
+  and queued again at the next start. Exit status 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from scratchd.errors import ScratchdError
+from scratchd.git.refs import RefUpdate
+from scratchd.git.watcher import WatchSpec
+from scratchd.models import Commit, Trigger
+
+log = logging.getLogger(__name__)
+
+TICK = 0.2  # seconds: how soon a CLI trigger/cancel from another process is seen
+HEARTBEAT_EVERY = 2.0
+DRAIN_AFTER_CANCEL = 30.0  # seconds builds get to tear down after the grace's cancel
+
+
+class Service:
+    """The running daemon. Collaborators come in; nothing is looked up globally.
+
+    ``make_watcher(sink)`` builds the watcher (the service is its sink);
+    ``make_pool(config_getter, on_done)`` builds the worker pool; ``loader``
+    reads the config file again on SIGHUP.
+    """
+
+    def __init__(
+        self,
+        config,
+        *,
+        store,
+        scheduler,
+        make_watcher: Callable[[object], object],
+        make_pool: Callable[[Callable[[], object], Callable[[], None]], object],
+        loader: Callable[[object], object],
+        policy_of: Callable[[object], object],
+        notifier=None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._store, self._scheduler = store, scheduler
+        self._loader, self._policy_of = loader, policy_of
+        self._notifier = notifier
+        self._clock = clock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self._started_at = clock()
+        self._watcher = make_watcher(self)
+        self._pool = make_pool(lambda: self._config, self._wake.set)
+
+    @property
+    def config(self):
+        return self._config
+
+    # -- signals (any thread, async-signal context) ---------------------------
+
+    def request_stop(self, *_args) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def request_reload(self, *_args) -> None:
+        self._reload.set()
+        self._wake.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+        signal.signal(signal.SIGHUP, self.request_reload)
+
+    # -- the loop ----------------------------------------------------------------
+
+    def run(self) -> int:
+        """Recover, watch, build until asked to stop; then drain. Returns the exit status."""
+        recovered = self._scheduler.recover()
+        if recovered:
+            log.warning("recovered %d interrupted builds", len(recovered))
+        self._watcher.start()
+        self._watcher.configure(self._specs(), self._known(r.name for r in self._config.repos))
+        self._notify("ready", self._status_text())
+        self._loop()
+        self._drain()
+        return 0
+
+    def _loop(self) -> None:
+        seen_version, next_beat, next_dog = None, 0.0, 0.0
+        while not self._stop.is_set():
+            woken = self._wake.is_set()
+            self._wake.clear()
+            if self._reload.is_set():
+                self._reload.clear()
+                self.reload()
+                woken = True
+            version = self._store.data_version()
+            now = self._clock()
+            retry_at = self._scheduler.next_wakeup()
+            if woken or version != seen_version or (retry_at is not None and retry_at <= now):
+                seen_version = version
+                self._dispatch()
+                self._honour_cancels()
+            if now >= next_beat:
+                self._heartbeat("running")
+                next_beat = now + HEARTBEAT_EVERY
+            interval = self._notifier.watchdog_interval if self._notifier else None
+            if interval and now >= next_dog:
+                self._notifier.watchdog()
+                next_dog = now + interval
+            self._wake.wait(TICK)
+
+    def _dispatch(self) -> None:
+        """Start every build the scheduler allows now (claimed = durably ``running``)."""
+        repos = [r.name for r in self._config.repos]
+        for job in self._scheduler.next_jobs(repos):
+            self._pool.start(job)
+
+    def _honour_cancels(self) -> None:
+        for build in self._scheduler.cancellations():
+            self._pool.cancel(build.id, build.message or "cancelled")
+
+    def _drain(self) -> None:
+        """SIGTERM: no new builds; running ones get the grace, then are cancelled."""
+        grace = self._config.daemon.shutdown_grace
+        running = len(self._pool.running())
+        log.warning("stopping: %d builds running, waiting up to %.0fs", running, grace)
+        self._notify("stopping", f"stopping, {running} builds running")
+        self._watcher.stop()
+        if not self._pool.join(grace):
+            self._pool.cancel_all()
+            self._pool.join(DRAIN_AFTER_CANCEL)
+        self._heartbeat("stopped")
+        log.warning("stopped")
+
+    # -- reload --------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Read the config file again; keep the old one if the new one is invalid."""
+        from scratchd.config import repo_changes
+
+        self._notify("reloading")
+        old = self._config
+        try:
+            new = self._loader(old.path)
+        except ScratchdError as exc:
+            log.error("reload rejected, keeping the running config: %s", exc)
+            self._notify("ready", self._status_text())
+            return False
+        if new.daemon.state_dir != old.daemon.state_dir:
+            log.error("state_dir changes need a restart; still using %s", old.daemon.state_dir)
+            new = replace(new, daemon=replace(new.daemon, state_dir=old.daemon.state_dir))
+        changes = repo_changes(old, new)
+        self._config = new
+        self._scheduler.reconfigure(self._policy_of(new))
+        self._watcher.configure(self._specs(), self._known(r.name for r in changes.added))
+        for what, repos in (("added", changes.added), ("removed", changes.removed)):
+            for repo in repos:
+                log.warning("reload: repository %s %s", repo.name, what, extra={"REPO": repo.name})
+        for repo in changes.changed:
+            log.warning("reload: repository %s changed", repo.name, extra={"REPO": repo.name})
+        self._notify("ready", self._status_text())
+        self._wake.set()
+        return True
+
+    # -- the watcher's sink (scanner thread) -----------------------------------------
+
+    def refs_changed(self, repo: str, updates: list[RefUpdate], trigger: Trigger) -> None:
+        """Queue the commits (durably, with the refs' last-seen shas), then wake the loop."""
+        if self._config.repo(repo) is None:
+            return
+        for update in updates:
+            if update.deleted:
+                dropped = self._scheduler.ref_deleted(repo, update.ref)
+                log.warning(
+                    "%s deleted; dropped queued builds %s",
+                    update.ref,
+                    dropped or "none",
+                    extra={"REPO": repo, "BRANCH": update.ref},
+                )
+        commits = [c for u in updates for c in u.commits]
+        if commits:
+            submitted = self._scheduler.submit(commits, trigger)
+            for build in submitted.cancel:
+                self._pool.cancel(build.id, build.message or "superseded")
+        self._wake.set()
+
+    def cron_fired(self, repo: str, refs: Mapping[str, str]) -> None:
+        commits = [Commit(repo, ref, sha) for ref, sha in sorted(refs.items())]
+        self._scheduler.submit(commits, Trigger.CRON, update_ref=False)
+        self._wake.set()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _specs(self) -> list[WatchSpec]:
+        return [
+            WatchSpec(r.name, r.path, tuple(r.branches), tuple(r.tags), r.schedule or "")
+            for r in self._config.repos
+        ]
+
+    def _known(self, names) -> dict[str, dict[str, str]]:
+        return {name: self._store.refs(name) for name in names}
+
+    def _status_text(self) -> str:
+        watched = self._watcher.repos()
+        broken = sum(1 for ok in watched.values() if ok is False)
+        queued = len(self._store.queued())
+        text = f"watching {len(watched)} repos, {len(self._pool.running())} running, "
+        text += f"{queued} queued"
+        return text + (f", {broken} unreadable" if broken else "")
+
+    def _heartbeat(self, status: str) -> None:
+        text = self._status_text() if status == "running" else status
+        try:
+            self._store.heartbeat(
+                text,
+                [r.name for r in self._config.repos],
+                started_at=self._started_at,
+                config_path=str(self._config.path),
+            )
+        except ScratchdError as exc:
+            log.error("heartbeat failed: %s", exc)
+        if status == "running":
+            self._notify("status", text)
+
+    def _notify(self, what: str, *args) -> None:
+        if self._notifier is not None:
+            getattr(self._notifier, what)(*args)
