@@ -136,8 +136,7 @@ class HttpClient:
         if isinstance(data, bytes):
             conn.send(data)
         elif data is not None:
-            while block := data.read(_BLOCK):
-                conn.send(block)
+            _send_stream(conn, data)
         return conn.getresponse()
 
     def _connection(self, key: tuple, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
@@ -202,6 +201,16 @@ class _HTTP(_TimeoutsMixin, http.client.HTTPConnection):
 
 class _HTTPS(_TimeoutsMixin, http.client.HTTPSConnection):
     pass
+
+
+def _send_stream(conn: http.client.HTTPConnection, data) -> None:
+    """Zero-copy ``sendfile`` on plain sockets when the body offers it, else blocks."""
+    send_to = getattr(data, "send_to", None)
+    if send_to is not None and not isinstance(conn.sock, ssl.SSLSocket):
+        send_to(conn.sock)
+        return
+    while block := data.read(_BLOCK):
+        conn.send(block)
 
 
 def _alive(conn: http.client.HTTPConnection) -> bool:

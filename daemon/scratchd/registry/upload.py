@@ -12,6 +12,7 @@ session.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from scratchd.registry.retry import RetryPolicy
 from scratchd.registry.transport import Transport
 
 _BLOCK = 1 << 20  # bytes per read(): big blocks keep Python out of the way of the socket
+_SENDFILE_STEP = 8 << 20
 _OCTETS = {"Content-Type": "application/octet-stream"}
 
 
@@ -200,6 +202,7 @@ class _Body:
     def __init__(self, blob: Blob, start: int, length: int, on_bytes, abort: threading.Event):
         self._file = blob.open()
         self._file.seek(start)
+        self._offset = start
         self._left = length
         self._on_bytes = on_bytes
         self._abort = abort
@@ -212,10 +215,28 @@ class _Body:
             raise PushAborted
         want = self._left if size is None or size < 0 else min(max(size, _BLOCK), self._left)
         data = self._file.read(want)
+        self._offset += len(data)
         self._left -= len(data)
         if data:
             self._on_bytes(len(data))
         return data
+
+    def send_to(self, sock: socket.socket) -> None:
+        """Zero-copy ``sendfile`` in 8 MiB steps (progress and abort between steps).
+
+        Used by :mod:`.http` on plain sockets, so a big upload costs little CPU
+        even on a busy machine (in-memory blobs fall back to plain sends inside
+        ``socket.sendfile``).
+        """
+        while self._left > 0:
+            if self._abort.is_set():
+                raise PushAborted
+            sent = sock.sendfile(self._file, self._offset, min(self._left, _SENDFILE_STEP))
+            if sent == 0:
+                raise ConnectionError("connection closed while sending the blob")
+            self._offset += sent
+            self._left -= sent
+            self._on_bytes(sent)
 
     def close(self) -> None:
         self._file.close()
