@@ -13,36 +13,16 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from tests.git.repos import WorkRepo, bare_repo, git
-from tests.support.daemon import QUICK_YML, Daemon
+from tests.support.daemon import QUICK_YML, make_daemon_fixture, repo_table  # noqa: F401
 
 SLOW_YML = QUICK_YML + "          sleep {sleep}\n"
-
-
-@pytest.fixture
-def make_daemon(tmp_path):
-    daemons = []
-
-    def make(repos, **kw) -> Daemon:
-        d = Daemon(tmp_path / f"d{len(daemons)}", repos, **kw)
-        daemons.append(d)
-        return d
-
-    yield make
-    for d in daemons:
-        d.close()
 
 
 def project(path, yml: str = QUICK_YML) -> WorkRepo:
     repo = WorkRepo(path)
     repo.commit(f"{path.name}: wercker.yml", files={"wercker.yml": yml, "counter.txt": "0\n"})
     return repo
-
-
-def repo_table(name, path, **kw) -> dict:
-    return {"name": name, "path": str(path), "branches": ["main"], "pipelines": ["build"], **kw}
 
 
 def scratchd(*args: str) -> subprocess.CompletedProcess:

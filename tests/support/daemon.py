@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from scratchd.store import StateDir, Store
 
 #: A build pipeline that only echoes: builds that cost a few milliseconds.
@@ -179,3 +181,23 @@ class Daemon:
 
         self.wait(done, timeout, f"a {status} build of {sha[:8]}")
         return found[0]
+
+
+def repo_table(name: str, path, **kw) -> dict:
+    """A ``[[repo]]`` table building only the ``build`` pipeline of ``main``."""
+    return {"name": name, "path": str(path), "branches": ["main"], "pipelines": ["build"], **kw}
+
+
+@pytest.fixture(name="make_daemon")
+def make_daemon_fixture(tmp_path):
+    """``make_daemon(repos, **daemon_keys)``; every daemon is stopped after the test."""
+    daemons = []
+
+    def make(repos, **kw) -> Daemon:
+        d = Daemon(tmp_path / f"d{len(daemons)}", repos, **kw)
+        daemons.append(d)
+        return d
+
+    yield make
+    for d in daemons:
+        d.close()
