@@ -64,22 +64,39 @@ class Transport:
         return known or self.ping(host)
 
     def ping(self, host: str) -> str:
-        """``GET /v2/``: learn the scheme and the auth challenge of ``host``."""
-        plain_ok = host in self._insecure or is_loopback(host)
-        base = f"https://{host}"
-        try:
-            response = self._ping_at(base)
-        except RegistryError as https_error:
-            if not plain_ok:
-                raise
-            base = f"http://{host}"
-            response = self._ping_at(base)  # a Retryable here is the one to report
-            if response.status_code not in (200, 401):
-                raise https_error from None  # an HTTPS-only server answering plain HTTP
+        """``GET /v2/``: learn the scheme and the auth challenge of ``host``.
+
+        Remote registries get HTTPS only; ``--insecure-registry`` ones HTTPS,
+        then HTTP. Loopback ones are asked over plain HTTP first: no trust
+        store to load and no failed handshake for the common local registry,
+        and a TLS-only one answers that with a 400, so HTTPS comes next.
+        """
+        if is_loopback(host):
+            schemes = ("http", "https")
+        else:
+            schemes = ("https", "http") if host in self._insecure else ("https",)
+        error: RegistryError | None = None
+        for scheme in schemes:
+            base = f"{scheme}://{host}"
+            try:
+                response = self._ping_at(base)
+            except Retryable as exc:
+                if exc.status is not None:
+                    raise  # the server answered (503 ...): it speaks this scheme
+                error = exc
+                continue
+            except RegistryError as exc:
+                error = exc
+                continue
+            if response.status_code in (200, 401):
+                return self._learned(host, base, response)
+            error = self.error(response, "GET", f"{base}/v2/", host)
+        assert error is not None
+        raise error
+
+    def _learned(self, host: str, base: str, response: Response) -> str:
         if response.status_code == 401:
             self.auth.set_challenge(host, _pick(parse_challenges(_www(response))))
-        elif response.status_code != 200:
-            raise self.error(response, "GET", f"{base}/v2/", host)
         with self._lock:
             self._bases[host] = base
         return base
