@@ -79,7 +79,11 @@ def booted(client, image: str, mounts: dict[str, str]) -> Iterator[SystemdContai
     volumes |= {host: {"bind": inside, "mode": "ro"} for host, inside in mounts.items()}
     container = client.containers.run(
         image,
-        ["/sbin/init"],
+        # systemd leaves mount propagation to the container manager when it
+        # detects a container, and Docker makes it private. Credentials
+        # (LoadCredential=) are mounted in a helper's namespace and must
+        # propagate to the service, so mark / shared first, then become init.
+        ["/bin/sh", "-c", "mount --make-rshared / && exec /sbin/init"],
         name=f"scratchd-test-systemd-{uuid.uuid4().hex[:10]}",
         detach=True,
         cap_add=["SYS_ADMIN"],

