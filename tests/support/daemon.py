@@ -80,6 +80,7 @@ class Daemon:
         self.registries = registries
         self.output = root / "daemon.log"
         self.proc: subprocess.Popen | None = None
+        self.start_args: list[str] = []  # extra ``scratchd run`` options
         self.write_config(repos)
 
     def write_config(self, repos: list[dict], **daemon: object) -> None:
@@ -97,7 +98,15 @@ class Daemon:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("NOTIFY_SOCKET", None)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "scratchd", "run", "--config", str(self.config)],
+            [
+                sys.executable,
+                "-m",
+                "scratchd",
+                "run",
+                "--config",
+                str(self.config),
+                *self.start_args,
+            ],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

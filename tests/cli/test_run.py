@@ -1,0 +1,62 @@
+"""``scratchd run`` as a command: its errors, its lock, poll-only mode, ``status`` beside it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.git.repos import WorkRepo
+from tests.support.daemon import QUICK_YML, make_daemon_fixture, repo_table  # noqa: F401
+
+
+def scratchd(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "scratchd", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def project(path) -> WorkRepo:
+    repo = WorkRepo(path)
+    repo.commit(f"{path.name}: wercker.yml", files={"wercker.yml": QUICK_YML, "counter.txt": "0\n"})
+    return repo
+
+
+def test_invalid_config_is_one_line_naming_file_and_key(tmp_path):
+    config = tmp_path / "scratchd.toml"
+    config.write_text('[daemon]\nmax_concurrent_builds = "many"\n')
+    done = scratchd("run", "--config", str(config))
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert str(config) in line and "max_concurrent_builds" in line and ":2:" in line
+
+
+def test_second_daemon_on_the_same_state_dir_is_refused(tmp_path, make_daemon):
+    work = project(tmp_path / "w")
+    d = make_daemon([repo_table("w", work.path)]).start()
+    done = scratchd("run", "--config", str(d.config))
+    assert done.returncode == 1
+    assert f"another scratchd daemon (pid {d.proc.pid})" in done.stderr
+    assert d.proc.poll() is None
+
+
+def test_poll_only_mode_finds_commits_by_polling(tmp_path, make_daemon):
+    work = project(tmp_path / "w")
+    d = make_daemon([repo_table("w", work.path)], poll_interval="1s")
+    d.start_args = ["--poll-only"]
+    d.start()
+    d.wait_status(work.head(), "passed")
+    sha = work.commit()
+    build = d.wait_status(sha, "passed", timeout=20)
+    assert build.trigger == "poll"
+
+
+def test_status_sees_the_running_daemon(tmp_path, make_daemon):
+    work = project(tmp_path / "w")
+    d = make_daemon([repo_table("w", work.path)]).start()
+    d.wait_status(work.head(), "passed")
+    done = scratchd("status", "--config", str(d.config))
+    assert done.returncode == 0, done.stderr
+    assert f"daemon: running (pid {d.proc.pid}" in done.stdout
+    assert "watching 1 repos" in done.stdout
+    assert d.stop() == 0
+    assert scratchd("status", "--config", str(d.config)).returncode == 3
