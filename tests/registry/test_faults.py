@@ -119,3 +119,14 @@ def test_manifest_digest_mismatch_is_an_error(registry, bake_image, proxy_for):
 
     with pytest.raises(RegistryError, match=f"stored as {wrong}, expected sha256:"):
         make_client().push(bake_image("x"), parse_repository(f"{proxy.host}/team/lie"), ["v"])
+
+
+def test_413_for_a_monolithic_put_switches_to_chunks(registry, bake_image, proxy_for):
+    proxy = proxy_for(registry)
+    proxy.add(Fault("PUT", r"/blobs/uploads/.*digest=", status=413, times=2))
+    image = bake_image("too large at once")
+
+    make_client(parallel=1).push(image, parse_repository(f"{proxy.host}/team/big"), ["latest"])
+
+    assert proxy.count("PATCH") == 2  # each refused blob went up as one PATCH chunk
+    assert _tag_exists(registry, "team/big", "latest")
