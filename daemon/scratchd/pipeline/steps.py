@@ -89,8 +89,10 @@ IGNORED_OPTIONS: dict[str, frozenset[str]] = {
 }
 
 #: Options a built-in step needs.
+# internal/docker-scratch-push needs no repository here: without one, the
+# daemon writes the image to its local OCI layout store (the default target
+# when no registry is configured).
 REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {
-    "internal/docker-scratch-push": ("repository",),
     "internal/docker-push": ("repository",),
     "internal/docker-build": ("image-name",),
 }
