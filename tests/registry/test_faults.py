@@ -130,3 +130,16 @@ def test_413_for_a_monolithic_put_switches_to_chunks(registry, bake_image, proxy
 
     assert proxy.count("PATCH") == 2  # each refused blob went up as one PATCH chunk
     assert _tag_exists(registry, "team/big", "latest")
+
+
+def test_redirected_head_is_followed(registry, bake_image, proxy_for):
+    proxy = proxy_for(registry)
+    image = bake_image("redirect")
+    layer = image.layers[0].descriptor.digest
+    path = f"/v2/team/redir/blobs/{layer}"
+    proxy.add(Fault("HEAD", f"^{path}$", status=307, headers={"Location": path}))
+
+    result = make_client().push(image, parse_repository(f"{proxy.host}/team/redir"), ["v"])
+
+    assert result.digest == image.digest
+    assert [s.status for s in proxy.seen if s.path == path] == [307, 404]

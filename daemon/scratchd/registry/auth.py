@@ -12,7 +12,6 @@ merged into what we hold and a fresh token is fetched, once.
 from __future__ import annotations
 
 import base64
-import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -23,8 +22,6 @@ from scratchd.errors import AuthError, RegistryError
 from scratchd.registry.challenge import Challenge
 from scratchd.registry.credentials import Credential, CredentialStore
 from scratchd.registry.http import ConnectionFailed, HttpClient, Response, TlsFailed
-
-log = logging.getLogger(__name__)
 
 DEFAULT_EXPIRES_IN = 60  # seconds, per the distribution token spec
 _EARLY = 0.1  # renew when this fraction of the lifetime is left
@@ -40,7 +37,8 @@ class Authenticator:
     """Turns (host, scopes) into an ``Authorization`` header value.
 
     Thread-safe: parallel blob uploads share one instance. Holds the last
-    challenge per host, the scopes granted per host, and the token cache.
+    challenge per host, the scopes wanted per pushed repository, and the
+    token cache.
     """
 
     def __init__(
