@@ -16,7 +16,7 @@ import pytest
 from scratchd.image.build import bake
 from scratchd.image.oci_layout import read_oci_layout
 from scratchd.models import ImageSpec, Platform
-from tests.image.helpers import make_tree
+from tests.image.kit import make_tree
 
 HEAVY_MODULES = ("docker", "requests", "pygit2", "yaml")
 
@@ -224,7 +224,7 @@ def test_bake_does_not_import_heavy_modules(tree, tmp_path):
 
 def test_quick_start_example_bakes_and_skopeo_reads_it(tmp_path):
     """The README quick start: the example directory shipped in config/."""
-    from tests.image.helpers import tool
+    from tests.image.kit import tool
 
     example = Path(__file__).resolve().parents[2] / "config" / "example-rootfs"
     layout = tmp_path / "example-layout"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.image import helpers
+from tests.image import kit
 
 
 @pytest.fixture(scope="session")
 def static_busybox() -> Path:
-    return helpers.static_busybox()
+    return kit.static_busybox()

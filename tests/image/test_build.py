@@ -21,7 +21,7 @@ from scratchd.models import (
     ImageSpec,
     Platform,
 )
-from tests.image.helpers import config_of, layer_contents, layer_members, make_tree, manifest_of
+from tests.image.kit import config_of, layer_contents, layer_members, make_tree, manifest_of
 
 CREATED = 1700000000
 

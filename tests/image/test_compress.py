@@ -13,7 +13,7 @@ from scratchd.image.build import bake
 from scratchd.image.compress import GzipBlocks
 from scratchd.image.layer import CHUNK
 from scratchd.models import ImageSpec
-from tests.image.helpers import layer_contents, make_tree
+from tests.image.kit import layer_contents, make_tree
 
 SIZES = [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 12345]
 

@@ -13,7 +13,7 @@ from scratchd.errors import UsageError
 from scratchd.image.build import bake
 from scratchd.image.docker_archive import write_docker_archive
 from scratchd.models import ImageSpec
-from tests.image.helpers import make_tree
+from tests.image.kit import make_tree
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from scratchd.errors import ImageError
 from scratchd.image.build import bake
 from scratchd.image.oci_layout import REF_NAME, read_oci_layout, write_oci_layout
 from scratchd.models import DOCKER_MANIFEST, ImageSpec
-from tests.image.helpers import make_tree, tool
+from tests.image.kit import make_tree, tool
 
 TREE = {
     "bin/app": "#!/bin/sh\necho hi\n",

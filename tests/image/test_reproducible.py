@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from scratchd.image.build import bake
 from scratchd.models import ImageSpec
-from tests.image.helpers import layer_contents, layer_members
+from tests.image.kit import layer_contents, layer_members
 
 FILES = {
     "app": (b"\x7fELF" + bytes(range(256)) * 40, 0o755),

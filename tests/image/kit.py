@@ -1,4 +1,4 @@
-"""Helpers for the image builder tests: trees on disk, layer readers, judge tools."""
+"""Shared by the image builder tests: trees on disk, layer readers, judge tools."""
 
 from __future__ import annotations
 
