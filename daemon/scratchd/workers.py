@@ -29,6 +29,11 @@ from scratchd.store import BuildLog, BuildRecord, StateDir, Store, prune_builds
 log = logging.getLogger(__name__)
 
 SHUTDOWN = "daemon stopped"
+_OUTCOME_LEVEL = {
+    BuildStatus.PASSED: logging.INFO,
+    BuildStatus.FAILED: logging.ERROR,
+    BuildStatus.ERROR: logging.ERROR,
+}
 
 
 class OutputRouter:
@@ -227,7 +232,7 @@ class WorkerPool:
         config = self._config()
         repo = config.repo(record.repo)
         fields = _fields(record)
-        level = logging.INFO if status == BuildStatus.PASSED else logging.WARNING
+        level = _OUTCOME_LEVEL.get(status, logging.WARNING)  # `journalctl -p err`: failures
         extra = {**fields, "IMAGE_DIGEST": digests[0]} if digests else fields
         log.log(level, "build %s %s %s", record.id, status, message, extra=extra)
         if repo is None:

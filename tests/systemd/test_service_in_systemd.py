@@ -41,6 +41,8 @@ build:
         name: assemble
         code: |
           echo "building $WERCKER_GIT_COMMIT"
+          echo "note on stderr" >&2
+          if [ -f fail ]; then echo "broken on purpose" >&2; exit 3; fi
           if [ -f slow ]; then echo "slow build started"; sleep 12; fi
           cp message.txt "$WERCKER_OUTPUT_DIR/message.txt"
 deploy:
@@ -125,10 +127,12 @@ def as_dev(box, command: str):
     return box.sh(f"chown -R dev /srv/git && su dev -c {shlex.quote(setup + '; ' + command)}")
 
 
-def commit(box, name: str, message: str, *, slow: bool = False) -> str:
+def commit(box, name: str, message: str, *, marker: str = "") -> str:
+    """Commit a change; ``marker`` ("slow", "fail") is a file the build step reacts to."""
     path = f"/srv/git/{name}"
-    change = f"echo {uuid.uuid4().hex} >> message.txt"
-    change += " && touch slow && git add slow" if slow else " && (git rm -q --ignore-unmatch slow)"
+    change = f"echo {uuid.uuid4().hex} >> message.txt && git rm -q --ignore-unmatch slow fail"
+    if marker:
+        change += f" && touch {marker} && git add {marker}"
     as_dev(box, f"cd {path} && {change} && git commit -q -am {message!r}")
     return as_dev(box, f"git -C {path} rev-parse HEAD").output.strip()
 
@@ -185,6 +189,22 @@ def test_commit_is_built_and_pushed(service, auth_registry):
     assert any(e["MESSAGE"] == f"building {sha}" and e["PRIORITY"] == "6" for e in story)
     build_ids = {e["BUILD_ID"] for e in story if "BUILD_ID" in e}
     assert len(build_ids) == 1
+    stderr = [e for e in story if e["MESSAGE"] == "note on stderr"]
+    assert [(e["STREAM"], e["PRIORITY"]) for e in stderr] == [("stderr", "5")]  # notice
+    assert prop(service, "ActiveState") == "active"
+
+
+def test_failures_only_with_priority_err(service):
+    sha = commit(service, "cities", "broken", marker="fail")
+    service.wait(
+        f"journalctl -u scratchd --no-pager -p err REPO=cities COMMIT={sha} | grep -q failed",
+        60,
+        "the failed build is not in `journalctl -p err`",
+    )
+    failures = entries(service, "REPO=cities", "-p", "err")
+    assert failures and all(e["COMMIT"] == sha for e in failures)
+    step_stderr = entries(service, f"COMMIT={sha}", "STREAM=stderr")
+    assert "broken on purpose" in [e["MESSAGE"] for e in step_stderr]
     assert prop(service, "ActiveState") == "active"
 
 
@@ -215,7 +235,7 @@ def test_reload_picks_up_a_new_repository(service, auth_registry):
 
 def test_sigkill_restarts_and_redoes_the_interrupted_build(service, auth_registry):
     restarts = int(prop(service, "NRestarts"))
-    sha = commit(service, "cities", "slow one", slow=True)
+    sha = commit(service, "cities", "slow one", marker="slow")
     service.wait(
         f"journalctl -u scratchd --no-pager -o cat REPO=cities COMMIT={sha}"
         " | grep -q 'slow build started'",
