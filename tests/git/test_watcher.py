@@ -242,3 +242,20 @@ def test_cron_schedule_reports_current_tips(tmp_path, sink, make_watcher):
     watcher.run_cron_now("w")
     sink.wait_for(lambda s: s.crons)
     assert sink.crons == [("w", {"refs/heads/main": sha})]
+
+
+def test_quiet_repositories_cause_no_scans(tmp_path, sink, make_watcher):
+    """Our own reads of HEAD and refs/ must not look like changes (inotify reports opens)."""
+    repos = [WorkRepo(tmp_path / f"r{i}") for i in range(3)]
+    for r in repos:
+        r.commit()
+    watcher = make_watcher(*(WatchSpec(r.path.name, r.path) for r in repos))
+    sink.wait_for(lambda s: len(s.updates()) == 3)
+    time.sleep(0.3)
+    before = watcher.scans
+    time.sleep(1.0)
+    assert watcher.scans == before
+    repos[0].commit()
+    sink.wait_for(lambda s: len(s.updates()) == 4)
+    time.sleep(0.3)
+    assert watcher.scans - before <= 3  # the commit's few events, debounced

@@ -31,6 +31,7 @@ from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from watchdog import events
 
 from scratchd.errors import GitError
 from scratchd.git.refs import RefUpdate, diff_refs, git_dir, read_refs, with_commits
@@ -39,6 +40,19 @@ from scratchd.models import Trigger
 log = logging.getLogger(__name__)
 
 DEFAULT_DEBOUNCE = 0.01  # seconds from the first inotify event to the scan
+
+#: Only changes. Without this filter inotify also reports opens and reads, and
+#: our own scan (which opens HEAD and the refs) would trigger the next scan.
+WRITE_EVENTS = [
+    events.FileCreatedEvent,
+    events.FileDeletedEvent,
+    events.FileModifiedEvent,
+    events.FileMovedEvent,
+    events.FileClosedEvent,
+    events.DirCreatedEvent,
+    events.DirDeletedEvent,
+    events.DirMovedEvent,
+]
 
 
 class WatchSink(Protocol):
@@ -96,6 +110,7 @@ class Watcher:
         self._pending: dict[str, tuple[float, Trigger]] = {}
         self._pending_cron: set[str] = set()
         self._stopping = False
+        self.scans = 0  # how many scans ran (a quiet repository must cost none)
         self._thread = threading.Thread(target=self._run, name="scratchd-watcher", daemon=True)
         self._observer = None
         # Created now so cron jobs can be added before start(); it runs from start().
@@ -239,6 +254,7 @@ class Watcher:
             return None
 
     def _scan(self, name: str, trigger: Trigger, cron: bool) -> None:
+        self.scans += 1
         with self._cond:
             state = self._repos.get(name)
         if state is None:
@@ -290,7 +306,9 @@ class Watcher:
                 return
             try:
                 for path, recursive in ((gdir, False), (gdir / "refs", True)):
-                    watch = self._observer.schedule(handler, str(path), recursive=recursive)
+                    watch = self._observer.schedule(
+                        handler, str(path), recursive=recursive, event_filter=WRITE_EVENTS
+                    )
                     state.watches.append(watch)
             except OSError as exc:
                 log.warning("cannot watch %s: %s", gdir, exc, extra={"REPO": state.spec.name})
@@ -333,6 +351,9 @@ class Watcher:
         state.cron_job = self._scheduler.add_job(self._cron, cron, args=[name], coalesce=True)
 
 
+_CHANGES = frozenset({"created", "deleted", "modified", "moved", "closed"})
+
+
 class _RefEventHandler:
     """watchdog handler that fires for HEAD, packed-refs and anything under refs/."""
 
@@ -341,6 +362,8 @@ class _RefEventHandler:
         self._fire = fire
 
     def dispatch(self, event) -> None:
+        if event.event_type not in _CHANGES:
+            return
         for path in (event.src_path, getattr(event, "dest_path", "")):
             if path and self._relevant(path if isinstance(path, str) else path.decode()):
                 self._fire()
