@@ -237,3 +237,30 @@ def test_cli_trigger_and_cancel_are_picked_up_within_a_second(tmp_path, make_dae
     assert manual.trigger == "manual"
     d.wait_status(quick, "passed")
     assert time.monotonic() - t0 < 10
+
+
+def test_keep_builds_prunes_old_records_logs_and_work_dirs(tmp_path, make_daemon):
+    work = project(tmp_path / "w")
+    d = make_daemon([repo_table("w", work.path)], keep_builds=2).start()
+    shas = [work.head()]
+    d.wait_status(shas[-1], "passed")
+    for _ in range(3):
+        shas.append(work.commit())
+        d.wait_status(shas[-1], "passed")
+    d.wait(lambda: len(d.builds()) == 2, what="pruned to two builds")
+    kept = d.builds()
+    assert [b.sha for b in kept] == shas[-2:]
+    logs = sorted(p.name for p in (d.state.logs / "w").iterdir())
+    assert logs == sorted(f"{b.id}.log.gz" for b in kept)
+    work_dirs = sorted(p.name for p in (d.state.root / "work" / "w").iterdir())
+    assert work_dirs == sorted(str(b.id) for b in kept)
+
+
+def test_cancel_superseded_cancels_the_running_build(tmp_path, make_daemon):
+    work = project(tmp_path / "w", SLOW_YML.format(sleep="30"))
+    d = make_daemon([repo_table("w", work.path, cancel_superseded=True)]).start()
+    first = d.wait_status(work.head(), "running")
+    newer = work.commit(files={"wercker.yml": QUICK_YML})
+    d.wait_status(newer, "passed", timeout=30)
+    cancelled = d.store().get(first.id)
+    assert cancelled.status == "cancelled" and f"superseded by {newer}" in cancelled.message

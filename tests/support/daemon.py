@@ -81,6 +81,7 @@ class Daemon:
         self.output = root / "daemon.log"
         self.proc: subprocess.Popen | None = None
         self.start_args: list[str] = []  # extra ``scratchd run`` options
+        self.env: dict[str, str] = {}  # extra environment (NOTIFY_SOCKET ...)
         self.write_config(repos)
 
     def write_config(self, repos: list[dict], **daemon: object) -> None:
@@ -97,6 +98,7 @@ class Daemon:
         out = open(self.output, "ab")  # noqa: SIM115 - the child keeps it
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("NOTIFY_SOCKET", None)
+        env.update(self.env)
         self.proc = subprocess.Popen(
             [
                 sys.executable,
