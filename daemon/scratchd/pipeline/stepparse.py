@@ -93,8 +93,8 @@ class StepReader:
                 self.out.warn(
                     where(value),
                     f"option '{key}' of step '{step_id}': {shown} is read as a number "
-                    "with a fraction or a date, which wercker passed as an empty string; "
-                    "quote it",
+                    "with a fraction (or past 64 bits), which wercker passed as an empty "
+                    "string; quote it",
                 )
                 text = ""
             texts.append((key, key_node, text))

@@ -8,13 +8,15 @@ reported. Anchors, aliases and ``<<`` merge keys work as in any YAML loader.
 Scalars are read the way wercker's Go YAML library (yaml.v2, YAML 1.1) reads
 them, not the way PyYAML does, because that decides what a step sees:
 ``yes``/``on``/``y`` are booleans and become ``"true"``; ``0x1F`` and ``010``
-are integers and become ``"31"`` and ``"8"``; numbers with a fraction (and
-dates) became an *empty string* in wercker (``ifaceToString``), which the
-parser reports as a warning.
+are integers and become ``"31"`` and ``"8"``; numbers with a fraction and
+integers past int64 became an *empty string* in wercker (``ifaceToString``),
+which the parser reports as a warning. The tests check this reading against
+Debian's build of yaml.v2 itself.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
 import yaml
@@ -30,8 +32,10 @@ _FALSE = frozenset({"n", "N", "no", "No", "NO", "false", "False", "FALSE", "off"
 _NULL = frozenset({"", "~", "null", "Null", "NULL"})
 _SPECIAL_FLOAT = re.compile(r"[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)")
 _GO_INT = re.compile(r"([-+]?)(0[xX][0-9a-fA-F]+|0[bB][01]+|0[oO][0-7]+|0[0-7]*|[1-9][0-9]*)")
+_BAD_UNDERSCORE = re.compile(r"(?<![0-9])_|_(?![0-9])")  # Go: "_" only between digits
+_SIGNED_BITS = re.compile(r"[-+]?[01]+")
+_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
 _YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_DATE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt ].*)?")
 
 #: Returned by :func:`wercker_text` for values wercker turned into "".
 DROPPED = None
@@ -142,7 +146,7 @@ def wercker_text(node: ScalarNode) -> str | None:
     """A step option's value the way wercker's ``ifaceToString`` made it.
 
     Returns :data:`DROPPED` (None) for values wercker turned into "" without
-    saying so (numbers with a fraction, dates), so the caller can warn.
+    saying so (numbers with a fraction, huge integers), so the caller can warn.
     """
     if node.style is not None or (node.tag == STR_TAG and _explicit(node)):
         return node.value  # quoted, block or !!str: always text
@@ -159,13 +163,36 @@ def wercker_text(node: ScalarNode) -> str | None:
 
 
 def _number(text: str) -> str | None:
-    if _DATE.fullmatch(text) or _SPECIAL_FLOAT.fullmatch(text):
+    if _SPECIAL_FLOAT.fullmatch(text):
         return DROPPED
+    if text.startswith("."):  # yaml.v2 tries only Go's ParseFloat here, on the raw text
+        digits = text.replace("_", "")
+        is_float = _DOT_FLOAT.fullmatch(digits) and not _BAD_UNDERSCORE.search(text)
+        return DROPPED if is_float and math.isfinite(float(digits)) else text
     plain = text.replace("_", "")
     value = _go_int(plain)
     if value is not None:
+        # yaml.v2 makes an int64 of it, or a uint64 past that, which ifaceToString drops
+        return str(value) if -(2**63) <= value < 2**63 else DROPPED
+    if _YAML_FLOAT.fullmatch(plain) and math.isfinite(float(plain)):
+        return DROPPED  # a float64; one that overflows fails to parse and stays text
+    return _binary(plain, text)
+
+
+def _binary(plain: str, text: str) -> str | None:
+    """yaml.v2's last try: ``0b…`` / ``-0b…`` read by ParseInt(…, 2) (which takes a sign)."""
+    if plain.startswith("0b"):
+        body = plain[2:]
+    elif plain.startswith("-0b"):
+        body = "-" + plain[3:]
+    else:
+        return text
+    if not _SIGNED_BITS.fullmatch(body):
+        return text
+    value = int(body, 2)
+    if -(2**63) <= value < 2**63:
         return str(value)
-    return DROPPED if _YAML_FLOAT.fullmatch(plain) else text
+    return DROPPED if plain.startswith("0b") and value < 2**64 else text  # uint64
 
 
 def _go_int(text: str) -> int | None:
@@ -185,7 +212,7 @@ def _go_int(text: str) -> int | None:
     value = -value if sign == "-" else value
     if -(2**63) <= value < 2**63 or (not sign and value < 2**64):
         return value
-    return None
+    return None  # out of range for Go: not an integer at all
 
 
 def _explicit(node: ScalarNode) -> bool:
