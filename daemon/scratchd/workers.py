@@ -21,7 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scratchd.errors import BuildCancelled, PipelineError, ScratchdError, StepFailed
+from scratchd.errors import (
+    BuildCancelled,
+    InfrastructureError,
+    PipelineError,
+    ScratchdError,
+    StepFailed,
+)
 from scratchd.models import BuildStatus, Commit
 from scratchd.redact import Redactor
 from scratchd.store import BuildLog, BuildRecord, StateDir, Store, prune_builds
@@ -178,7 +184,9 @@ class WorkerPool:
         except Exception as exc:  # a bug: recorded as this build's error, logged above
             log.exception("build %s crashed", record.id, extra=_fields(record))
             error = exc
-        if run.cancel.is_set() and run.reason == SHUTDOWN and not (result and result.passed):
+        # Cut short by the shutdown (not failed on its own): run again at the next start.
+        cut_short = isinstance(error, BuildCancelled | InfrastructureError)
+        if run.cancel.is_set() and run.reason == SHUTDOWN and cut_short:
             self._scheduler.interrupt(record, SHUTDOWN)
             return BuildStatus.INTERRUPTED, (), SHUTDOWN
         if error is not None:

@@ -218,7 +218,7 @@ class Demo:
 Everything is in {self.root}:
   repository   {self.repo}        (commit there; a running daemon builds it)
   config       {self.config}
-  state        {self.state}/scratchd.db, logs/, work/, cache/
+  state        {self.state}/scratchd.db, logs/, work/, cache/, mirrors/
   images       {self.oci}        (OCI layout, tags: {sha}, latest)
 
 Look around:

@@ -90,7 +90,9 @@ class Daemon:
             registry_client_factory=self.registry_clients(),
             image_store=state.oci,
         )
-        checkout = Checkout(state.root / "cache")
+        # Not under cache/: that holds each repository's WERCKER_CACHE_DIR, which a
+        # repository named "x.git" would share with the mirror of "x".
+        checkout = Checkout(state.root / "mirrors")
 
         def make_watcher(sink):
             return Watcher(
