@@ -247,13 +247,21 @@ def test_keep_builds_prunes_old_records_logs_and_work_dirs(tmp_path, make_daemon
     for _ in range(3):
         shas.append(work.commit())
         d.wait_status(shas[-1], "passed")
-    d.wait(lambda: len(d.builds()) == 2, what="pruned to two builds")
-    kept = d.builds()
-    assert [b.sha for b in kept] == shas[-2:]
-    logs = sorted(p.name for p in (d.state.logs / "w").iterdir())
-    assert logs == sorted(f"{b.id}.log.gz" for b in kept)
-    work_dirs = sorted(p.name for p in (d.state.root / "work" / "w").iterdir())
-    assert work_dirs == sorted(str(b.id) for b in kept)
+    kept_ids = []
+
+    def pruned() -> bool:
+        kept_ids[:] = [b.id for b in d.builds()]
+        logs = sorted(p.name for p in (d.state.logs / "w").iterdir())
+        work_dirs = sorted(p.name for p in (d.state.root / "work" / "w").iterdir())
+        return (
+            len(kept_ids) == 2
+            and logs == sorted(f"{i}.log.gz" for i in kept_ids)
+            and work_dirs == sorted(str(i) for i in kept_ids)
+        )
+
+    # Rows go first, files right after (a crash in between leaves files, never rows).
+    d.wait(pruned, what="records, logs and work dirs pruned to two builds")
+    assert [b.sha for b in d.builds()] == shas[-2:]
 
 
 def test_cancel_superseded_cancels_the_running_build(tmp_path, make_daemon):
