@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from scratchd.demo import choose_payload, is_static_elf
+from tests.support.services import unavailable
 
 
 def demo(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -61,8 +60,8 @@ def test_demo_builds_live_stores_the_image_and_runs_it_in_docker(tmp_path, docke
 
 
 def test_demo_with_busybox_payload_and_no_docker(tmp_path):
-    if not is_static_elf(Path("/bin/busybox")):
-        pytest.skip("no static /bin/busybox (apt-get install busybox-static)")
+    if not Path("/bin/busybox").is_file() or not is_static_elf(Path("/bin/busybox")):
+        unavailable("no static /bin/busybox (apt-get install busybox-static)")
     done = demo("--dir", str(tmp_path / "demo"), "--payload", "busybox", "--no-docker")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "docker run" not in done.stdout
