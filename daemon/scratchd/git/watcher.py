@@ -20,7 +20,6 @@ readable again it is watched again and whatever changed meanwhile reported.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -31,28 +30,15 @@ from typing import Protocol
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
-from watchdog import events
 
 from scratchd.errors import GitError
+from scratchd.git.inotify import GitDirWatches
 from scratchd.git.refs import RefUpdate, diff_refs, git_dir, read_refs, with_commits
 from scratchd.models import Trigger
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DEBOUNCE = 0.01  # seconds from the first inotify event to the scan
-
-#: Only changes. Without this filter inotify also reports opens and reads, and
-#: our own scan (which opens HEAD and the refs) would trigger the next scan.
-WRITE_EVENTS = [
-    events.FileCreatedEvent,
-    events.FileDeletedEvent,
-    events.FileModifiedEvent,
-    events.FileMovedEvent,
-    events.FileClosedEvent,
-    events.DirCreatedEvent,
-    events.DirDeletedEvent,
-    events.DirMovedEvent,
-]
 
 
 class WatchSink(Protocol):
@@ -103,27 +89,22 @@ class Watcher:
         self._sink = sink
         self._poll_interval = poll_interval
         self._debounce = debounce
-        self._inotify = inotify
+        self._inotify = GitDirWatches() if inotify else None
         self._cond = threading.Condition()
-        self._watch_lock = threading.Lock()  # observer (un)scheduling; never with _cond
         self._repos: dict[str, _RepoState] = {}
         self._pending: dict[str, tuple[float, Trigger]] = {}
         self._pending_cron: set[str] = set()
         self._stopping = False
         self.scans = 0  # how many scans ran (a quiet repository must cost none)
         self._thread = threading.Thread(target=self._run, name="scratchd-watcher", daemon=True)
-        self._observer = None
         # Created now so cron jobs can be added before start(); it runs from start().
         self._scheduler = BackgroundScheduler(daemon=True)
 
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
-        if self._inotify:
-            from watchdog.observers import Observer
-
-            self._observer = Observer()
-            self._observer.start()
+        if self._inotify is not None:
+            self._inotify.start()
         self._scheduler.add_job(
             self._poll, "interval", seconds=self._poll_interval, id="poll", coalesce=True
         )
@@ -136,9 +117,8 @@ class Watcher:
             self._cond.notify_all()
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
-        if self._observer is not None:
-            self._observer.stop()
-            self._observer.join(5)
+        if self._inotify is not None:
+            self._inotify.stop()
         if self._thread.is_alive():
             self._thread.join(10)
 
@@ -293,42 +273,26 @@ class Watcher:
     # -- inotify and cron plumbing ------------------------------------------
 
     def _watch(self, state: _RepoState) -> None:
-        """inotify on the git dir (HEAD, packed-refs) and refs/ (recursive)."""
-        if self._observer is None:
+        """inotify on the repository's git dir; a failure leaves the poll to find changes."""
+        if self._inotify is None:
             return
         try:
             gdir = git_dir(state.spec.path)
+            state.watches = self._inotify.watch(
+                gdir, lambda: self._on_fs_event(state.spec.name), lambda: state.dropped
+            )
         except GitError:
             return  # the scan that follows reports it
-        handler = _RefEventHandler(gdir, lambda: self._on_fs_event(state.spec.name))
-        with self._watch_lock:
-            if state.dropped:
-                return
-            try:
-                for path, recursive in ((gdir, False), (gdir / "refs", True)):
-                    watch = self._observer.schedule(
-                        handler, str(path), recursive=recursive, event_filter=WRITE_EVENTS
-                    )
-                    state.watches.append(watch)
-            except OSError as exc:
-                log.warning("cannot watch %s: %s", gdir, exc, extra={"REPO": state.spec.name})
-                self._unwatch_locked(state)
+        except OSError as exc:
+            log.warning("cannot watch %s: %s", gdir, exc, extra={"REPO": state.spec.name})
+            return
+        if state.dropped:  # configure() dropped it while we were scheduling
+            self._unwatch(state)
 
     def _unwatch(self, state: _RepoState) -> None:
-        """Drop a repository's inotify watches.
-
-        Never called with ``_cond`` held: watchdog dispatches events under
-        its own lock and our handler takes ``_cond``, so holding ``_cond``
-        while (un)scheduling would deadlock against an arriving event.
-        """
-        with self._watch_lock:
-            self._unwatch_locked(state)
-
-    def _unwatch_locked(self, state: _RepoState) -> None:
-        for watch in state.watches:
-            # KeyError & co: the watch already went away with its directory.
-            with contextlib.suppress(KeyError, ValueError, OSError):
-                self._observer.unschedule(watch)
+        """Drop a repository's inotify watches (never called holding ``_cond``)."""
+        if self._inotify is not None:
+            self._inotify.unwatch(state.watches)
         state.watches = []
 
     def _drop(self, state: _RepoState) -> None:
@@ -349,28 +313,3 @@ class Watcher:
             log.error("repository %s: bad schedule: %s", name, exc, extra={"REPO": name})
             return
         state.cron_job = self._scheduler.add_job(self._cron, cron, args=[name], coalesce=True)
-
-
-_CHANGES = frozenset({"created", "deleted", "modified", "moved", "closed"})
-
-
-class _RefEventHandler:
-    """watchdog handler that fires for HEAD, packed-refs and anything under refs/."""
-
-    def __init__(self, gdir: Path, fire) -> None:
-        self._gdir = str(gdir).rstrip("/") + "/"
-        self._fire = fire
-
-    def dispatch(self, event) -> None:
-        if event.event_type not in _CHANGES:
-            return
-        for path in (event.src_path, getattr(event, "dest_path", "")):
-            if path and self._relevant(path if isinstance(path, str) else path.decode()):
-                self._fire()
-                return
-
-    def _relevant(self, path: str) -> bool:
-        if not path.startswith(self._gdir) or path.endswith(".lock"):
-            return False
-        rel = path[len(self._gdir) :]
-        return rel in ("HEAD", "packed-refs") or rel.startswith("refs/")
