@@ -48,6 +48,7 @@ class Daemon:
     def __init__(self, config, *, poll_only: bool = False) -> None:
         self.config = config
         self.poll_only = poll_only
+        self._service = None  # set once built; its config changes on SIGHUP
 
     def run(self) -> int:
         from scratchd.store import DaemonLock, StateDir, Store
@@ -112,7 +113,7 @@ class Daemon:
                 notes_writer=write_note,
             )
 
-        return Service(
+        self._service = Service(
             self.config,
             store=store,
             scheduler=scheduler,
@@ -122,24 +123,42 @@ class Daemon:
             policy_of=Policy.from_config,
             notifier=Notifier.from_environ(unset=True),
         )
+        return self._service
 
     def registry_clients(self):
-        """Registry clients with the config's credentials; passwords are masked in logs."""
-        from scratchd.errors import CredentialError
+        """A ``(ref, credential) -> RegistryClient`` factory reading the *current* config.
+
+        Credentials are read at each push, from the config the service holds
+        now: a SIGHUP that adds a registry, or a rotated token file, applies
+        to the next push without a restart. Passwords are masked in logs.
+        """
         from scratchd.runner.steps.publish import registry_client_factory
 
-        configured = {}
-        for host, reg in self.config.registries.items():
-            try:
-                password = reg.password()
-            except CredentialError as exc:
-                log.error("%s (pushes to %s will have no password)", exc, host)
-                continue
-            if password is not None:
-                _mask(password.reveal())
-            configured[host] = (reg.username, password)
-        insecure = tuple(h for h, r in self.config.registries.items() if r.insecure)
-        return registry_client_factory(configured=configured, insecure=insecure)
+        def make(ref, credential):
+            config = self._service.config if self._service is not None else self.config
+            configured, insecure = registry_settings(config)
+            return registry_client_factory(configured=configured, insecure=insecure)(
+                ref, credential
+            )
+
+        return make
+
+
+def registry_settings(config) -> tuple[dict, tuple[str, ...]]:
+    """``({host: (username, Secret)}, insecure hosts)`` from the config's registries."""
+    from scratchd.errors import CredentialError
+
+    configured = {}
+    for host, reg in config.registries.items():
+        try:
+            password = reg.password()
+        except CredentialError as exc:
+            log.error("%s (pushing to %s without a password)", exc, host)
+            continue
+        if password is not None:
+            _mask(password.reveal())
+        configured[host] = (reg.username, password)
+    return configured, tuple(h for h, r in config.registries.items() if r.insecure)
 
 
 def backend_factory(kind: str):
