@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import time
 
 from tests.git.repos import WorkRepo, bare_repo, git
 from tests.support.daemon import QUICK_YML, make_daemon_fixture, repo_table  # noqa: F401
+from tests.support.services import run_registry, unavailable
 
 SLOW_YML = QUICK_YML + "          sleep {sleep}\n"
 
@@ -272,3 +274,34 @@ def test_cancel_superseded_cancels_the_running_build(tmp_path, make_daemon):
     d.wait_status(newer, "passed", timeout=30)
     cancelled = d.store().get(first.id)
     assert cancelled.status == "cancelled" and f"superseded by {newer}" in cancelled.message
+
+
+def test_reload_brings_registry_credentials_to_the_next_push(tmp_path, make_daemon):
+    if shutil.which("htpasswd") is None:
+        unavailable("htpasswd is not installed (apt-get install apache2-utils)")
+    password = "reload-s3cret-token"
+    line = subprocess.run(
+        ["htpasswd", "-Bbn", "robot", password], capture_output=True, text=True, check=True
+    ).stdout
+    (tmp_path / "htpasswd").write_text(line)
+    auth = f"auth:\n  htpasswd:\n    realm: scratchd\n    path: {tmp_path / 'htpasswd'}\n"
+    with run_registry(tmp_path / "registry", auth=auth) as registry:
+        yml = QUICK_YML.replace("cat counter.txt", 'cp counter.txt "$WERCKER_OUTPUT_DIR/"') + (
+            "deploy:\n  steps:\n    - internal/docker-scratch-push:\n"
+            f"        repository: {registry.host}/test/reload\n        cmd: /counter.txt\n"
+        )
+        work = project(tmp_path / "app", yml)
+        tables = [repo_table("app", work.path, pipelines=["build", "deploy"])]
+        d = make_daemon(tables).start()
+        refused = d.wait_status(work.head(), "failed")
+        assert "requires a username and password" in refused.message
+        token = tmp_path / "token"
+        token.write_text(password + "\n")
+        token.chmod(0o600)
+        d.registries = {registry.host: {"username": "robot", "password_file": str(token)}}
+        d.write_config(tables)
+        d.signal(signal.SIGHUP)
+        d.wait(lambda: "config reloaded" in d.log(), what="the reload")
+        sha = work.commit()
+        assert d.wait_status(sha, "passed").images
+    assert password not in d.log()

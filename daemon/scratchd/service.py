@@ -181,6 +181,7 @@ class Service:
                 log.warning("reload: repository %s %s", repo.name, what, extra={"REPO": repo.name})
         for repo in changes.changed:
             log.warning("reload: repository %s changed", repo.name, extra={"REPO": repo.name})
+        log.warning("config reloaded from %s: %d repositories", new.path, len(new.repos))
         self._notify("ready", self._status_text())
         self._wake.set()
         return True
