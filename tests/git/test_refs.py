@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from tests.git.repos import WorkRepo, bare_repo, git
 
 from scratchd.errors import GitError
 from scratchd.git.refs import (
@@ -13,6 +12,7 @@ from scratchd.git.refs import (
     ref_matches,
     with_commits,
 )
+from tests.git.repos import WorkRepo, bare_repo, git
 
 
 def test_ref_matches_branch_and_tag_globs():
@@ -136,3 +136,11 @@ def test_deleted_ref_has_no_commits(tmp_path):
     sha = work.commit()
     update = with_commits(work.path, diff_refs("r", {"refs/heads/gone": sha}, {})[0])
     assert update.deleted and update.commits == () and update.tip is None
+
+
+def test_rewound_branch_reports_its_new_tip(tmp_path):
+    work = WorkRepo(tmp_path / "work")
+    older = work.commit()
+    newer = work.commit()
+    update = diff_refs("r", {"refs/heads/main": newer}, {"refs/heads/main": older})[0]
+    assert [c.sha for c in with_commits(work.path, update).commits] == [older]
