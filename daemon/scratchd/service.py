@@ -176,6 +176,7 @@ class Service:
         self._config = new
         self._scheduler.reconfigure(self._policy_of(new))
         self._watcher.configure(self._specs(), self._known(r.name for r in changes.added))
+        self._watcher.set_poll_interval(new.daemon.poll_interval)
         for what, repos in (("added", changes.added), ("removed", changes.removed)):
             for repo in repos:
                 log.warning("reload: repository %s %s", repo.name, what, extra={"REPO": repo.name})

@@ -259,3 +259,14 @@ def test_quiet_repositories_cause_no_scans(tmp_path, sink, make_watcher):
     sink.wait_for(lambda s: len(s.updates()) == 4)
     time.sleep(0.3)
     assert watcher.scans - before <= 3  # the commit's few events, debounced
+
+
+def test_poll_interval_can_change_while_running(tmp_path, sink, make_watcher):
+    work = WorkRepo(tmp_path / "w")
+    work.commit()
+    watcher = make_watcher(WatchSpec("w", work.path), inotify=False)
+    sink.wait_for(lambda s: s.updates())
+    watcher.set_poll_interval(0.2)
+    sha = work.commit()
+    sink.wait_for(lambda s: len(s.updates()) == 2, timeout=5)
+    assert sink.updates()[1].new == sha

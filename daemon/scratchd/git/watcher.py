@@ -152,6 +152,13 @@ class Watcher:
         for state in dropped:
             self._unwatch(state)
 
+    def set_poll_interval(self, seconds: float) -> None:
+        """Change the safety-net poll (a reloaded ``poll_interval``)."""
+        if seconds != self._poll_interval:
+            self._poll_interval = seconds
+            if self._scheduler.get_job("poll") is not None:
+                self._scheduler.reschedule_job("poll", trigger="interval", seconds=seconds)
+
     def repos(self) -> dict[str, bool | None]:
         """Each watched repository and whether it was readable at its last scan."""
         with self._cond:
