@@ -70,11 +70,13 @@ def _request(args: argparse.Namespace, work):
     from pathlib import Path
 
     from scratchd.errors import PipelineError, UsageError
+    from scratchd.git import allow_foreign_repositories
     from scratchd.git.export import export_tree
     from scratchd.pipeline.parse import decode, parse_plan
     from scratchd.runner.executor import BuildRequest
 
     source = work / "source"
+    allow_foreign_repositories()  # as the scratchd user, the repository is someone else's
     commit = export_tree(args.repo, args.commit, source)
     wercker_yml = source / "wercker.yml"
     if not wercker_yml.is_file():

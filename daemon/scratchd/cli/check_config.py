@@ -26,6 +26,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from scratchd.config import ConfigError, check_config, default_config_path, load_config
     from scratchd.config.check import ERROR
+    from scratchd.git import allow_foreign_repositories
 
     path = args.config or default_config_path()
     try:
@@ -35,6 +36,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{path}: 1 error", file=sys.stderr)
         return 1
     print(summary(config))
+    allow_foreign_repositories()  # the scratchd user checks repositories others own
     problems = check_config(config)
     problems += secrets_syntax(config, problems)
     for problem in problems:

@@ -51,9 +51,10 @@ class Daemon:
         self._service = None  # set once built; its config changes on SIGHUP
 
     def run(self) -> int:
+        from scratchd.git import allow_foreign_repositories
         from scratchd.store import DaemonLock, StateDir, Store
 
-        _allow_foreign_repositories()
+        allow_foreign_repositories()
         state = StateDir(self.config.daemon.state_dir)
         state.root.mkdir(parents=True, exist_ok=True)
         lock = DaemonLock(state.root)
@@ -170,18 +171,6 @@ def backend_factory(kind: str):
     from scratchd.runner.docker_backend import DockerBackend
 
     return DockerBackend()
-
-
-def _allow_foreign_repositories() -> None:
-    """Read repositories owned by other users (the scratchd user watches yours).
-
-    libgit2, like git's ``safe.directory``, refuses repositories owned by
-    someone else. The daemon only reads them (and writes notes when told
-    to), so the check would only stop it from doing its job.
-    """
-    import pygit2
-
-    pygit2.option(pygit2.enums.Option.SET_OWNER_VALIDATION, 0)
 
 
 def _mask(value: str) -> None:

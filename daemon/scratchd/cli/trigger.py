@@ -63,8 +63,10 @@ def resolve(repo, branch: str | None, commit: str | None):
     import pygit2
 
     from scratchd.errors import GitError, UsageError
+    from scratchd.git import allow_foreign_repositories
     from scratchd.models import Commit
 
+    allow_foreign_repositories()  # run as the scratchd user, the repository is someone else's
     try:
         git = pygit2.Repository(str(repo.path))
     except (pygit2.GitError, KeyError) as exc:
