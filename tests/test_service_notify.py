@@ -44,7 +44,7 @@ def test_ready_status_reload_and_stopping_reach_the_notify_socket(tmp_path, make
     d.env = {"NOTIFY_SOCKET": notify.path}
     d.start()
     ready = notify.wait_for("READY=1")
-    assert "STATUS=watching 1 repos" in ready
+    assert "STATUS=watching 1 repo, " in ready
     d.wait_status(work.head(), "passed")
     d.signal(signal.SIGHUP)
     reloading = notify.wait_for("RELOADING=1")
@@ -53,3 +53,12 @@ def test_ready_status_reload_and_stopping_reach_the_notify_socket(tmp_path, make
     d.signal(signal.SIGTERM)
     notify.wait_for("STOPPING=1")
     assert d.proc.wait(30) == 0
+
+
+def test_status_text_agrees_with_its_counts():
+    from scratchd.service import status_text
+
+    assert status_text(1, 0, 0) == "watching 1 repo, 0 running, 0 queued"
+    assert status_text(2, 1, 3) == "watching 2 repos, 1 running, 3 queued"
+    assert status_text(0, 0, 0) == "watching 0 repos, 0 running, 0 queued"
+    assert status_text(1, 0, 0, 1) == "watching 1 repo, 0 running, 0 queued, 1 unreadable"

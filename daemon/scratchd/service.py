@@ -228,10 +228,9 @@ class Service:
     def _status_text(self) -> str:
         watched = self._watcher.repos()
         broken = sum(1 for ok in watched.values() if ok is False)
-        queued = len(self._store.queued())
-        text = f"watching {len(watched)} repos, {len(self._pool.running())} running, "
-        text += f"{queued} queued"
-        return text + (f", {broken} unreadable" if broken else "")
+        return status_text(
+            len(watched), len(self._pool.running()), len(self._store.queued()), broken
+        )
 
     def _heartbeat(self, status: str) -> None:
         text = self._status_text() if status == "running" else status
@@ -250,3 +249,14 @@ class Service:
     def _notify(self, what: str, *args) -> None:
         if self._notifier is not None:
             getattr(self._notifier, what)(*args)
+
+
+def status_text(watched: int, running: int, queued: int, unreadable: int = 0) -> str:
+    """The one-line state ``systemctl status`` and ``scratchd status`` show.
+
+    "watching 1 repo, 2 running, 0 queued": an operator reads it, so the
+    noun agrees with the count.
+    """
+    noun = "repo" if watched == 1 else "repos"
+    text = f"watching {watched} {noun}, {running} running, {queued} queued"
+    return text + (f", {unreadable} unreadable" if unreadable else "")

@@ -57,6 +57,6 @@ def test_status_sees_the_running_daemon(tmp_path, make_daemon):
     done = scratchd("status", "--config", str(d.config))
     assert done.returncode == 0, done.stderr
     assert f"daemon: running (pid {d.proc.pid}" in done.stdout
-    assert "watching 1 repos" in done.stdout
+    assert "watching 1 repo, " in done.stdout
     assert d.stop() == 0
     assert scratchd("status", "--config", str(d.config)).returncode == 3

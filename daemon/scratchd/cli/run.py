@@ -63,9 +63,11 @@ class Daemon:
         try:
             service = self.service(state, store)
             service.install_signal_handlers()
+            count = len(self.config.repos)
             log.warning(
-                "scratchd daemon started: %d repositories, state in %s",
-                len(self.config.repos),
+                "scratchd daemon started: %d %s, state in %s",
+                count,
+                "repository" if count == 1 else "repositories",
                 state.root,
             )
             return service.run()
