@@ -13,6 +13,16 @@ group when the step's shell exits (SIGTERM, then SIGKILL after a grace
 period). A process that leaves the group on purpose (``setsid``, a
 daemonising double fork) escapes this: the backend stops reading its
 output shortly after the step ends but cannot find it to kill it.
+
+Nor do they outlive the daemon. A ``kill -9`` of the daemon leaves no one to
+end the group, so each step is started under :mod:`scratchd.runner.reaper`,
+a small supervisor that leads the group, runs the step's shell as its child
+and SIGKILLs the group when the kernel tells it (parent-death signal) that
+the daemon is gone. Under systemd ``KillMode=mixed`` does the same; this
+covers ``scratchd run`` in a terminal and ``scratchd build``. The kernel
+sends that signal when the *thread* that started the supervisor exits: the
+thread calling :meth:`HostBackend.run` starts it and waits for it before
+returning, so it always outlives the step; keep it that way.
 """
 
 from __future__ import annotations
@@ -30,6 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from scratchd.errors import BackendError
+from scratchd.runner import reaper
 from scratchd.runner.backend import LineSink, PipelineJob, StepCommand
 from scratchd.runner.process import terminate_group
 from scratchd.runner.stepwatch import LineSplitter, StepClock
@@ -96,7 +107,7 @@ class HostBackend:
         if not cwd.is_dir():
             on_line("stderr", f"cwd {command.cwd!r} is not a directory in the source dir")
             return 1
-        argv = self._argv(command)
+        argv = reaper.command(self._argv(command), os.getpid())
         env = {**self._base_env, **job.env, **command.env}
         fields = {"PIPELINE": job.name, "BUILD_ID": job.run_id, "STEP": command.name}
         log.debug("starting host step", extra=fields)
