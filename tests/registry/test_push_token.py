@@ -125,3 +125,33 @@ def test_anonymous_push_to_a_token_registry_is_denied(token_registry, token_serv
         make_client().push(bake_image("anon"), parse_repository(f"{token_registry.host}/o/a"), [])
     assert caught.value.code == "DENIED"
     assert token_server.requests[0]["user"] == ""  # asked anonymously, got no actions
+
+
+def test_pushes_through_one_shared_client_reuse_tokens_and_mount_but_never_lend_a_token(
+    token_registry, token_server, bake_image
+):
+    """The daemon's shape: one long-lived client, credentials handed in at each push."""
+    shared = make_client()
+    image = bake_image("shared")
+    host = token_registry.host
+
+    first = shared.with_credentials(_store(host)).push(
+        image, parse_repository(f"{host}/org/one"), ["latest"]
+    )
+    again = shared.with_credentials(_store(host)).push(
+        image, parse_repository(f"{host}/org/one"), ["again"]
+    )
+    assert first.blobs_mounted == 0 and again.blobs_skipped == 2
+    assert len(token_server.requests) == 1  # the second push reused the first one's token
+
+    other = shared.with_credentials(_store(host)).push(
+        image, parse_repository(f"{host}/org/two"), ["latest"]
+    )
+    assert other.blobs_mounted == 2 and other.bytes_uploaded == 0
+
+    with pytest.raises(AuthError) as caught:  # robot's cached token is not reader's
+        shared.with_credentials(_store(host, "reader", "reader-pass")).push(
+            image, parse_repository(f"{host}/org/one"), ["reader"]
+        )
+    assert caught.value.code == "DENIED"
+    assert token_server.requests[-1]["user"] == "reader"

@@ -134,13 +134,20 @@ class Daemon:
         Credentials are read at each push, from the config the service holds
         now: a SIGHUP that adds a registry, or a rotated token file, applies
         to the next push without a restart. Passwords are masked in logs.
+        Every push shares one long-lived client's connections, tokens and
+        blob memory, so a layer pushed for one repository is mounted, not
+        uploaded again, when another repository of that registry needs it.
         """
+        from scratchd.registry.client import RegistryClient
+        from scratchd.registry.credentials import CredentialStore
         from scratchd.runner.steps.publish import registry_client_factory
+
+        shared = RegistryClient(CredentialStore())  # its own credentials are never used
 
         def make(ref, credential):
             config = self._service.config if self._service is not None else self.config
             configured, insecure = registry_settings(config)
-            return registry_client_factory(configured=configured, insecure=insecure)(
+            return registry_client_factory(configured=configured, insecure=insecure, shared=shared)(
                 ref, credential
             )
 

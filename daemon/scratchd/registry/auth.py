@@ -12,6 +12,7 @@ merged into what we hold and a fresh token is fetched, once.
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -33,6 +34,36 @@ class _Token:
     expires_at: float
 
 
+class TokenCache:
+    """Bearer tokens that outlive one push: one cache for every client of a daemon.
+
+    A token is keyed by host, scopes *and* the credential it was fetched
+    with (a digest of it, never the secret itself), so a push with other
+    credentials, or after a rotated password, never gets a token it did
+    not earn. Thread-safe; expired tokens are dropped as new ones come in.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens: dict[tuple, _Token] = {}
+
+    def get(self, key: tuple) -> str | None:
+        with self._lock:
+            token = self._tokens.get(key)
+        return token.value if token is not None and token.expires_at > self._clock() else None
+
+    def put(self, key: tuple, token: _Token) -> None:
+        now = self._clock()
+        with self._lock:
+            self._tokens = {k: t for k, t in self._tokens.items() if t.expires_at > now}
+            self._tokens[key] = token
+
+    def drop(self, key: tuple) -> None:
+        with self._lock:
+            self._tokens.pop(key, None)
+
+
 class Authenticator:
     """Turns (host, scopes) into an ``Authorization`` header value.
 
@@ -48,6 +79,7 @@ class Authenticator:
         *,
         verify: Callable[[str], bool | str] = lambda realm: True,
         clock: Callable[[], float] = time.monotonic,
+        tokens: TokenCache | None = None,
     ) -> None:
         self._credentials = credentials
         self._http = http
@@ -57,7 +89,7 @@ class Authenticator:
         self._fetching = threading.Lock()
         self._challenges: dict[str, Challenge | None] = {}
         self._scopes: dict[tuple[str, str], set[str]] = {}  # (host, repository) -> scopes
-        self._tokens: dict[tuple[str, frozenset[str]], _Token] = {}
+        self._tokens = tokens if tokens is not None else TokenCache(clock)
         self._creds: dict[str, Credential | None] = {}
         #: Every secret value used so far, for redacting error text.
         self.secrets: set[str] = set()
@@ -90,9 +122,10 @@ class Authenticator:
 
     def unauthorized(self, host: str, repository: str, challenge: Challenge | None) -> None:
         """After a 401: adopt the new challenge, merge its scope, drop stale tokens."""
+        identity = self._identity(host)
         with self._lock:
             key = (host, repository)
-            self._tokens.pop((host, frozenset(self._scopes.get(key, ()))), None)
+            self._tokens.drop((host, identity, frozenset(self._scopes.get(key, ()))))
             if challenge is not None:
                 self._challenges[host] = challenge
                 self._scopes.setdefault(key, set()).update(challenge.get("scope").split())
@@ -104,6 +137,17 @@ class Authenticator:
                 if self._creds[host] is not None:
                     self.secrets.update(self._creds[host].secrets())
             return self._creds[host]
+
+    def _identity(self, host: str) -> str:
+        """A digest naming the credential for ``host`` (tokens are cached per credential)."""
+        cred = self.credential(host)
+        if cred is None:
+            return ""
+        parts = (
+            cred.username,
+            *(s.reveal() if s else "" for s in (cred.password, cred.identity_token)),
+        )
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def _basic(self, host: str) -> str:
         cred = self.credential(host)
@@ -117,15 +161,14 @@ class Authenticator:
         return basic_header(cred)
 
     def _token(self, host: str, challenge: Challenge, scopes: frozenset[str]) -> str:
-        key = (host, scopes)
+        key = (host, self._identity(host), scopes)
         with self._fetching:  # parallel uploads wait for one token instead of each fetching
-            with self._lock:
-                cached = self._tokens.get(key)
-            if cached is not None and cached.expires_at > self._clock():
-                return cached.value
+            cached = self._tokens.get(key)
+            if cached is not None:
+                self.secrets.add(cached)  # fetched by another push: redact it here too
+                return cached
             token = self._fetch_token(host, challenge, scopes)
-            with self._lock:
-                self._tokens[key] = token
+            self._tokens.put(key, token)
             return token.value
 
     def _fetch_token(self, host: str, challenge: Challenge, scopes: frozenset[str]) -> _Token:

@@ -9,6 +9,12 @@ The client remembers, for its lifetime, which repository of a registry it
 saw each blob in (from HEADs and uploads), so pushing the same layer to a
 second repository becomes a cross-repository mount. The daemon can add what
 it knows from earlier runs through ``mount_from``.
+
+A daemon holds one client for its lifetime, but each push must use the
+credentials of the config it holds *now* (a reload, a step's own
+username). :meth:`RegistryClient.with_credentials` gives a client for one
+push that shares the long-lived one's connections, blob memory and token
+cache (tokens are keyed by credential, so nothing is lent across them).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass
 from scratchd.errors import RegistryError
 from scratchd.image.types import Blob, Image
 from scratchd.models import ImageRef
-from scratchd.registry.auth import Authenticator
+from scratchd.registry.auth import Authenticator, TokenCache
 from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.http import HttpClient
 from scratchd.registry.reference import validate_tag
@@ -55,6 +61,26 @@ class PushResult:
         }
 
 
+class BlobMemory:
+    """Which repository of a registry holds each blob; thread-safe, bounded (oldest go)."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._limit = limit
+        self._seen: dict[tuple[str, str], str] = {}  # (registry, digest) -> repository
+        self._lock = threading.Lock()
+
+    def remember(self, host: str, digest: str, repository: str) -> None:
+        with self._lock:
+            self._seen.pop((host, digest), None)  # re-insert: newest last
+            self._seen[(host, digest)] = repository
+            while len(self._seen) > self._limit:
+                del self._seen[next(iter(self._seen))]
+
+    def where(self, host: str, digest: str) -> str | None:
+        with self._lock:
+            return self._seen.get((host, digest))
+
+
 class RegistryClient:
     """Pushes images to OCI distribution registries (Quay, Distribution, Hub ...)."""
 
@@ -70,18 +96,50 @@ class RegistryClient:
         parallel: int = 3,
         chunk_threshold: int = 512 << 20,
         chunk_size: int = 64 << 20,
+        memory: BlobMemory | None = None,
+        tokens: TokenCache | None = None,
     ) -> None:
         self._http = http or HttpClient()
+        self._tokens = tokens or TokenCache()
         self._auth = Authenticator(
-            credentials, self._http, verify=lambda url: self._transport.verify(url)
+            credentials,
+            self._http,
+            verify=lambda url: self._transport.verify(url),
+            tokens=self._tokens,
         )
-        self._transport = Transport(self._http, self._auth, insecure=insecure, ca_file=ca_file)
+        self._insecure = tuple(insecure)
+        self._ca_file = ca_file
+        self._transport = Transport(
+            self._http, self._auth, insecure=self._insecure, ca_file=ca_file
+        )
         self._retry = retry or RetryPolicy()
         self._progress = progress
         self._parallel = max(1, parallel)
         self._chunking = (chunk_threshold, chunk_size)
-        self._seen: dict[tuple[str, str], str] = {}  # (registry, digest) -> repository
-        self._seen_lock = threading.Lock()
+        self._memory = memory or BlobMemory()
+
+    def with_credentials(
+        self, credentials: CredentialStore, *, insecure: Iterable[str] | None = None
+    ) -> RegistryClient:
+        """A client for one push with these credentials, sharing this one's state.
+
+        Connections, the blob memory (cross-repository mounts) and cached
+        tokens carry over from push to push; credentials and the insecure
+        hosts are the caller's, as of now.
+        """
+        return RegistryClient(
+            credentials,
+            insecure=self._insecure if insecure is None else insecure,
+            ca_file=self._ca_file,
+            http=self._http,
+            retry=self._retry,
+            progress=self._progress,
+            parallel=self._parallel,
+            chunk_threshold=self._chunking[0],
+            chunk_size=self._chunking[1],
+            memory=self._memory,
+            tokens=self._tokens,
+        )
 
     def push(
         self,
@@ -170,12 +228,10 @@ class RegistryClient:
             )
 
     def _remember(self, target: Target, digest: str) -> None:
-        with self._seen_lock:
-            self._seen[(target.host, digest)] = target.repository
+        self._memory.remember(target.host, digest, target.repository)
 
     def _seen_in(self, target: Target, digest: str) -> str | None:
-        with self._seen_lock:
-            return self._seen.get((target.host, digest))
+        return self._memory.where(target.host, digest)
 
     def _report(self, digest: str, size: int, state: str) -> None:
         if self._progress is not None:

@@ -82,12 +82,14 @@ def push_image(ctx: StepContext, image, target: Target) -> StepOutcome:
 
 
 def registry_client_factory(
-    *, configured=None, docker_config=None, insecure: tuple[str, ...] = ()
+    *, configured=None, docker_config=None, insecure: tuple[str, ...] = (), shared=None
 ) -> Callable[[ImageRef, object], object]:
     """A ``(ref, step_credential) -> RegistryClient`` factory for the executor.
 
     ``configured`` is the daemon config's ``{host: (username, Secret)}``; the
     step's own credential goes first, then that, then docker's config files.
+    With ``shared`` (a long-lived RegistryClient) every push reuses its
+    connections, blob memory and tokens, with these credentials.
     """
     from scratchd.registry.client import RegistryClient
     from scratchd.registry.credentials import CredentialStore
@@ -97,6 +99,8 @@ def registry_client_factory(
         store = CredentialStore(
             explicit=explicit, configured=configured, docker_config=docker_config
         )
+        if shared is not None:
+            return shared.with_credentials(store, insecure=insecure)
         return RegistryClient(store, insecure=insecure)
 
     return make
