@@ -37,7 +37,8 @@ COMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The full parser, or one with only the sub-command ``only`` (start-up cost)."""
     parser = argparse.ArgumentParser(
         prog="scratchd",
         description="CI daemon: wercker.yml pipelines for local git repositories, "
@@ -49,25 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for name in COMMANDS:
-        module = _command_module(name)
-        if module is not None:
-            module.register(subparsers)
+    for name in COMMANDS if only is None else (only,):
+        importlib.import_module(f"scratchd.cli.{name}").register(subparsers)
     return parser
 
 
-def _command_module(name: str):
-    """Import ``scratchd.cli.<name>``; a command not written yet is left out."""
-    try:
-        return importlib.import_module(f"scratchd.cli.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name == f"scratchd.cli.{name}":
-            return None
-        raise
+def requested_command(argv: list[str]) -> str | None:
+    """The module of the known sub-command named in ``argv``, if there is one.
+
+    Global options take no values, so the first word that is not an option
+    is the command. Importing only that command's module keeps ``scratchd
+    bake`` from paying for the daemon's modules; ``--help`` or an unknown
+    word still gets the full parser and its list of commands.
+    """
+    word = next((a for a in argv if not a.startswith("-")), None)
+    name = word.replace("-", "_") if word else None
+    return name if name in COMMANDS else None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(requested_command(argv))
     args = parser.parse_args(argv)
     _configure_logging(args.verbose, getattr(args, "log_to_journal", None))
     try:
