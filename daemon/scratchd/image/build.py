@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 
 from scratchd.errors import ImageError, UsageError
@@ -157,7 +157,7 @@ def canonical_json(doc: dict) -> bytes:
 
 
 def rfc3339(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
 def _sha256(data: bytes) -> str:

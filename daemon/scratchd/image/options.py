@@ -10,11 +10,10 @@ given, because the caller may be a YAML key or a command-line flag.
 from __future__ import annotations
 
 import json
-import platform as _platform
+import os
 import re
 import shlex
 from collections.abc import Iterable
-from datetime import datetime
 
 from scratchd.errors import UsageError
 from scratchd.models import Platform
@@ -115,6 +114,8 @@ def parse_created(text: str, *, what: str = "created") -> int:
     if text.isdigit():
         return int(text)
     try:
+        from datetime import datetime  # only for RFC 3339 input; keeps start-up lean
+
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(
@@ -145,7 +146,7 @@ def parse_platform(text: str, *, what: str = "platform") -> Platform:
 
 def host_platform() -> Platform:
     """The platform of this machine: the image runs where it was baked."""
-    arch, variant = _MACHINES.get(_platform.machine().lower(), ("amd64", ""))
+    arch, variant = _MACHINES.get(os.uname().machine.lower(), ("amd64", ""))
     return Platform("linux", arch, variant)
 
 
