@@ -192,3 +192,38 @@ def test_engine_lost_mid_step_is_a_backend_error(backend, monkeypatch):
     monkeypatch.setattr(backend.client.api, "exec_start", breaking_start)
     with pytest.raises(BackendError, match="connection reset"):
         run(backend, "echo first; sleep 5; echo never")
+
+
+def _argv0(backend) -> str:
+    code, lines = run(backend, "tr '\\0' '\\n' < /proc/$$/cmdline | head -n 1")
+    assert code == 0
+    return lines.of("stdout")[0]
+
+
+def test_boxes_without_bash_run_scripts_in_sh(backend):
+    assert _argv0(backend) == "/bin/sh"
+
+
+def test_boxes_with_bash_run_scripts_in_bash_like_wercker(
+    new_docker_backend, make_pipeline_job, busybox_box, docker_client, docker_labels
+):
+    # A stand-in /bin/bash that marks the environment, then runs busybox sh.
+    fake_bash = '#!/bin/sh\nexport RAN_BY=bash\nexec /bin/sh "$@"\n'
+    maker = docker_client.containers.run(
+        busybox_box,
+        ["sh", "-c", f"printf '{fake_bash}' > /bin/bash && chmod 755 /bin/bash"],
+        detach=True,
+        labels=docker_labels,
+    )
+    assert maker.wait()["StatusCode"] == 0
+    repo = f"scratchd-test/with-bash-{secrets.token_hex(4)}"
+    maker.commit(repository=repo, tag="latest")
+    maker.remove()
+    b = new_docker_backend()
+    try:
+        b.setup(make_pipeline_job(box=Box(id=f"{repo}:latest")))
+        code, lines = run(b, 'echo "ran by ${RAN_BY:-sh}"')
+        assert (code, lines.of("stdout")) == (0, ["ran by bash"])
+    finally:
+        b.teardown()
+        docker_client.images.remove(f"{repo}:latest")

@@ -181,3 +181,21 @@ def _missing_source_dirs(make_pipeline_job, tmp_path):
 
     dirs = make_pipeline_job().dirs
     return replace(dirs, source=tmp_path / "nowhere", root=tmp_path / "nowhere")
+
+
+def test_scripts_run_in_bash_like_wercker_where_the_host_has_it(backend):
+    # Real wercker.yml scripts use bash-isms; Debian's /bin/sh (dash) rejects them.
+    code, lines = run(backend, 'set -o pipefail\n[[ "a" == a ]] && echo "bash ${BASH_VERSION%%.*}"')
+    assert code == 0
+    assert lines.of("stdout")[0].startswith("bash ")
+
+
+def test_an_explicit_shell_is_used_as_given(make_pipeline_job):
+    b = HostBackend(shell=("/bin/sh",))  # noqa: S604 - a shell path, not shell=True
+    b.setup(make_pipeline_job())
+    try:
+        code, lines = run(b, "tr '\\0' ' ' < /proc/$$/cmdline")
+    finally:
+        b.teardown()
+    assert code == 0
+    assert lines.of("stdout")[0].startswith("/bin/sh ")

@@ -53,6 +53,10 @@ MANAGED_LABEL = "org.scratchd.managed"
 PIPELINE_DIR = "/pipeline"
 MOUNTS = {"root": "source", "output": "output", "cache": "cache", "report": "report"}
 _KEEPALIVE = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"
+# Without a box ``cmd``, scripts run in bash when the box has it (wercker's
+# default shell, which real wercker.yml files rely on) and in sh otherwise
+# (busybox and alpine boxes); decided inside the exec, so it costs no extra call.
+_BASH_OR_SH = ["/bin/sh", "-c", '[ -x /bin/bash ] && exec /bin/bash "$0"; exec /bin/sh "$0"']
 _CD_AND_RUN = 'cd "$1" || exit 1; shift; exec "$@"'
 _WRITE_CD_RUN = (
     'mkdir -p "${1%/*}" && printf "%s" "$2" > "$1" && chmod 700 "$1" || exit 1; '
@@ -91,7 +95,7 @@ class DockerBackend:
         self._network: str | None = None
         self._containers: list[str] = []  # services first, pipeline container last
         self._container: str | None = None
-        self._shell: list[str] = ["/bin/sh"]
+        self._shell: list[str] = list(_BASH_OR_SH)
         self._service_env: dict[str, str] = {}
         self._count = 0
 
@@ -238,7 +242,7 @@ class DockerBackend:
     def _start_pipeline_container(self, job: PipelineJob, base: str, labels: dict) -> None:
         assert job.box is not None
         image = ensure_image(self._api, job.box, self._redactor)
-        self._shell = command_args(job.box.cmd) or ["/bin/sh"]
+        self._shell = command_args(job.box.cmd) or list(_BASH_OR_SH)
         binds = {
             str(getattr(job.dirs, field)): {"bind": f"{PIPELINE_DIR}/{name}", "mode": "rw"}
             for field, name in MOUNTS.items()

@@ -54,6 +54,16 @@ INHERITED_ENV = ("PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE"
 _READ_SIZE = 64 * 1024
 
 
+def default_shell() -> tuple[str, ...]:
+    """bash where the host has it, else sh.
+
+    wercker ran script steps with the box's ``/bin/bash``, and real
+    wercker.yml files lean on it (``[[ ]]``, ``source``, ``set -o pipefail``);
+    Debian's ``/bin/sh`` is dash, which rejects those.
+    """
+    return ("/bin/bash",) if os.access("/bin/bash", os.X_OK) else ("/bin/sh",)
+
+
 class HostBackend:
     """Runs steps as host processes. See the module docstring for the rules."""
 
@@ -62,13 +72,13 @@ class HostBackend:
         *,
         kill_grace: float = 5.0,
         drain_timeout: float = 2.0,
-        shell: tuple[str, ...] = ("/bin/sh",),
+        shell: tuple[str, ...] | None = None,
         inherit: tuple[str, ...] = INHERITED_ENV,
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self._kill_grace = kill_grace
         self._drain_timeout = drain_timeout
-        self._shell = shell
+        self._shell = shell or default_shell()
         base = os.environ if environ is None else environ
         self._base_env = {k: base[k] for k in inherit if k in base}
         self._job: PipelineJob | None = None
