@@ -240,3 +240,19 @@ def test_manual_trigger_of_an_old_commit_supersedes_nothing(tmp_path):
     queued = {b.sha[-1]: b.status for b in sched.store.queued()}
     assert queued == {"6": BuildStatus.QUEUED, "1": BuildStatus.QUEUED}
     assert sched.store.get_ref("app", "refs/heads/main") == c(6).sha
+
+
+def test_a_removed_repository_loses_its_queued_builds_only(tmp_path):
+    sched, _ = make(tmp_path, max_builds=1, gone=RepoPolicy(), kept=RepoPolicy())
+    sched.submit([c(1, repo="gone")], Trigger.PUSH)
+    (running,) = sched.next_jobs()
+    sched.submit([c(2, "dev", repo="gone"), c(3, repo="kept")], Trigger.PUSH)
+
+    assert sched.repo_removed("gone") == [2]
+
+    store = sched.store
+    assert store.get(2).status == BuildStatus.CANCELLED
+    assert store.get(2).message == "repository removed from the config"
+    assert store.get(running.id).status == BuildStatus.RUNNING  # running builds carry on
+    assert store.get(3).status == BuildStatus.QUEUED
+    assert store.get_ref("gone", "refs/heads/dev") == c(2, "dev", repo="gone").sha

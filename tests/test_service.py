@@ -305,3 +305,27 @@ def test_reload_brings_registry_credentials_to_the_next_push(tmp_path, make_daem
         sha = work.commit()
         assert d.wait_status(sha, "passed").images
     assert password not in d.log()
+
+
+def test_removing_a_repository_cancels_its_queued_builds(tmp_path, make_daemon):
+    slow, gone = project(tmp_path / "slow", SLOW_YML.format(sleep="3")), project(tmp_path / "g")
+    d = make_daemon(
+        [repo_table("slow", slow.path), repo_table("gone", gone.path)], max_concurrent_builds=1
+    )
+    gone_sha = gone.head()
+    d.start()
+    d.wait(lambda: [b for b in d.builds() if b.sha == gone_sha], what="gone's build recorded")
+    d.wait(lambda: d.store().running(), what="a running build")
+    [running] = d.store().running()
+    if running.repo == "gone":  # make sure the build to drop is the queued one
+        d.wait_status(gone_sha, "passed")
+        gone_sha = gone.commit()
+        d.wait(lambda: d.store().queued(), what="gone's next build queued")
+
+    d.write_config([repo_table("slow", slow.path)], max_concurrent_builds=1)
+    d.signal(signal.SIGHUP)
+    d.wait(lambda: "repository gone removed" in d.log(), what="reload removing gone")
+    [dropped] = [b for b in d.builds() if b.sha == gone_sha]
+    assert dropped.status == "cancelled"
+    assert dropped.message == "repository removed from the config"
+    d.wait_status(slow.head(), "passed")

@@ -131,6 +131,10 @@ class Scheduler:
         """A watched branch or tag disappeared: drop its queued builds."""
         return self.store.drop_ref(repo, ref, f"{ref} was deleted")
 
+    def repo_removed(self, repo: str) -> list[int]:
+        """A repository left the config: its queued builds would never run."""
+        return self.store.cancel_queued(repo, "repository removed from the config")
+
     def recover(self) -> list[BuildRecord]:
         """At start-up: builds a crash or shutdown left behind are queued again, once.
 

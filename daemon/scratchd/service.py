@@ -177,9 +177,16 @@ class Service:
         self._scheduler.reconfigure(self._policy_of(new))
         self._watcher.configure(self._specs(), self._known(r.name for r in changes.added))
         self._watcher.set_poll_interval(new.daemon.poll_interval)
-        for what, repos in (("added", changes.added), ("removed", changes.removed)):
-            for repo in repos:
-                log.warning("reload: repository %s %s", repo.name, what, extra={"REPO": repo.name})
+        for repo in changes.added:
+            log.warning("reload: repository %s added", repo.name, extra={"REPO": repo.name})
+        for repo in changes.removed:
+            dropped = self._scheduler.repo_removed(repo.name)
+            log.warning(
+                "reload: repository %s removed; cancelled queued builds %s",
+                repo.name,
+                dropped or "(none)",
+                extra={"REPO": repo.name},
+            )
         for repo in changes.changed:
             log.warning("reload: repository %s changed", repo.name, extra={"REPO": repo.name})
         log.warning("config reloaded from %s: %d repositories", new.path, len(new.repos))

@@ -289,6 +289,20 @@ class Store(RefsMixin, HeartbeatMixin):
             conn.execute("DELETE FROM refs WHERE repo=? AND ref=?", (repo, ref))
         return sorted(r[0] for r in rows)
 
+    def cancel_queued(self, repo: str, message: str) -> list[int]:
+        """Cancel every queued build of ``repo`` (it left the config).
+
+        Its last-seen refs stay, so adding the repository back builds what
+        changed meanwhile instead of rebuilding every branch tip.
+        """
+        with self.db.write() as conn:
+            rows = conn.execute(
+                "UPDATE builds SET status='cancelled', finished_at=?, message=?"
+                " WHERE repo=? AND status=? RETURNING id",
+                (time.time(), message, repo, Q),
+            ).fetchall()
+        return sorted(r[0] for r in rows)
+
     def prune(self, repo: str, keep: int) -> list[BuildRecord]:
         """Delete finished builds of ``repo`` beyond the newest ``keep``.
 
