@@ -329,3 +329,17 @@ def test_removing_a_repository_cancels_its_queued_builds(tmp_path, make_daemon):
     assert dropped.status == "cancelled"
     assert dropped.message == "repository removed from the config"
     d.wait_status(slow.head(), "passed")
+
+
+def test_cancel_is_honoured_while_draining(tmp_path, make_daemon):
+    work = project(tmp_path / "w", SLOW_YML.format(sleep="60"))
+    d = make_daemon([repo_table("w", work.path)], shutdown_grace="60s").start()
+    build = d.wait_status(work.head(), "running")
+    d.signal(signal.SIGTERM)
+    d.wait(lambda: "stopping" in d.log(), what="the drain to begin")
+    t0 = time.monotonic()
+    out = scratchd("cancel", "--config", str(d.config), str(build.id))
+    assert out.returncode == 0, out.stderr
+    assert d.proc.wait(20) == 0
+    assert time.monotonic() - t0 < 10  # not the 60 s grace
+    assert d.store().get(build.id).status == "cancelled"

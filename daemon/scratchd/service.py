@@ -149,9 +149,13 @@ class Service:
         log.warning("stopping: %d builds running, waiting up to %.0fs", running, grace)
         self._notify("stopping", f"stopping, {running} builds running")
         self._watcher.stop()
-        if not self._pool.join(grace):
-            self._pool.cancel_all()
-            self._pool.join(DRAIN_AFTER_CANCEL)
+        deadline = time.monotonic() + grace
+        while not self._pool.join(min(TICK, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                self._pool.cancel_all()
+                self._pool.join(DRAIN_AFTER_CANCEL)
+                break
+            self._honour_cancels()  # `scratchd cancel` still works while draining
         self._heartbeat("stopped")
         log.warning("stopped")
 
