@@ -343,3 +343,35 @@ def test_cancel_is_honoured_while_draining(tmp_path, make_daemon):
     assert d.proc.wait(20) == 0
     assert time.monotonic() - t0 < 10  # not the 60 s grace
     assert d.store().get(build.id).status == "cancelled"
+
+
+SECRET = "hunter2-sekrit-token"
+LEAKY_YML = """box: busybox
+build:
+  steps:
+    - script:
+        name: leak
+        code: |
+          echo "token is $TOKEN"
+          echo "failing with $TOKEN" >&2
+          exit 3
+"""
+
+
+def test_secrets_reach_no_log_no_message_and_no_database(tmp_path, make_daemon):
+    secrets_file = tmp_path / "leaky.env"
+    secrets_file.write_text(f"TOKEN={SECRET}\n")
+    secrets_file.chmod(0o600)
+    work = project(tmp_path / "leaky", LEAKY_YML)
+    d = make_daemon([repo_table("leaky", work.path, secrets_file=str(secrets_file))]).start()
+    build = d.wait_status(work.head(), "failed")
+    assert d.stop() == 0
+
+    with gzip.open(d.state.log_path("leaky", build.id).with_suffix(".log.gz"), "rt") as f:
+        build_log = f.read()
+    assert "token is ***" in build_log and "failing with ***" in build_log
+    assert SECRET not in build_log
+    assert SECRET not in d.log()  # the daemon's own stderr
+    assert SECRET not in (build.message or "")
+    for db_file in d.state.db.parent.glob(d.state.db.name + "*"):  # the DB, -wal, -shm
+        assert SECRET.encode() not in db_file.read_bytes(), db_file.name
