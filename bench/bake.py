@@ -38,23 +38,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-NONCE_PLACEHOLDER = "scratchd-bench-nonce-0123456789a"  # 32 bytes, replaced per copy
-GO_SERVER = """package main
+from seed import seed_maker  # bench/seed.py: this script's directory is on sys.path
 
-import (
-\t"fmt"
-\t"net/http"
-)
-
-var nonce = "unset"
-
-func main() {
-\thttp.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-\t\tfmt.Fprintln(w, "ok", nonce)
-\t})
-\thttp.ListenAndServe("127.0.0.1:5000", nil)
-}
-"""
 LARGE_SMALL_FILES = 2000
 LARGE_BIG_FILES = 4
 LARGE_BIG_SIZE = 45 << 20
@@ -110,7 +95,7 @@ def main() -> int:
         bare, heavy = _baselines()
         print(f"interpreter start: bare {bare:.3f}s, `import requests, docker` {heavy:.3f}s")
         for case in args.cases.split(","):
-            make = _seed_maker(work) if case == "seed" else _large_tree
+            make = seed_maker(work) if case == "seed" else _large_tree
             _report(case, _measure(make, work, args.reps), bare)
     return 0
 
@@ -238,41 +223,6 @@ def _measure(make, work: Path, reps: int) -> dict[str, Sample]:
 
 
 # -- inputs -------------------------------------------------------------------
-
-
-def _seed_maker(work: Path):
-    """Build the Go server once; each tree gets a copy with a fresh nonce."""
-    src = work / "go-src"
-    src.mkdir()
-    (src / "main.go").write_text(GO_SERVER)
-    (src / "go.mod").write_text("module benchserver\n\ngo 1.19\n")
-    env = {
-        **os.environ,
-        "CGO_ENABLED": "0",
-        "GOFLAGS": "-mod=mod",
-        "GOPROXY": "off",
-        "GOCACHE": str(work / "go-cache"),
-        "GOPATH": str(work / "go-path"),
-    }
-    ldflags = f"-s -w -X main.nonce={NONCE_PLACEHOLDER}"
-    subprocess.run(
-        ["go", "build", "-ldflags", ldflags, "-o", str(work / "app"), "."],
-        cwd=src,
-        env=env,
-        check=True,
-    )
-    binary = (work / "app").read_bytes()
-    # the string table and the recorded -ldflags both hold it: replace every copy
-    assert NONCE_PLACEHOLDER.encode() in binary
-
-    def make(tree: Path) -> Path:
-        tree.mkdir(parents=True)
-        fresh = binary.replace(NONCE_PLACEHOLDER.encode(), secrets.token_hex(16).encode())
-        (tree / "app").write_bytes(fresh)
-        (tree / "app").chmod(0o755)
-        return tree
-
-    return make
 
 
 def _large_tree(tree: Path) -> Path:

@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import statistics
 import subprocess
@@ -54,24 +53,8 @@ from scratchd.registry.client import RegistryClient
 from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.http import HttpClient
 from scratchd.registry.reference import parse_repository
+from seed import seed_maker  # bench/seed.py: this script's directory is on sys.path
 
-NONCE = "scratchd-bench-nonce-0123456789a"  # 32 bytes, replaced in each copy
-GO_SERVER = """package main
-
-import (
-\t"fmt"
-\t"net/http"
-)
-
-var nonce = "unset"
-
-func main() {
-\thttp.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-\t\tfmt.Fprintln(w, "ok", nonce)
-\t})
-\thttp.ListenAndServe("127.0.0.1:5000", nil)
-}
-"""
 MAX_SECONDS = 900  # the whole run stops measuring after this
 
 
@@ -105,7 +88,7 @@ def main() -> int:
     deadline = time.monotonic() + MAX_SECONDS
     with tempfile.TemporaryDirectory(prefix="scratchd-bench-push-") as tmp:
         work = Path(tmp)
-        make_seed = _seed_maker(work)
+        make_seed = seed_maker(work)
         with run_registry(work / "registry") as registry:
             host = registry.host
             print(f"registry {host}; seed binary {(work / 'app').stat().st_size / 1e6:.1f} MB")
@@ -287,30 +270,6 @@ def _sha256_file(path: Path) -> str:
 
 
 # -- inputs ------------------------------------------------------------------------
-
-
-def _seed_maker(work: Path):
-    """Build the Go server once; each tree gets a copy with a fresh nonce."""
-    src = work / "go-src"
-    src.mkdir()
-    (src / "main.go").write_text(GO_SERVER)
-    (src / "go.mod").write_text("module benchserver\n\ngo 1.19\n")
-    env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod", "GOPROXY": "off",
-           "GOCACHE": str(work / "go-cache"), "GOPATH": str(work / "go-path")}  # fmt: skip
-    subprocess.run(
-        ["go", "build", "-ldflags", f"-s -w -X main.nonce={NONCE}", "-o", str(work / "app"), "."],
-        cwd=src, env=env, check=True,
-    )  # fmt: skip
-    binary = (work / "app").read_bytes()
-
-    def make(tree: Path) -> Path:
-        tree.mkdir(parents=True)
-        fresh = binary.replace(NONCE.encode(), secrets.token_hex(16).encode())
-        (tree / "app").write_bytes(fresh)
-        (tree / "app").chmod(0o755)
-        return tree
-
-    return make
 
 
 if __name__ == "__main__":
