@@ -15,6 +15,7 @@ from scratchd.errors import (
     StepFailed,
 )
 from scratchd.models import BuildStatus, Commit, Trigger
+from scratchd.outcome import StepResult, decide
 from scratchd.redact import Redactor
 from scratchd.scheduler import Policy, RepoPolicy, Scheduler
 from scratchd.store import Store
@@ -56,7 +57,7 @@ def test_coalescing_builds_only_the_newest_commit(tmp_path):
     sched.submit([c(4)], Trigger.PUSH)
     sched.submit([c(5)], Trigger.PUSH)  # supersedes 4 while 3 runs
     assert sched.next_jobs() == []  # one build per branch
-    sched.finish(running[0])
+    sched.finish(running[0], decide())
     (next_job,) = sched.next_jobs()
     assert next_job.sha[-1] == "5"
     four = next(b for b in sched.store.list_builds() if b.sha.endswith("4"))
@@ -74,7 +75,7 @@ def test_build_every_commit_in_order(tmp_path):
         assert len(jobs) <= 1
         for job in jobs:
             order.append(job.sha[-1])
-            sched.finish(job)
+            sched.finish(job, decide())
     assert order == ["1", "2", "3"]
 
 
@@ -83,7 +84,7 @@ def test_global_limit_and_one_per_branch(tmp_path):
     sched.submit([c(1, "main"), c(2, "dev"), c(3, "main", "lib")], Trigger.PUSH)
     first = sched.next_jobs()
     assert len(first) == 2 and sched.next_jobs() == []
-    sched.finish(first[0])
+    sched.finish(first[0], decide())
     assert len(sched.next_jobs()) == 1
 
 
@@ -101,7 +102,7 @@ def test_cancel_superseded_flags_the_running_build(tmp_path):
     assert [b.id for b in sub.cancel] == [running.id]
     assert [b.id for b in sched.cancellations()] == [running.id]
     # the daemon passes the record it claimed; the request's reason survives
-    assert sched.finish(running, BuildCancelled("stopped")) == BuildStatus.CANCELLED
+    assert sched.finish(running, decide(error=BuildCancelled("stopped"))) == BuildStatus.CANCELLED
     assert sched.store.get(running.id).message == f"superseded by {c(2).sha}"
     assert shas(sched.next_jobs()) == ["2"]
 
@@ -118,18 +119,19 @@ def test_infrastructure_errors_retry_with_bounded_backoff(tmp_path):
     sched, clock = make(tmp_path)
     sched.submit([c(1)], Trigger.PUSH)
     (job,) = sched.next_jobs()
-    assert sched.finish(job, BackendError("docker down")) == BuildStatus.QUEUED
+    assert sched.finish(job, decide(error=BackendError("docker down"))) == BuildStatus.QUEUED
     assert sched.next_wakeup() == clock.now + 10
     assert sched.next_jobs() == []
     clock.now += 10
     (job,) = sched.next_jobs()
     assert job.attempt == 2 and job.id == 1
-    assert sched.finish(job, RegistryError("503", status=503)) == BuildStatus.QUEUED
+    assert sched.finish(job, decide(error=RegistryError("503", status=503))) == BuildStatus.QUEUED
     assert sched.next_wakeup() == clock.now + 20
     clock.now += 20
     (job,) = sched.next_jobs()
     assert job.attempt == 3
-    assert sched.finish(job, BackendError("still down")) == BuildStatus.ERROR  # limit reached
+    still_down = decide(error=BackendError("still down"))
+    assert sched.finish(job, still_down) == BuildStatus.ERROR  # limit reached
     final = sched.store.get(1)
     assert final.status == BuildStatus.ERROR and final.message == "still down"
 
@@ -152,7 +154,7 @@ def test_non_retryable_outcomes(tmp_path, error, status):
     sched, _ = make(tmp_path)
     sched.submit([c(1)], Trigger.PUSH)
     (job,) = sched.next_jobs()
-    assert sched.finish(job, error) == status
+    assert sched.finish(job, decide(error=error)) == status
     record = sched.store.get(job.id)
     assert record.status == status and record.attempt == 1
     if isinstance(error, StepFailed):
@@ -163,7 +165,8 @@ def test_messages_are_redacted(tmp_path):
     sched, _ = make(tmp_path)
     sched.submit([c(1)], Trigger.PUSH)
     (job,) = sched.next_jobs()
-    sched.finish(job, StepFailed("login with hunter22 failed"), redactor=Redactor(["hunter22"]))
+    error = StepFailed("login with hunter22 failed")
+    sched.finish(job, decide(error=error, mask=Redactor(["hunter22"]).redact))
     assert sched.store.get(job.id).message == "login with *** failed"
 
 
@@ -171,7 +174,8 @@ def test_pass_records_images(tmp_path):
     sched, _ = make(tmp_path)
     sched.submit([c(1)], Trigger.PUSH)
     (job,) = sched.next_jobs()
-    assert sched.finish(job, images=["r/app@sha256:1"]) == BuildStatus.PASSED
+    pushed = StepResult("deploy", "push", "passed", 1.0, digest="r/app@sha256:1")
+    assert sched.finish(job, decide(steps=(pushed,))) == BuildStatus.PASSED
     assert sched.store.get(job.id).images == ("r/app@sha256:1",)
 
 
@@ -214,7 +218,7 @@ def test_cancel_without_request_and_interrupt(tmp_path):
     sched, _ = make(tmp_path)
     sched.submit([c(1), c(2, "dev")], Trigger.PUSH)
     one, two = sched.next_jobs()
-    sched.finish(one, BuildCancelled("step timed out waiting for cancel"))
+    sched.finish(one, decide(error=BuildCancelled("step timed out waiting for cancel")))
     assert sched.store.get(one.id).message == "step timed out waiting for cancel"
     assert sched.interrupt(two, "SIGTERM after 30s grace")
     assert sched.store.get(two.id).status == BuildStatus.INTERRUPTED
@@ -234,7 +238,7 @@ def test_manual_trigger_of_an_old_commit_supersedes_nothing(tmp_path):
     (running,) = sched.next_jobs()
     sched.submit([c(6)], Trigger.PUSH)  # a push does flag the running build
     assert [b.id for b in sched.cancellations()] == [running.id]
-    sched.finish(running, BuildCancelled("cancelled"))
+    sched.finish(running, decide(error=BuildCancelled("cancelled")))
     sub = sched.submit([c(1)], Trigger.MANUAL, update_ref=False)
     assert sub.cancel == ()
     queued = {b.sha[-1]: b.status for b in sched.store.queued()}

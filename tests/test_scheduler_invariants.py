@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from scratchd.errors import BackendError, StepFailed
 from scratchd.models import BuildStatus, Commit, Trigger
+from scratchd.outcome import decide
 from scratchd.scheduler import Policy, RepoPolicy, Scheduler
 from scratchd.store import Store
 
@@ -96,7 +97,7 @@ def test_invariants_hold_and_every_newest_commit_is_built_once(operations):
                     error = {"pass": None, "fail": StepFailed("x"), "infra": BackendError("y")}[
                         op[2]
                     ]
-                    sched.finish(build, error)
+                    sched.finish(build, decide(error=error))
             elif op[0] == "tick":
                 clock.now += op[1]
             elif op[0] == "crash":
@@ -105,7 +106,7 @@ def test_invariants_hold_and_every_newest_commit_is_built_once(operations):
         # drain: running builds pass, then everything still queued gets built and passes
         for _ in range(500):
             for job in store.running():
-                sched.finish(job)
+                sched.finish(job, decide())
             clock.now += 50
             if not sched.next_jobs() and not store.queued() and not store.running():
                 break

@@ -10,8 +10,9 @@ away if we try again*, because the scheduler retries only the latter::
     ├── ConfigError                scratchd.toml: names file, key and line
     ├── ImageError                 the image builder refused its input
     │   └── UnsupportedFileError   FIFO, socket, device, unreadable file ...
-    ├── PipelineError              wercker.yml cannot become a Plan
+    ├── PipelineError              wercker.yml cannot become a BuildPlan
     │   └── PipelineSyntaxError    names file, line and column
+    │       └── StepCompileError   a step that cannot run here (names the step)
     ├── BuildFailure               the user's build failed (never retried)
     │   ├── StepFailed             a step exited non-zero
     │   ├── StepTimeout            command-timeout / no-response-timeout
@@ -80,6 +81,18 @@ class PipelineSyntaxError(PipelineError):
     def __init__(self, message: str, *, path: str, line: int = 0, column: int = 0) -> None:
         self.path, self.line, self.column, self.reason = path, line, column, message
         super().__init__(f"{path}:{line}:{column}: {message}")
+
+
+class StepCompileError(PipelineSyntaxError):
+    """A step that cannot run here (not vendored, outside the repository, bad step.yml).
+
+    Found at compile time, but it is that step the build fails on, so the
+    outcome names it as the failed step.
+    """
+
+    def __init__(self, message: str, *, step: str, path: str, line: int = 0, column: int = 0):
+        super().__init__(message, path=path, line=line, column=column)
+        self.step = step
 
 
 class BuildFailure(ScratchdError):

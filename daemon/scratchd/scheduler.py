@@ -11,9 +11,9 @@ daemon (or a second process) makes the same decisions from the database.
   running build per (repo, ref).
 - **cancel_superseded**: a new commit also flags the running build of its
   ref for cancellation (the daemon honours flags from ``cancellations()``).
-- **Retries**: an :class:`~scratchd.errors.InfrastructureError` whose
-  ``retryable`` is true is retried with exponential backoff, up to
-  ``retry_limit`` attempts; a :class:`~scratchd.errors.BuildFailure` never.
+- **Retries**: an infrastructure-error outcome whose ``retryable`` is true
+  is retried with exponential backoff, up to ``retry_limit`` attempts; a
+  failed build never.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from scratchd.errors import BuildCancelled, InfrastructureError, ScratchdError
 from scratchd.models import BuildStatus, Commit, Trigger
-from scratchd.redact import Redactor
+from scratchd.outcome import BuildOutcome
 from scratchd.store import BuildRecord, Store
 
 log = logging.getLogger(__name__)
@@ -189,56 +188,40 @@ class Scheduler:
 
     # -- results ----------------------------------------------------------------
 
-    def finish(
-        self,
-        build: BuildRecord,
-        error: BaseException | None = None,
-        *,
-        images: Sequence[str] = (),
-        failed_step: str | None = None,
-        redactor: Redactor | None = None,
-    ) -> BuildStatus:
+    def finish(self, build: BuildRecord, outcome: BuildOutcome) -> BuildStatus:
         """Record how a running build ended; returns the status it got.
 
-        ``None`` means it passed. Infrastructure errors are re-queued with
-        backoff while attempts remain; everything else is final.
+        The outcome is already decided (:func:`scratchd.outcome.decide`);
+        this only maps it to the store. A retryable infrastructure error is
+        re-queued with backoff while attempts remain; everything else is final.
         """
         now = self.clock()
-        if error is None:
-            self.store.mark_passed(build.id, images, now=now)
-            return BuildStatus.PASSED
-        text = _message(error, redactor)
-        step = failed_step or getattr(error, "step", None) or None
-        if isinstance(error, BuildCancelled):
+        status, text = outcome.status, outcome.reason or str(outcome.status)
+        step = outcome.failed_step or None
+        if status == BuildStatus.PASSED:
+            self.store.mark_passed(build.id, outcome.digests, now=now)
+        elif status == BuildStatus.CANCELLED:
             # A cancel request (user, superseded) already wrote the reason; keep it.
             current = self.store.get(build.id)
             requested = current is not None and current.cancel_requested
             self.store.mark_cancelled(build.id, None if requested else text, now=now)
-            return BuildStatus.CANCELLED
-        if isinstance(error, InfrastructureError):
-            if error.retryable and build.attempt < self.policy.retry_limit:
-                delay = self.policy.backoff(build.attempt)
-                self.store.requeue(build.id, now + delay, f"retrying in {delay:.0f}s: {text}")
-                log.warning(
-                    "build %s: %s; retry in %.0fs", build.id, text, delay, extra=_fields(build)
-                )
-                return BuildStatus.QUEUED
+        elif status == BuildStatus.INTERRUPTED:
+            self.interrupt(build, outcome.message)
+        elif outcome.retryable and build.attempt < self.policy.retry_limit:
+            delay = self.policy.backoff(build.attempt)
+            self.store.requeue(build.id, now + delay, f"retrying in {delay:.0f}s: {text}")
+            log.warning("build %s: %s; retry in %.0fs", build.id, text, delay, extra=_fields(build))
+            return BuildStatus.QUEUED
+        elif status == BuildStatus.FAILED:
+            self.store.mark_failed(build.id, text, step, now=now)
+        else:
             self.store.mark_error(build.id, text, step, now=now)
             return BuildStatus.ERROR
-        if isinstance(error, ScratchdError):
-            self.store.mark_failed(build.id, text, step, now=now)
-            return BuildStatus.FAILED
-        self.store.mark_error(build.id, f"internal error: {text}", step, now=now)
-        return BuildStatus.ERROR
+        return status
 
     def interrupt(self, build: BuildRecord, reason: str = "daemon stopped") -> bool:
         """Shutdown cut the build short: not its fault, so it runs again at the next start."""
         return self.store.mark_interrupted(build.id, f"interrupted: {reason}", now=self.clock())
-
-
-def _message(error: BaseException, redactor: Redactor | None) -> str:
-    text = str(error) or type(error).__name__
-    return redactor.redact(text) if redactor else text
 
 
 def _by_repo(commits: Sequence[Commit]) -> dict[str, list[Commit]]:

@@ -21,14 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scratchd.errors import (
-    BuildCancelled,
-    InfrastructureError,
-    PipelineError,
-    ScratchdError,
-    StepFailed,
-)
+from scratchd.errors import PipelineError, ScratchdError
 from scratchd.models import BuildStatus, Commit
+from scratchd.outcome import decide
 from scratchd.redact import Redactor
 from scratchd.store import BuildLog, BuildRecord, StateDir, Store, prune_builds
 
@@ -82,7 +77,7 @@ class WorkerPool:
     """Starts builds on threads and reports each end through ``on_done``.
 
     Collaborators come in through the constructor: ``executor`` has
-    ``run(BuildRequest, cancel) -> BuildResult``; ``checkout`` has
+    ``run(BuildPlan, cancel, masker) -> BuildOutcome``; ``checkout`` has
     ``export(commit, source, dest) -> CommitInfo``; ``router`` is the
     executor's line consumer (lines go to the build's log file and the
     journal); ``config()`` returns the
@@ -174,37 +169,24 @@ class WorkerPool:
     def _build(self, run: Running, build_log: BuildLog, work: Path):
         """Run the build; returns (status, digests, message) as recorded."""
         record = run.record
-        result, error = None, None
-        redactor = Redactor()
+        masker = Redactor()  # the build's one masker: every sink of this build uses it
         try:
-            result = self._execute(record, run.cancel, build_log, work, redactor)
-            error = _error_of(result)
-        except ScratchdError as exc:
-            error = exc
-        except Exception as exc:  # a bug: recorded as this build's error, logged above
-            log.exception("build %s crashed", record.id, extra=_fields(record))
-            error = exc
+            outcome = self._execute(record, run.cancel, build_log, work, masker)
+        except Exception as exc:  # before the executor ran: checkout, wercker.yml, a bug
+            if not isinstance(exc, ScratchdError):
+                log.exception("build %s crashed", record.id, extra=_fields(record))
+            outcome = decide(str(record.id), error=exc, mask=masker.redact)
         # Cut short by the shutdown (not failed on its own): run again at the next start.
-        cut_short = isinstance(error, BuildCancelled | InfrastructureError)
-        if run.cancel.is_set() and run.reason == SHUTDOWN and cut_short:
-            self._scheduler.interrupt(record, SHUTDOWN)
-            return BuildStatus.INTERRUPTED, (), SHUTDOWN
-        if error is not None:
-            build_log.line(redactor.redact(str(error)), "info")
-        digests = result.digests if result is not None else ()
-        status = self._scheduler.finish(
-            record,
-            error,
-            images=digests,
-            failed_step=result.failed_step or None if result else None,
-            redactor=redactor,
-        )
-        message = redactor.redact(str(error)) if error is not None else ""
-        return status, digests, message
+        if run.cancel.is_set() and run.reason == SHUTDOWN and outcome.cut_short:
+            outcome = outcome.interrupted(SHUTDOWN)
+        elif not outcome.passed:
+            build_log.line(outcome.reason, "info")
+        status = self._scheduler.finish(record, outcome)
+        digests = () if status == BuildStatus.INTERRUPTED else outcome.digests
+        return status, digests, "" if outcome.passed else outcome.reason
 
-    def _execute(self, record, cancel, build_log, work: Path, redactor: Redactor):
-        from scratchd.pipeline.parse import decode, parse_plan
-        from scratchd.runner.results import BuildRequest
+    def _execute(self, record, cancel, build_log, work: Path, masker: Redactor):
+        from scratchd.prepare import prepare_build
 
         config = self._config()
         repo = config.repo(record.repo)
@@ -215,25 +197,22 @@ class WorkerPool:
         commit = Commit(record.repo, record.ref, record.sha)
         build_log.line(f"checking out {record.sha} ({record.branch}) of {repo.path}", "info")
         info = self._checkout.export(commit, repo.path, source)
-        plan_file = source / repo.pipeline_file
         shown = f"{repo.name}:{repo.pipeline_file}"
-        if not plan_file.is_file():
-            raise PipelineError(f"{shown}: no such file in commit {record.short_sha}")
-        plan = parse_plan(decode(plan_file.read_bytes(), shown), shown)
-        secrets = _secrets(repo)
-        redactor.add(*(s.reveal() for s in secrets.values()))
-        request = BuildRequest(
-            plan=plan,
-            commit=info,
+        plan = prepare_build(
             source=source,
+            pipeline_file=repo.pipeline_file,
+            shown=shown,
+            missing=f"{shown}: no such file in commit {record.short_sha}",
+            commit=info,
+            masker=masker,
+            secrets_file=repo.secrets_file,
             work_dir=work / "pipelines",
             cache_dir=self._state.cache_dir(repo.name),
-            pipelines=_pipelines(plan, repo.pipelines, shown),
+            configured=tuple(repo.pipelines),
             executor=config.executor_for(repo),
-            secrets=secrets,
             build_id=str(record.id),
         )
-        return self._executor.run(request, cancel)
+        return self._executor.run(plan, cancel, masker)
 
     def _after(self, record: BuildRecord, status, digests, message: str) -> None:
         """Notes, retention: after the outcome is recorded, never able to change it."""
@@ -258,33 +237,6 @@ class WorkerPool:
             prune_builds(self._store, self._state, repo.name, config.daemon.keep_builds)
         except ScratchdError as exc:
             log.warning("pruning %s failed: %s", repo.name, exc, extra=fields)
-
-
-def _error_of(result) -> ScratchdError | None:
-    """The result as the scheduler's input: None (passed), cancelled, or the failed step."""
-    if result.passed:
-        return None
-    if result.status == BuildStatus.CANCELLED:
-        return BuildCancelled(result.message or "cancelled")
-    where = f"{result.failed_pipeline}/{result.failed_step}" if result.failed_step else ""
-    text = f"step {where} failed: {result.message}" if where else result.message
-    return StepFailed(text or "build failed", step=result.failed_step, exit_code=result.exit_code)
-
-
-def _pipelines(plan, configured: tuple[str, ...], shown: str) -> tuple[str, ...]:
-    """The configured pipelines this wercker.yml has (a build-only file is fine)."""
-    names = tuple(n for n in configured if plan.pipeline(n) is not None)
-    if not names:
-        raise PipelineError(f"{shown}: none of the pipelines {', '.join(configured)} is defined")
-    return names
-
-
-def _secrets(repo) -> dict:
-    if repo.secrets_file is None:
-        return {}
-    from scratchd.pipeline.secrets import load_secrets_file
-
-    return dict(load_secrets_file(repo.secrets_file))
 
 
 def _journal_consumer(fields: dict[str, str]) -> Callable:

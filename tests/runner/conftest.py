@@ -94,3 +94,19 @@ def new_docker_backend(docker_host, docker_labels):
     yield make
     for backend in made:
         backend.teardown()
+
+
+# -- executor tests -----------------------------------------------------------
+
+
+def compiled(plan, **kw):
+    """(BuildPlan, masker) for a parsed Plan, as the daemon's preparation makes them.
+
+    ``kw`` are :class:`~scratchd.pipeline.compile.CompileInput` fields
+    (commit, source, work_dir, cache_dir, env, secrets, pipelines ...).
+    """
+    from scratchd.pipeline.compile import CompileInput, plan_build
+    from scratchd.redact import Redactor
+
+    build = plan_build(plan, CompileInput(text="", path=plan.path, **kw))
+    return build, Redactor(build.secret_values())

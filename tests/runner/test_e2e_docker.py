@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import re
 import threading
 import time
 import uuid
@@ -19,12 +20,11 @@ import uuid
 import pytest
 import requests
 
-from scratchd.errors import BackendError
 from scratchd.models import BuildStatus, CommitInfo, Secret
 from scratchd.pipeline.parse import parse_plan
-from scratchd.runner.executor import BuildRequest, Executor
+from scratchd.runner.executor import Executor
 from scratchd.runner.steps.publish import registry_client_factory
-from tests.runner.conftest import docker_leftovers
+from tests.runner.conftest import compiled, docker_leftovers
 from tests.support.services import free_port, wait_for
 
 SHA = "fedcba9876543210fedcba9876543210fedcba98"
@@ -51,8 +51,8 @@ class Builds:
             self.lines.append,
             registry_client_factory=registry_client_factory(),
         )
-        request = BuildRequest(
-            plan=(edit or (lambda p: p))(parse_plan(yml, "wercker.yml")),
+        build, masker = compiled(
+            (edit or (lambda p: p))(parse_plan(yml, "wercker.yml")),
             commit=COMMIT,
             source=self.source,
             work_dir=self.tmp / f"work{self.count}",
@@ -60,7 +60,7 @@ class Builds:
             executor="docker",
             **kw,
         )
-        return executor.run(request, cancel or threading.Event())
+        return executor.run(build, cancel or threading.Event(), masker)
 
     def stdout(self, step: str) -> list[str]:
         return [ln.text for ln in self.lines if ln.step == step and ln.stream == "stdout"]
@@ -278,11 +278,12 @@ def test_command_timeout_on_docker_fails_the_step(
 
 def test_missing_box_image_is_an_infrastructure_error(builds):
     yml = one_step("127.0.0.1:9/scratchd/missing-box:nope", "a", "'true'")
-    with pytest.raises(BackendError):
-        builds(yml)
+    outcome = builds(yml)  # an outcome, not an exception: an error, never a failed build
+    assert outcome.status == BuildStatus.ERROR
 
 
 def test_engine_down_is_an_infrastructure_error_not_a_failed_build(builds, busybox_box, tmp_path):
     yml = one_step(busybox_box, "a", "'true'")
-    with pytest.raises(BackendError, match=r"dead\.sock"):
-        builds(yml, backend_kw={"base_url": f"unix://{tmp_path / 'dead.sock'}"})
+    outcome = builds(yml, backend_kw={"base_url": f"unix://{tmp_path / 'dead.sock'}"})
+    assert outcome.status == BuildStatus.ERROR and outcome.retryable
+    assert re.search(r"dead\.sock", outcome.message)

@@ -11,10 +11,12 @@ import pytest
 
 from scratchd.errors import BackendError, PipelineError
 from scratchd.models import BuildStatus, CommitInfo, Secret
+from scratchd.outcome import decide
 from scratchd.pipeline.plan import Pipeline, Plan, Step
-from scratchd.runner.executor import BuildRequest, Executor
+from scratchd.runner.executor import Executor
 from scratchd.runner.host import HostBackend
 from scratchd.runner.sink import OutputLine
+from tests.runner.conftest import compiled
 
 COMMIT = CommitInfo(
     sha="0123456789abcdef0123456789abcdef01234567",
@@ -45,8 +47,8 @@ class Run:
     def __call__(self, plan: Plan, *, cancel=None, **kw):
         self.count += 1
         executor = Executor(lambda kind: HostBackend(kill_grace=1.0), self.lines.append)
-        request = BuildRequest(
-            plan=plan,
+        build, masker = compiled(
+            plan,
             commit=COMMIT,
             source=self.source,
             work_dir=self.tmp / f"work{self.count}",
@@ -54,7 +56,7 @@ class Run:
             executor="host",
             **kw,
         )
-        return executor.run(request, cancel or threading.Event())
+        return executor.run(build, cancel or threading.Event(), masker)
 
     def stdout(self, step: str) -> list[str]:
         return [ln.text for ln in self.lines if ln.step == step and ln.stream == "stdout"]
@@ -319,14 +321,18 @@ def test_local_steps_file_url_and_vendored_with_properties(run):
 
 def test_registry_step_not_vendored_says_how_to_vendor(run):
     plan = plan_of(Pipeline("build", steps=(Step("wercker/golint@1.0.0", "golint", line=4),)))
-    result = run(plan)
+    with pytest.raises(PipelineError) as info:  # found when compiling, before any box starts
+        run(plan)
+    result = decide(error=info.value)
     assert result.status == BuildStatus.FAILED and result.failed_step == "golint"
     assert "wercker.yml:4" in result.message and ".scratchd/steps/golint/" in result.message
 
 
 def test_local_step_outside_repository_is_refused(run):
     plan = plan_of(Pipeline("build", steps=(Step('evil "file://../../etc"', "evil"),)))
-    result = run(plan)
+    with pytest.raises(PipelineError) as info:
+        run(plan)
+    result = decide(error=info.value)
     assert result.status == BuildStatus.FAILED and "outside the repository" in result.message
 
 
@@ -408,16 +414,17 @@ class _BrokenBackend:
 def test_infrastructure_error_is_raised_redacted_and_torn_down(tmp_path):
     backend = _BrokenBackend()
     executor = Executor(lambda kind: backend)
-    request = BuildRequest(
-        plan=plan_of(Pipeline("build", steps=(script("a", "true"),))),
+    build, masker = compiled(
+        plan_of(Pipeline("build", steps=(script("a", "true"),))),
         commit=COMMIT,
         source=tmp_path,
         work_dir=tmp_path / "w",
         cache_dir=tmp_path / "c",
         secrets={"TOKEN": Secret("tok-123456")},
     )
-    with pytest.raises(BackendError) as info:
-        executor.run(request, threading.Event())
-    assert "tok-123456" not in str(info.value) and "***" in str(info.value)
+    outcome = executor.run(build, threading.Event(), masker)
+    # an infrastructure error is the build's outcome (retryable), not an exception
+    assert outcome.status == BuildStatus.ERROR and outcome.retryable
+    assert "tok-123456" not in outcome.message and "***" in outcome.message
     assert backend.teardowns == 1
     assert os.path.isdir(tmp_path / "w" / "build")

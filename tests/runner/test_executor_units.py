@@ -8,8 +8,9 @@ import pytest
 
 from scratchd.errors import UsageError
 from scratchd.models import CommitInfo
+from scratchd.pipeline.environment import pipeline_env, property_var
 from scratchd.redact import Redactor
-from scratchd.runner.environment import after_env, pipeline_env, property_var, step_env
+from scratchd.runner.environment import after_env, step_env
 from scratchd.runner.sink import BuildOutput
 from scratchd.runner.steps.publish import registry_host
 

@@ -12,9 +12,10 @@ import pytest
 
 from scratchd.models import BuildStatus, CommitInfo, Secret
 from scratchd.pipeline.plan import Pipeline, Plan, Step
-from scratchd.runner.executor import BuildRequest, Executor
+from scratchd.runner.executor import Executor
 from scratchd.runner.host import HostBackend
 from scratchd.runner.steps.publish import registry_client_factory
+from tests.runner.conftest import compiled
 from tests.support.services import run_registry, unavailable
 
 COMMIT = CommitInfo(
@@ -59,8 +60,8 @@ def build(tmp: Path, push_props, *, secrets=None, image_store=None, lines=None):
         image_store=image_store,
     )
     n = len(list(tmp.glob("work*")))
-    request = BuildRequest(
-        plan=plan,
+    build, masker = compiled(
+        plan,
         commit=COMMIT,
         source=source,
         work_dir=tmp / f"work{n}",
@@ -68,7 +69,7 @@ def build(tmp: Path, push_props, *, secrets=None, image_store=None, lines=None):
         executor="host",
         secrets=secrets or {},
     )
-    return executor.run(request, threading.Event())
+    return executor.run(build, threading.Event(), masker)
 
 
 def test_push_to_registry_with_options_and_commit_metadata(tmp_path, registry):

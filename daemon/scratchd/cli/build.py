@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from scratchd.models import BuildStatus
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser(
@@ -45,19 +47,24 @@ def run(args: argparse.Namespace) -> int:
     import tempfile
     from pathlib import Path
 
+    from scratchd.redact import Redactor
+
     work = Path(tempfile.mkdtemp(prefix="scratchd-build-"))
     try:
-        request, executor_kind = _request(args, work)
+        masker = Redactor()  # the build's one masker, fed while the build is prepared
+        plan = _prepare(args, work, masker)
         printer = Printer(sys.stdout, quiet=args.json)
         executor = _executor(args, printer)
-        result = _run_cancellable(executor, request)
+        outcome = _run_cancellable(executor, plan, masker)
         if args.json:
             import json
 
-            print(json.dumps(result_json(result, request), indent=2))
+            print(json.dumps(result_json(outcome, plan), indent=2))
         else:
-            print(summary(result, executor_kind))
-        return 0 if result.passed else 1
+            print(summary(outcome, args.executor))
+        if outcome.status == BuildStatus.ERROR:  # ours, not the build's: say so on stderr
+            print(f"scratchd: error: {outcome.message}", file=sys.stderr)
+        return 0 if outcome.passed else 1
     finally:
         if args.keep:
             print(f"work dir kept: {work}", file=sys.stderr)
@@ -65,49 +72,39 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _request(args: argparse.Namespace, work):
-    """Export the commit, load wercker.yml, secrets and env into a BuildRequest."""
+def _prepare(args: argparse.Namespace, work, masker):
+    """Export the commit and compile it with the CLI's env, secrets and pipelines."""
     from pathlib import Path
 
-    from scratchd.errors import PipelineError, UsageError
+    from scratchd.errors import UsageError
     from scratchd.git import allow_foreign_repositories
     from scratchd.git.export import export_tree
-    from scratchd.pipeline.parse import decode, parse_plan
-    from scratchd.runner.executor import BuildRequest
+    from scratchd.prepare import prepare_build
 
-    source = work / "source"
-    allow_foreign_repositories()  # as the scratchd user, the repository is someone else's
-    commit = export_tree(args.repo, args.commit, source)
-    wercker_yml = source / "wercker.yml"
-    if not wercker_yml.is_file():
-        raise PipelineError(f"{args.repo}: commit {commit.sha[:12]} has no wercker.yml")
-    # Errors name the file in the repository (at the commit), not our temporary copy.
-    shown = str(Path(args.repo) / "wercker.yml")
-    plan = parse_plan(decode(wercker_yml.read_bytes(), shown), shown)
     env = {}
     for item in args.env:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--env {item!r} is not K=V")
         env[key] = value
-    secrets = {}
-    if args.secrets_file:
-        from scratchd.pipeline.secrets import load_secrets_file
-
-        secrets = dict(load_secrets_file(Path(args.secrets_file)))
-    pipelines = tuple(n.strip() for n in args.pipeline.split(",") if n.strip())
-    request = BuildRequest(
-        plan=plan,
-        commit=commit,
+    source = work / "source"
+    allow_foreign_repositories()  # as the scratchd user, the repository is someone else's
+    commit = export_tree(args.repo, args.commit, source)
+    return prepare_build(
         source=source,
+        pipeline_file="wercker.yml",
+        # Errors name the file in the repository (at the commit), not our temporary copy.
+        shown=str(Path(args.repo) / "wercker.yml"),
+        missing=f"{args.repo}: commit {commit.sha[:12]} has no wercker.yml",
+        commit=commit,
+        masker=masker,
+        secrets_file=Path(args.secrets_file) if args.secrets_file else None,
         work_dir=work / "pipelines",
         cache_dir=Path(args.cache_dir) if args.cache_dir else _default_cache(commit),
-        pipelines=pipelines,
+        pipelines=tuple(n.strip() for n in args.pipeline.split(",") if n.strip()),
         executor=args.executor,
         env=env,
-        secrets=secrets,
     )
-    return request, args.executor
 
 
 def _default_cache(commit):
@@ -143,7 +140,7 @@ def _backend_factory(kind: str):
     return DockerBackend()
 
 
-def _run_cancellable(executor, request):
+def _run_cancellable(executor, plan, masker):
     """Run in a worker thread so Ctrl-C cancels the build (and its teardown runs)."""
     import threading
 
@@ -152,7 +149,7 @@ def _run_cancellable(executor, request):
 
     def work() -> None:
         try:
-            box["result"] = executor.run(request, cancel)
+            box["result"] = executor.run(plan, cancel, masker)
         except BaseException as exc:  # handed to the main thread below
             box["error"] = exc
 
@@ -211,13 +208,13 @@ def summary(result, executor_kind: str) -> str:
     return "\n".join(rows)
 
 
-def result_json(result, request) -> dict:
+def result_json(result, plan) -> dict:
     """The build result for scripts; output lines are already redacted."""
     return {
         "build_id": result.build_id,
         "status": str(result.status),
-        "commit": request.commit.sha,
-        "branch": request.commit.branch,
+        "commit": plan.commit.sha,
+        "branch": plan.commit.branch,
         "failed_pipeline": result.failed_pipeline,
         "failed_step": result.failed_step,
         "exit_code": result.exit_code,

@@ -14,7 +14,7 @@ whole process group or container exec and raises :class:`StepTimeout` /
 down, box image missing) raises :class:`BackendError`, never a step failure.
 
 Backends never see YAML: they get a :class:`PipelineJob` and
-:class:`StepCommand` objects built by the executor from the Plan.
+:class:`StepCommand` objects built by the executor from the BuildPlan.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from scratchd.pipeline.plan import Box
+from scratchd.pipeline.buildplan import Box
 
 #: ``on_line(stream, text)``; stream is "stdout" or "stderr", text has no newline.
 LineSink = Callable[[str, str], None]

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from scratchd.errors import BuildCancelled, InfrastructureError, ScratchdError
-from scratchd.models import BuildStatus, Secret
-from scratchd.pipeline.plan import Pipeline, Step
+from scratchd.outcome import StepResult
+from scratchd.pipeline.buildplan import BuildPlan, PipelinePlan, PlanStep
 from scratchd.runner.backend import Backend, PipelineDirs, PipelineJob
-from scratchd.runner.environment import after_env, pipeline_env, step_env
-from scratchd.runner.results import BuildRequest, BuildResult, StepResult
+from scratchd.runner.environment import after_env, step_env
 from scratchd.runner.sink import INFO, BuildOutput
 from scratchd.runner.steps import Publishing, StepContext, run_step
 
@@ -32,7 +30,7 @@ class BuildRun:
 
     def __init__(
         self,
-        request: BuildRequest,
+        plan: BuildPlan,
         output: BuildOutput,
         cancel: threading.Event,
         *,
@@ -41,7 +39,7 @@ class BuildRun:
         secret_values: tuple[str, ...],
         clock: Callable[[], float],
     ) -> None:
-        self.request = request
+        self.plan = plan
         self.build_id = output.build_id
         self.output = output
         self.cancel = cancel
@@ -52,18 +50,16 @@ class BuildRun:
         self.steps: list[StepResult] = []
         self.failure: StepResult | None = None
         self.cancelled = False
-        self.run_id = uuid.uuid4().hex
-        self.started = time.time()
         self.fields = {
-            "REPO": request.commit.repo,
-            "BRANCH": request.commit.branch,
-            "COMMIT": request.commit.sha,
+            "REPO": plan.commit.repo,
+            "BRANCH": plan.commit.branch,
+            "COMMIT": plan.commit.sha,
             "BUILD_ID": self.build_id,
         }
 
-    def run_all(self, pipelines: list[Pipeline]) -> None:
-        root = self.request.source
-        for pipeline in pipelines:
+    def run_all(self) -> None:
+        root = self.plan.source
+        for pipeline in self.plan.pipelines:
             if self.cancel.is_set():
                 self.cancelled = True
                 self.info(pipeline.name, "", f"=== pipeline {pipeline.name} not started: cancelled")
@@ -75,26 +71,25 @@ class BuildRun:
             root = dirs.output  # wercker: the build's output is the deploy's source
 
     def dirs(self, name: str, root: Path) -> PipelineDirs:
-        base = self.request.work_dir / name
-        source = root / self.request.plan.source_dir if self.request.plan.source_dir else root
+        base = self.plan.work_dir / name
+        source = root / self.plan.source_dir if self.plan.source_dir else root
         return PipelineDirs(
             root=root,
             source=source,
             output=base / "output",
-            cache=self.request.cache_dir,
+            cache=self.plan.cache_dir,
             report=base / "report",
             pipeline=base,
         )
 
-    def run_pipeline(self, pipeline: Pipeline, dirs: PipelineDirs) -> None:
-        plan, request = self.request.plan, self.request
-        env = self.base_env(pipeline.name)
+    def run_pipeline(self, pipeline: PipelinePlan, dirs: PipelineDirs) -> None:
+        env = dict(pipeline.env)
         job = PipelineJob(
             name=pipeline.name,
-            run_id=self.run_id,
+            run_id=self.plan.run_id,
             dirs=dirs,
-            box=plan.box_for(pipeline),
-            services=plan.services_for(pipeline),
+            box=pipeline.box,
+            services=pipeline.services,
             env=env,
             secrets=self.secret_values,
         )
@@ -102,7 +97,7 @@ class BuildRun:
         log.info("pipeline %s starting", pipeline.name, extra=fields)
         self.info(pipeline.name, "", f"=== pipeline {pipeline.name}")
         dirs.pipeline.mkdir(parents=True, exist_ok=True)
-        backend = self.backend_factory(request.executor)
+        backend = self.backend_factory(self.plan.executor)
         try:
             try:
                 backend.setup(job)
@@ -110,7 +105,7 @@ class BuildRun:
                 self.cancelled = True
                 return
             env = {**env, **backend.env_paths()}
-            for step in self.steps_of(pipeline):
+            for step in pipeline.steps:
                 if self.failure or self.cancelled:
                     break
                 self.run_one(pipeline.name, step, backend, job, env, after=False)
@@ -129,31 +124,7 @@ class BuildRun:
         status = "cancelled" if self.cancelled else "failed" if self.failure else "passed"
         log.info("pipeline %s %s", pipeline.name, status, extra=fields)
 
-    def steps_of(self, pipeline: Pipeline) -> tuple[Step, ...]:
-        """The pipeline's steps, or the requested deploy target's (wercker v1)."""
-        target = self.request.deploy_target
-        if pipeline.name != "build" and target:
-            for name, steps in pipeline.targets:
-                if name == target:
-                    return steps
-        return pipeline.steps
-
-    def base_env(self, name: str) -> dict[str, str]:
-        extra = dict(self.request.env)
-        extra.update({k: Secret.reveal(v) for k, v in self.request.secrets.items()})
-        env = pipeline_env(
-            self.request.commit,
-            name,
-            run_id=self.run_id,
-            pipeline_id=f"{self.build_id}-{name}",
-            started=self.started,
-            extra=extra,
-        )
-        if name != "build" and self.request.deploy_target:
-            env["WERCKER_DEPLOYTARGET_NAME"] = self.request.deploy_target
-        return env
-
-    def run_one(self, pipeline: str, step: Step, backend, job, env, *, after: bool) -> None:
+    def run_one(self, pipeline: str, step: PlanStep, backend, job, env, *, after: bool) -> None:
         step_id = uuid.uuid4().hex[:12]
         env = {**env, **step_env(step_id, step.name, env)}
         ctx = StepContext(
@@ -165,11 +136,11 @@ class BuildRun:
             env=env,
             output=self.output,
             cancel=self.cancel,
-            commit=self.request.commit,
-            repo_source=self.request.source,
+            commit=self.plan.commit,
+            repo_source=self.plan.source,
             publishing=self.publishing,
-            command_timeout=self.request.plan.command_timeout,
-            no_response_timeout=self.request.plan.no_response_timeout,
+            command_timeout=self.plan.command_timeout,
+            no_response_timeout=self.plan.no_response_timeout,
         )
         fields = {**self.fields, "PIPELINE": pipeline, "STEP": step.name}
         self.info(pipeline, step.name, f"--- {'after-step ' if after else ''}{step.name}")
@@ -211,23 +182,3 @@ class BuildRun:
 
     def info(self, pipeline: str, step: str, text: str) -> None:
         self.output.emit(pipeline, step, INFO, text)
-
-    def result(self, duration: float) -> BuildResult:
-        failed = self.failure
-        if self.cancelled:
-            status = BuildStatus.CANCELLED
-        elif failed is not None:
-            status = BuildStatus.FAILED
-        else:
-            status = BuildStatus.PASSED
-        return BuildResult(
-            build_id=self.build_id,
-            status=status,
-            steps=tuple(self.steps),
-            failed_pipeline=failed.pipeline if failed else "",
-            failed_step=failed.name if failed else "",
-            message=failed.message if failed else ("build cancelled" if self.cancelled else ""),
-            exit_code=failed.exit_code if failed else None,
-            output=self.output.text(),
-            duration=duration,
-        )

@@ -19,7 +19,7 @@ import requests
 
 from scratchd.errors import BackendError
 from scratchd.models import Secret
-from scratchd.pipeline.plan import Box
+from scratchd.pipeline.buildplan import Box
 from scratchd.redact import Redactor
 
 log = logging.getLogger(__name__)

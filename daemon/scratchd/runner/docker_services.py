@@ -14,7 +14,7 @@ import re
 import shlex
 from collections.abc import Iterable, Mapping
 
-from scratchd.pipeline.plan import Box
+from scratchd.pipeline.buildplan import Box
 
 
 def service_alias(box: Box) -> str:

@@ -1,36 +1,35 @@
-"""Runs a Plan's pipelines (build, then deploy) on a backend and reports the result.
+"""Runs a BuildPlan's pipelines (build, then deploy) on a backend; returns one BuildOutcome.
 
-The executor is where wercker's run semantics live: which pipelines run,
-what environment each step sees, that the build's output dir becomes the
-deploy's source, that after-steps run whatever the result, and which
-failures are the *user's* (a :class:`BuildResult` with status ``failed``)
-and which are *ours* (an :class:`InfrastructureError` raised to the caller,
-which the scheduler may retry). Everything concrete (the backend, the
-registry client, where output lines go) is handed in.
+The executor is where wercker's run semantics live: what environment each
+step sees at run time, that the build's output dir becomes the deploy's
+source, that after-steps run whatever the result. Which pipelines and which
+steps run was decided by the compiler; how the build ended is decided by
+:func:`scratchd.outcome.decide` from what happened here, errors included,
+so nothing escapes :meth:`Executor.run` but a typed outcome. Everything
+concrete (the backend, the registry client, where output lines go, the
+build's secret masker) is handed in.
 """
 
 from __future__ import annotations
 
-import itertools
+import logging
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
-from scratchd.errors import PipelineError, ScratchdError
-from scratchd.models import Secret
-from scratchd.pipeline.plan import Pipeline, Plan
+from scratchd.errors import ScratchdError
+from scratchd.outcome import BuildOutcome, StepResult, decide
+from scratchd.pipeline.buildplan import BuildPlan
 from scratchd.redact import Redactor
 from scratchd.runner.backend import Backend
 from scratchd.runner.build_run import BuildRun
-from scratchd.runner.results import BuildRequest, BuildResult, StepResult
 from scratchd.runner.sink import BuildOutput, LineConsumer
 from scratchd.runner.steps import Publishing, RegistryClientFactory
 
-__all__ = ["BuildRequest", "BuildResult", "Executor", "StepResult", "select_pipelines"]
+__all__ = ["BuildOutcome", "Executor", "StepResult"]
 
-DEFAULT_PIPELINES = ("build", "deploy")
+log = logging.getLogger(__name__)
 
 
 class Executor:
@@ -50,66 +49,37 @@ class Executor:
         self._publishing = Publishing(registry_client_factory, image_store)
         self._clock = clock
 
-    def run(self, request: BuildRequest, cancel: threading.Event) -> BuildResult:
-        """Run the request's pipelines in order; stop at the first that fails."""
-        build_id = request.build_id or uuid.uuid4().hex
-        secret_values = tuple(_secret_values(request))
-        output = BuildOutput(build_id, Redactor(secret_values), self._consumers)
+    def run(self, plan: BuildPlan, cancel: threading.Event, masker: Redactor) -> BuildOutcome:
+        """Run the plan's pipelines in order, stop at the first that fails.
+
+        ``masker`` is the build's one secret masker, made when the build
+        started (it already knows ``plan.secret_values()``).
+        """
+        output = BuildOutput(plan.build_id, masker, self._consumers)
         run = BuildRun(
-            request,
+            plan,
             output,
             cancel,
             backend_factory=self._backend_factory,
             publishing=self._publishing,
-            secret_values=secret_values,
+            secret_values=plan.secret_values(),
             clock=self._clock,
         )
         started = self._clock()
+        error: BaseException | None = None
         try:
-            run.run_all(select_pipelines(request.plan, request.pipelines))
-        except ScratchdError as exc:
-            exc.args = (output.redact(str(exc)),)
-            raise
-        return run.result(self._clock() - started)
-
-
-def select_pipelines(plan: Plan, names: Iterable[str]) -> list[Pipeline]:
-    """The pipelines to run: those asked for (must exist) or build/deploy as present."""
-    names = tuple(names)
-    if not names:
-        chosen = [p for n in DEFAULT_PIPELINES if (p := plan.pipeline(n)) is not None]
-        if not chosen:
-            raise PipelineError(f"{plan.path}: has neither a 'build' nor a 'deploy' pipeline")
-        return chosen
-    missing = [n for n in names if plan.pipeline(n) is None]
-    if missing:
-        known = ", ".join(p.name for p in plan.pipelines) or "none"
-        raise PipelineError(f"{plan.path}: no pipeline {missing[0]!r} (pipelines: {known})")
-    return [plan.pipeline(n) for n in names]  # type: ignore[misc]
-
-
-def _secret_values(request: BuildRequest) -> list[str]:
-    """Secrets of the request, plus every ``password``-like option and box password.
-
-    Options are expanded against the request's env and secrets up front, so
-    a password that arrives through ``--env`` is masked even in lines printed
-    before the step that uses it.
-    """
-    from scratchd.pipeline.env import expand
-    from scratchd.pipeline.steps import SECRET_OPTIONS
-
-    secrets = {k: Secret.reveal(v) for k, v in request.secrets.items()}
-    env = {**request.env, **secrets}
-    values = list(secrets.values())
-    for pipeline in request.plan.pipelines:
-        targets = [steps for _, steps in pipeline.targets]
-        for step in itertools.chain(pipeline.steps, pipeline.after_steps, *targets):
-            values += [expand(v, env) for k, v in step.properties if k in SECRET_OPTIONS]
-    values += [expand(box.password, env) for box in _boxes(request.plan) if box.password]
-    return [v for v in values if v]
-
-
-def _boxes(plan: Plan):
-    yield from (b for b in (plan.box, *plan.services) if b is not None)
-    for pipeline in plan.pipelines:
-        yield from (b for b in (pipeline.box, *pipeline.services) if b is not None)
+            run.run_all()
+        except Exception as exc:  # every end of a build becomes its outcome
+            if not isinstance(exc, ScratchdError):
+                log.exception("build %s crashed", plan.build_id, extra=run.fields)
+            error = exc
+        return decide(
+            plan.build_id,
+            error=error,
+            failure=run.failure,
+            cancelled=run.cancelled,
+            steps=tuple(run.steps),
+            output=output.text(),
+            duration=self._clock() - started,
+            mask=output.redact,
+        )

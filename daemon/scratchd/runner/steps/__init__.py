@@ -1,24 +1,24 @@
-"""The kinds of step a pipeline can hold, and the one place that tells them apart.
+"""Running the typed steps of a BuildPlan: one module per step type.
 
-Each kind is a module with ``run(ctx) -> StepOutcome`` that raises
+Each module has ``run(ctx) -> StepOutcome`` that raises
 :class:`~scratchd.errors.StepFailed` (or another non-retryable
-:class:`~scratchd.errors.ScratchdError`) when the step fails. The executor
-knows nothing about kinds: it builds a :class:`StepContext` and calls
-:func:`run_step`.
+:class:`~scratchd.errors.ScratchdError`) when the step fails. The compiler
+already decided each step's type, so :func:`run_step` only dispatches on it;
+nothing here knows step ids or YAML.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scratchd.errors import PipelineError, StepFailed
+from scratchd.errors import StepFailed
+from scratchd.expand import expand
 from scratchd.models import CommitInfo
-from scratchd.pipeline.plan import Step
-from scratchd.pipeline.steps import SECRET_OPTIONS
+from scratchd.pipeline import buildplan as bp
 from scratchd.runner.backend import Backend, PipelineJob, StepCommand
 from scratchd.runner.sink import INFO, BuildOutput
 
@@ -41,7 +41,7 @@ class StepContext:
     """Everything one step may use; built fresh by the executor for each step."""
 
     pipeline: str
-    step: Step
+    step: bp.PlanStep
     step_id: str
     backend: Backend
     job: PipelineJob
@@ -56,11 +56,9 @@ class StepContext:
 
     def prop(self, key: str, default: str = "") -> str:
         """A step option with ``$VAR`` expanded; ``password`` values become secrets."""
-        from scratchd.pipeline.env import expand
-
         raw = self.step.prop(key, default)
         value = expand(raw, self.env) if raw else raw
-        if key in SECRET_OPTIONS or key.endswith("-password"):
+        if self.step.is_secret(key):
             self.output.add_secrets(value)
         return value
 
@@ -96,44 +94,18 @@ class StepOutcome:
 
 
 def run_step(ctx: StepContext) -> StepOutcome:
-    """Dispatch on the step id's kind: script, internal, retired, local or vendored."""
-    from scratchd.pipeline import steps as kinds
+    """Run the step by its compiled type; a retired step is only logged."""
     from scratchd.runner.steps import docker_build, docker_push, local, scratch_push, script
 
-    ref = kinds.parse_step_id(ctx.step.id)
-    if ref is None:
-        raise PipelineError(f"{_where(ctx.step)}malformed step id {ctx.step.id!r}")
-    if ctx.step.url:  # the parser keeps ``name "file://path"``'s url apart from the id
-        ref = replace(ref, url=ctx.step.url)
-    kind = kinds.classify(ref)
-    if kind == kinds.SCRIPT:
-        return script.run(ctx)
-    if kind == kinds.INTERNAL:
-        internal = {
-            "internal/docker-scratch-push": scratch_push.run,
-            "internal/docker-push": docker_push.run,
-            "internal/docker-build": docker_build.run,
-        }
-        return internal[ref.identifier](ctx)
-    if kind == kinds.RETIRED:
-        reason = kinds.RETIRED_INTERNAL.get(ref.identifier, "wercker's platform ran it")
-        ctx.log(f"skipped {ref.identifier}: it does not run here ({reason})")
+    step = ctx.step
+    if isinstance(step, bp.SkippedStep):
+        ctx.log(f"skipped {step.id}: it does not run here ({step.reason})")
         return StepOutcome()
-    directory = local.find_step(ref, ctx.repo_source)
-    if directory is not None:
-        return local.run(ctx, ref.name, directory)
-    raise PipelineError(unknown_step_message(ctx.step, ref.name))
-
-
-def _where(step: Step) -> str:
-    return f"wercker.yml:{step.line}: " if step.line else ""
-
-
-def unknown_step_message(step: Step, name: str) -> str:
-    """Registry steps are gone with wercker's registry: say how to vendor them."""
-    return (
-        f"{_where(step)}step {step.id!r} is not available: wercker's step registry is gone. "
-        f"Vendor the step: copy its run.sh (and step.yml) into .scratchd/steps/{name}/ "
-        f"in the repository, or reference a directory with "
-        f"'- {name} \"file://path/to/step\"'"
-    )
+    runners: dict[type, Callable[[StepContext], StepOutcome]] = {
+        bp.ScriptStep: script.run,
+        bp.ScratchPushStep: scratch_push.run,
+        bp.DockerPushStep: docker_push.run,
+        bp.DockerBuildStep: docker_build.run,
+        bp.LocalStep: local.run,
+    }
+    return runners[type(step)](ctx)

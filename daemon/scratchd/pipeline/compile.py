@@ -1,0 +1,178 @@
+"""The one compile step: wercker.yml + repository settings + secrets + commit → BuildPlan.
+
+The daemon's workers and ``scratchd build`` both call :func:`compile_build`,
+so a build is prepared the same way wherever it runs. Everything that needs
+step ids, YAML or the repository's step directories happens here, before a
+backend starts: pipeline selection, old-style deploy targets, each step's
+type, local steps' ``step.yml``, the pipeline environment. Errors point at
+the wercker.yml as ``FILE:LINE:COL`` the way ``scratchd lint`` does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scratchd.errors import PipelineError, StepCompileError
+from scratchd.models import CommitInfo, Secret
+from scratchd.pipeline import buildplan as bp
+from scratchd.pipeline import steps as known
+from scratchd.pipeline.environment import pipeline_env
+from scratchd.pipeline.localstep import local_step
+from scratchd.pipeline.plan import Pipeline, Plan, Step
+
+DEFAULT_PIPELINES = ("build", "deploy")
+
+_INTERNAL = {
+    "internal/docker-scratch-push": bp.ScratchPushStep,
+    "internal/docker-push": bp.DockerPushStep,
+    "internal/docker-build": bp.DockerBuildStep,
+}
+
+
+@dataclass(frozen=True)
+class CompileInput:
+    """What a build is made of, before anything runs.
+
+    ``pipelines`` are asked for explicitly (``scratchd build --pipeline``):
+    each must exist. ``configured`` are the repository config's pipelines:
+    those the file has run. Neither: ``build`` then ``deploy`` as present.
+    """
+
+    text: str
+    path: str  # the name errors show (the file in the repository, not a temp copy)
+    commit: CommitInfo
+    source: Path
+    work_dir: Path
+    cache_dir: Path
+    pipelines: tuple[str, ...] = ()
+    configured: tuple[str, ...] = ()
+    executor: str = "docker"
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, Secret] = field(default_factory=dict)
+    build_id: str = ""
+    deploy_target: str = ""
+
+
+def compile_build(inp: CompileInput) -> bp.BuildPlan:
+    """Parse ``inp.text`` and resolve it into a BuildPlan; raises PipelineError."""
+    from scratchd.pipeline.parse import parse_plan
+
+    return plan_build(parse_plan(inp.text, inp.path), inp)
+
+
+def plan_build(plan: Plan, inp: CompileInput) -> bp.BuildPlan:
+    """Resolve an already parsed Plan (``inp.text`` is not read)."""
+    build_id = inp.build_id or uuid.uuid4().hex
+    run_id = uuid.uuid4().hex
+    started = _now()
+    secrets = {k: Secret.reveal(v) for k, v in inp.secrets.items()}
+    extra = {**inp.env, **secrets}
+    compiled = []
+    for pipeline in _select(plan, inp):
+        env = pipeline_env(
+            inp.commit,
+            pipeline.name,
+            run_id=run_id,
+            pipeline_id=f"{build_id}-{pipeline.name}",
+            started=started,
+            extra=extra,
+        )
+        if pipeline.name != "build" and inp.deploy_target:
+            env["WERCKER_DEPLOYTARGET_NAME"] = inp.deploy_target
+        compiled.append(
+            bp.PipelinePlan(
+                name=pipeline.name,
+                steps=_steps(_steps_of(pipeline, inp.deploy_target), inp),
+                after_steps=_steps(pipeline.after_steps, inp),
+                box=plan.box_for(pipeline),
+                services=plan.services_for(pipeline),
+                env=env,
+            )
+        )
+    return bp.BuildPlan(
+        path=inp.path,
+        commit=inp.commit,
+        source=inp.source,
+        work_dir=inp.work_dir,
+        cache_dir=inp.cache_dir,
+        pipelines=tuple(compiled),
+        executor=inp.executor,
+        build_id=build_id,
+        run_id=run_id,
+        started=started,
+        source_dir=plan.source_dir,
+        command_timeout=plan.command_timeout,
+        no_response_timeout=plan.no_response_timeout,
+        secrets=tuple(v for v in secrets.values() if v),
+    )
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _select(plan: Plan, inp: CompileInput) -> list[Pipeline]:
+    """The pipelines to run, in order (see :class:`CompileInput`)."""
+    if inp.pipelines:
+        missing = [n for n in inp.pipelines if plan.pipeline(n) is None]
+        if missing:
+            names = ", ".join(p.name for p in plan.pipelines) or "none"
+            raise PipelineError(f"{plan.path}: no pipeline {missing[0]!r} (pipelines: {names})")
+        return [p for n in inp.pipelines if (p := plan.pipeline(n)) is not None]
+    wanted = inp.configured or DEFAULT_PIPELINES
+    chosen = [p for n in wanted if (p := plan.pipeline(n)) is not None]
+    if chosen:
+        return chosen
+    if inp.configured:
+        raise PipelineError(f"{plan.path}: none of the pipelines {', '.join(wanted)} is defined")
+    raise PipelineError(f"{plan.path}: has neither a 'build' nor a 'deploy' pipeline")
+
+
+def _steps_of(pipeline: Pipeline, target: str) -> tuple[Step, ...]:
+    """The pipeline's steps, or the requested deploy target's (wercker v1)."""
+    if pipeline.name != "build" and target:
+        for name, steps in pipeline.targets:
+            if name == target:
+                return steps
+    return pipeline.steps
+
+
+def _steps(steps: Iterable[Step], inp: CompileInput) -> tuple[bp.PlanStep, ...]:
+    return tuple(compile_step(step, inp.source, inp.path) for step in steps)
+
+
+def compile_step(step: Step, source: Path, path: str) -> bp.PlanStep:
+    """One parsed step → its typed value; ``source`` is the exported repository."""
+    ref = known.parse_step_id(step.id)
+    if ref is None:
+        raise _error(step, path, f"malformed step id {step.id!r}")
+    common = {
+        "name": step.name,
+        "id": step.id,
+        "options": step.properties,
+        "secret_options": known.SECRET_OPTIONS,
+        "line": step.line,
+    }
+    kind = step.kind or known.classify(ref)
+    if kind == known.SCRIPT:
+        return bp.ScriptStep(**common, code=step.code, cwd=step.cwd or step.prop("cwd"))
+    if kind == known.INTERNAL:
+        return _INTERNAL[ref.identifier](**common)
+    if kind == known.RETIRED:
+        reason = known.RETIRED_INTERNAL.get(ref.identifier, "wercker's platform ran it")
+        return bp.SkippedStep(**common, reason=reason)
+    if step.url:  # the parser keeps ``name "file://path"``'s url apart from the id
+        ref = known.StepRef(ref.identifier, ref.owner, ref.name, ref.version, step.url)
+    try:
+        return local_step(ref, source, common)
+    except PipelineError as exc:
+        raise _error(step, path, str(exc)) from None
+
+
+def _error(step: Step, path: str, message: str) -> StepCompileError:
+    return StepCompileError(message, step=step.name, path=path, line=step.line, column=step.column)
