@@ -1,8 +1,14 @@
-"""wercker.yml → typed :class:`~scratchd.pipeline.plan.Plan`; lint; env expansion.
+"""wercker.yml → typed :class:`~scratchd.pipeline.buildplan.BuildPlan`; lint.
 
-The parser never starts a process and backends never see YAML. Modules::
+The compiler never starts a process and backends never see YAML: the
+runner imports ``buildplan`` (and the ``Box`` of ``plan``) and nothing else
+from here, which import-linter checks. Modules::
 
-    plan         the frozen Plan the runner executes (the contract)
+    compile      compile_build: the one compile step, used by daemon and CLI
+    buildplan    the frozen BuildPlan the runner executes (the contract)
+    localstep    local / vendored step directories and their step.yml
+    environment  the pipeline's WERCKER_* environment, step property names
+    plan         the parsed wercker.yml (what lint and compile read)
     parse        load_plan / parse_plan / compile_plan: top level and pipelines
     boxes        box and services entries
     stepparse    one step item in any of wercker's three shapes
@@ -10,6 +16,6 @@ The parser never starts a process and backends never see YAML. Modules::
     yamlnodes    YAML nodes with positions; wercker's (yaml.v2) reading of scalars
     diagnostics  errors and warnings at a line and column
     lint         every finding of a file, for ``scratchd lint``
-    env          $VAR / ${VAR} expansion (Go's os.Expand)
+    env          $VAR / ${VAR} expansion (Go's os.Expand; lives in scratchd.expand)
     secrets      --secrets-file KEY=value lines → Secret values
 """

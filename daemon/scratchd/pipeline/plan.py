@@ -1,10 +1,9 @@
-"""The typed Plan a wercker.yml compiles to.
+"""The typed Plan a wercker.yml parses to: what ``scratchd lint`` and the compiler read.
 
-This is the contract between the pipeline parser and the runner (compare
-woodpecker's frontend/backend split): the runner only ever sees these
-frozen objects. Property values are kept *unexpanded*; ``$VAR`` expansion
-happens at run time, when the pipeline environment and secrets are known.
-Fields may be added; existing names are relied on by the runner.
+The runner does not execute this: :mod:`scratchd.pipeline.compile` resolves
+it (with the repository's settings, secrets and commit) into a
+:class:`~scratchd.pipeline.buildplan.BuildPlan`. Only :class:`Box` is
+shared with the runner. Property values are kept *unexpanded*.
 """
 
 from __future__ import annotations
@@ -67,7 +66,7 @@ class Step:
     line: int = 0
     column: int = 0
     #: "script", "internal", "local" (``name "file://path"``), "registry" (wercker's
-    #: retired step registry: the runner looks in ``.scratchd/steps/<name>/``) or
+    #: retired step registry: the compiler looks in ``.scratchd/steps/<name>/``) or
     #: "retired" (an internal step that does not run here). See pipeline.steps.
     kind: str = ""
     url: str = ""  # the quoted part of ``name "file://path"``

@@ -10,10 +10,10 @@ A step id in a wercker.yml takes wercker's forms (``core/step.go`` NewStep)::
 
 wercker's step registry is gone, so a registry step runs only if the
 repository vendors it in ``.scratchd/steps/<name>/`` (with ``run.sh`` and an
-optional ``step.yml``); the runner looks there at run time, the parser only
+optional ``step.yml``); the compiler looks there, the parser only
 classifies and records. Internal steps that made sense only on wercker's
 platform or in ``wercker dev`` are *retired*: they parse, with a warning, and
-the runner skips them.
+compile to a skipped step.
 """
 
 from __future__ import annotations

@@ -137,7 +137,6 @@ class BuildRun:
             output=self.output,
             cancel=self.cancel,
             commit=self.plan.commit,
-            repo_source=self.plan.source,
             publishing=self.publishing,
             command_timeout=self.plan.command_timeout,
             no_response_timeout=self.plan.no_response_timeout,

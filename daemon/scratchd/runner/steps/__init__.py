@@ -49,7 +49,6 @@ class StepContext:
     output: BuildOutput
     cancel: threading.Event
     commit: CommitInfo
-    repo_source: Path  # the exported repository tree (local steps live here)
     publishing: Publishing = field(default_factory=Publishing)
     command_timeout: float = 25 * 60
     no_response_timeout: float = 5 * 60
