@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from scratchd.errors import BuildCancelled, InfrastructureError, ScratchdError
-from scratchd.models import BuildStatus, Secret
+from scratchd.models import BuildStatus
 from scratchd.pipeline.plan import Pipeline, Step
 from scratchd.runner.backend import Backend, PipelineDirs, PipelineJob
 from scratchd.runner.environment import after_env, pipeline_env, step_env
@@ -38,7 +38,7 @@ class BuildRun:
         *,
         backend_factory: Callable[[str], Backend],
         publishing: Publishing,
-        secret_values: tuple[str, ...],
+        secret_values: tuple,
         clock: Callable[[], float],
     ) -> None:
         self.request = request
@@ -140,7 +140,7 @@ class BuildRun:
 
     def base_env(self, name: str) -> dict[str, str]:
         extra = dict(self.request.env)
-        extra.update({k: Secret.reveal(v) for k, v in self.request.secrets.items()})
+        extra.update({k: v.reveal() for k, v in self.request.secrets.items()})
         env = pipeline_env(
             self.request.commit,
             name,

@@ -54,7 +54,9 @@ class Executor:
         """Run the request's pipelines in order; stop at the first that fails."""
         build_id = request.build_id or uuid.uuid4().hex
         secret_values = tuple(_secret_values(request))
-        output = BuildOutput(build_id, Redactor(secret_values), self._consumers)
+        masker = request.masker if request.masker is not None else Redactor()
+        masker.add(*secret_values)
+        output = BuildOutput(build_id, masker, self._consumers)
         run = BuildRun(
             request,
             output,
@@ -88,7 +90,7 @@ def select_pipelines(plan: Plan, names: Iterable[str]) -> list[Pipeline]:
     return [plan.pipeline(n) for n in names]  # type: ignore[misc]
 
 
-def _secret_values(request: BuildRequest) -> list[str]:
+def _secret_values(request: BuildRequest) -> list[str | Secret]:
     """Secrets of the request, plus every ``password``-like option and box password.
 
     Options are expanded against the request's env and secrets up front, so
@@ -98,14 +100,14 @@ def _secret_values(request: BuildRequest) -> list[str]:
     from scratchd.pipeline.env import expand
     from scratchd.pipeline.steps import SECRET_OPTIONS
 
-    secrets = {k: Secret.reveal(v) for k, v in request.secrets.items()}
+    secrets = dict(request.secrets)
     env = {**request.env, **secrets}
     values = list(secrets.values())
     for pipeline in request.plan.pipelines:
         targets = [steps for _, steps in pipeline.targets]
         for step in itertools.chain(pipeline.steps, pipeline.after_steps, *targets):
             values += [expand(v, env) for k, v in step.properties if k in SECRET_OPTIONS]
-    values += [expand(box.password, env) for box in _boxes(request.plan) if box.password]
+    values += [_expanded(box.password, env) for box in _boxes(request.plan) if box.password]
     return [v for v in values if v]
 
 
@@ -113,3 +115,9 @@ def _boxes(plan: Plan):
     yield from (b for b in (plan.box, *plan.services) if b is not None)
     for pipeline in plan.pipelines:
         yield from (b for b in (pipeline.box, *pipeline.services) if b is not None)
+
+
+def _expanded(value: str | Secret, env) -> str | Secret:
+    from scratchd.pipeline.env import expand
+
+    return value if isinstance(value, Secret) else expand(value, env)

@@ -38,6 +38,9 @@ class BuildRequest:
     #: wercker's old deploy targets: a deploy pipeline's ``<target>:`` step list runs
     #: instead of its ``steps``, and is ``$WERCKER_DEPLOYTARGET_NAME``.
     deploy_target: str = ""
+    #: The build's one masker (``scratchd.redact.Masker``), made when the build
+    #: started; None: the executor makes one. The request's secrets are added to it.
+    masker: object = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
