@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
 import logging
 import pickle
 import sqlite3
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from scratchd.models import Secret
 
 VALUE = "hunter2-value"
+PACKAGE = Path(__file__).resolve().parents[1] / "daemon" / "scratchd"
+
+#: The points of use: the only modules that may call ``.reveal()``.
+REVEALERS = {
+    "redact.py": "the masker must know the values it masks",
+    "pipeline/env.py": "expansion into step environment",
+    "runner/build_run.py": "step environment",
+    "registry/auth.py": "Authorization header, token request",
+    "runner/docker_images.py": "docker pull auth",
+    "runner/steps/docker_push.py": "docker push auth",
+}
 
 
 def test_formatting_shows_the_mask():
@@ -80,3 +93,23 @@ def test_reveal_equality_and_immutability():
         s._value = "x"  # type: ignore[misc]
     with pytest.raises(TypeError):
         Secret(b"bytes")  # type: ignore[arg-type]
+
+
+def _reveal_calls() -> dict[str, list[int]]:
+    found: dict[str, list[int]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            is_call = isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            if is_call and node.func.attr == "reveal":
+                found.setdefault(str(path.relative_to(PACKAGE)), []).append(node.lineno)
+    return found
+
+
+def test_only_points_of_use_reveal_a_secret():
+    """Every ``.reveal()`` in the package is in a module that sends the value where it
+    is used (auth header, step environment) or masks it; a new one must be added here."""
+    calls = _reveal_calls()
+    assert calls, "the scan found no reveal() at all: it is looking in the wrong place"
+    strays = {module: lines for module, lines in calls.items() if module not in REVEALERS}
+    assert not strays, f"reveal() outside the points of use: {strays}"
