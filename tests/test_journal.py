@@ -302,3 +302,24 @@ def test_a_broken_log_call_never_raises(journald, logger, build_id, capsys):
     (entry,) = journald.wait(f"BUILD_ID={build_id}")
     assert entry["MESSAGE"] == "still logging"
     assert "Logging error" in capsys.readouterr().err
+
+
+def test_daemon_and_build_maskers_reach_the_journal(journald, build_id):
+    from scratchd.models import Secret
+
+    daemon = Redactor([Secret("registry-pw-line1\nregistry-pw-line2")])
+    handler = JournalHandler(daemon, JournalSocket(journald.socket))
+    log = logging.getLogger(f"scratchd.test.{uuid.uuid4().hex}")
+    log.propagate = False
+    log.setLevel(logging.DEBUG)
+    log.addHandler(handler)
+    build = Redactor([Secret("repo-token-xyz")], parents=(daemon,))
+    consume = output_consumer({"REPO": "app"}, redactor=build, logger=log)
+    line = type("Line", (), {"build_id": build_id, "pipeline": "build", "step": "cat"})
+    for text in ("registry-pw-line1", "registry-pw-line2", "token repo-token-xyz"):
+        consume(type("L", (line,), {"stream": "stdout", "text": text})())
+    log.error("push failed: registry-pw-line1", extra={"BUILD_ID": build_id})  # daemon record
+    entries = journald.wait(f"BUILD_ID={build_id}", until=lambda e: len(e) == 4)
+    handler.close()
+    messages = [e["MESSAGE"] for e in entries]
+    assert messages == ["***", "***", "token ***", "push failed: ***"]

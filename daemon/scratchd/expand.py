@@ -17,11 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from scratchd.models import Secret
+
 _SPECIAL = frozenset("*#$@!?-0123456789")
 _ALNUM = frozenset("_0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
-def expand(text: str, env: Mapping[str, str]) -> str:
+def expand(text: str, env: Mapping[str, str | Secret]) -> str:
     """Expand ``$VAR`` and ``${VAR}`` in ``text`` from ``env`` like ``os.Expand``."""
     if "$" not in text:
         return text
@@ -33,7 +35,7 @@ def expand(text: str, env: Mapping[str, str]) -> str:
             out.append(text[start:j])
             name, width = _shell_name(text, j + 1)
             if name:
-                out.append(str.__str__(env.get(name, "")))
+                out.append(_text(env.get(name, "")))
             elif width == 0:
                 out.append("$")  # valid syntax but no name: keep the dollar
             j += width
@@ -65,3 +67,8 @@ def _shell_name(text: str, i: int) -> tuple[str, int]:
     while end < len(text) and text[end] in _ALNUM:
         end += 1
     return text[i:end], end - i
+
+
+def _text(value: str | Secret) -> str:
+    """A secret expands to its value: the result is step environment (its point of use)."""
+    return value.reveal() if isinstance(value, Secret) else value

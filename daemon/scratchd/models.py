@@ -21,17 +21,41 @@ OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
 OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 
 
-class Secret(str):
-    """A string whose ``repr`` and ``str`` formatting never show the value.
+#: Secrets shorter than this cannot be masked (they would mask ordinary words such as
+#: "on"), so loaders refuse them instead of leaving them in clear. Documented in the README.
+MIN_SECRET_LENGTH = 3
 
-    ``reveal()`` is the one explicit way to get the text back, so every place
-    that sends a password somewhere is easy to find with grep.
+
+class Secret:
+    """A secret value that shows ``***`` everywhere except :meth:`reveal`.
+
+    Not a ``str`` subclass on purpose: a subclass hands its value to every
+    ``str`` operation (``"Basic " + s``, ``"".join([s])``, ``json.dumps(s)``,
+    ``s.encode()``, sqlite parameters, ``subprocess`` environments). Here
+    formatting (``str``, ``repr``, f-strings, ``format``, ``"%s" %``) shows the
+    mask, and every operation that would copy the value (``+``, ``%`` on it,
+    ``*``, ``encode``, iteration, ``len``, pickling) raises :class:`TypeError`.
+    ``reveal()`` is the one way to the text, so each place that sends a
+    secret somewhere is easy to find (and a test checks that list).
     """
 
-    __slots__ = ()
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | Secret) -> None:
+        if isinstance(value, Secret):
+            value = value._value
+        if not isinstance(value, str):
+            raise TypeError(f"Secret wraps a str, not {type(value).__name__}")
+        object.__setattr__(self, "_value", value)
+
+    @property
+    def too_short(self) -> bool:
+        """Non-empty but shorter than :data:`MIN_SECRET_LENGTH`: it could not be masked."""
+        return 0 < len(self._value) < MIN_SECRET_LENGTH
 
     def reveal(self) -> str:
-        return str.__str__(self)
+        """The real text: call it only where the value is used (auth header, step env)."""
+        return self._value
 
     def __repr__(self) -> str:
         return "Secret('***')"
@@ -41,6 +65,32 @@ class Secret(str):
 
     def __format__(self, spec: str) -> str:
         return "***"
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        # By value, so a reloaded config that kept its password compares equal.
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("Secret is immutable")
+
+    def __copy__(self) -> Secret:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Secret:
+        return self
+
+    def _refuse(self, *args: object, **kwargs: object):
+        raise TypeError("a Secret is not a str: call .reveal() where the value is really needed")
+
+    __add__ = __radd__ = __mul__ = __rmul__ = __mod__ = __rmod__ = _refuse
+    __iter__ = __len__ = __getitem__ = __contains__ = _refuse
+    encode = __reduce__ = __reduce_ex__ = __getstate__ = _refuse
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def prepare_build(
     if not path.is_file():
         raise PipelineError(missing)
     secrets = _secrets(secrets_file)
-    masker.add(*(secret.reveal() for secret in secrets.values()))
+    masker.add(*secrets.values())
     text = decode(path.read_bytes(), shown)
     plan = compile_build(
         CompileInput(

@@ -97,11 +97,13 @@ class WorkerPool:
         router: OutputRouter,
         on_done: Callable[[], None] = lambda: None,
         notes_writer: Callable[[Path, str, str], None] | None = None,
+        new_masker: Callable[[], Redactor] = Redactor,
     ) -> None:
         self._store, self._scheduler, self._executor = store, scheduler, executor
         self._checkout, self._state, self._config = checkout, state, config
         self._router, self._on_done = router, on_done
         self._notes_writer = notes_writer
+        self._new_masker = new_masker  # one per build, made when it starts
         self._lock = threading.Lock()
         self._running: dict[int, Running] = {}
 
@@ -149,12 +151,13 @@ class WorkerPool:
         path = self._state.log_path(record.repo, record.id)
         work = self._state.work_dir(record.repo, record.id)
         self._store.set_paths(record.id, log_path=path, work_dir=work)
-        build_log = BuildLog(path)
-        self._router.register(str(record.id), build_log, _journal_consumer(fields))
+        masker = self._new_masker()
+        build_log = BuildLog(path, masker=masker)
+        self._router.register(str(record.id), build_log, _journal_consumer(fields, masker))
         log.info("build %s of %s started", record.id, record.short_sha, extra=fields)
         status, digests, message = BuildStatus.ERROR, (), ""
         try:
-            status, digests, message = self._build(run, build_log, work)
+            status, digests, message = self._build(run, build_log, work, masker)
         except Exception:
             log.exception("build %s: internal error", record.id, extra=fields)
         finally:
@@ -166,10 +169,10 @@ class WorkerPool:
             self._after(record, status, digests, message)
             self._on_done()
 
-    def _build(self, run: Running, build_log: BuildLog, work: Path):
+    def _build(self, run: Running, build_log: BuildLog, work: Path, redactor: Redactor):
         """Run the build; returns (status, digests, message) as recorded."""
         record = run.record
-        masker = Redactor()  # the build's one masker: every sink of this build uses it
+        masker = redactor  # the build's one masker: every sink of this build uses it
         try:
             outcome = self._execute(record, run.cancel, build_log, work, masker)
         except Exception as exc:  # before the executor ran: checkout, wercker.yml, a bug
@@ -239,10 +242,10 @@ class WorkerPool:
             log.warning("pruning %s failed: %s", repo.name, exc, extra=fields)
 
 
-def _journal_consumer(fields: dict[str, str]) -> Callable:
+def _journal_consumer(fields: dict[str, str], masker: Redactor) -> Callable:
     from scratchd.journal import output_consumer
 
-    return output_consumer({k: v for k, v in fields.items() if k != "BUILD_ID"})
+    return output_consumer({k: v for k, v in fields.items() if k != "BUILD_ID"}, redactor=masker)
 
 
 def _fields(b: BuildRecord) -> dict[str, str]:

@@ -58,7 +58,7 @@ def test_secrets_file_syntax_is_checked_without_quoting_it(tmp_path, capsys):
     env = make_env(tmp_path)
     (tmp_path / "state").mkdir()
     secrets = tmp_path / "app.env"
-    secrets.write_text("GOOD=1\nthis is hunter22 not an assignment\n")
+    secrets.write_text("GOOD=one\nthis is hunter22 not an assignment\n")
     secrets.chmod(0o600)
     env.config.write_text(env.config.read_text() + f'secrets_file = "{secrets}"\n')
     code, _, err = env.cli(capsys, "check-config")

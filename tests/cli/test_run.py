@@ -60,3 +60,39 @@ def test_status_sees_the_running_daemon(tmp_path, make_daemon):
     assert "watching 1 repo, " in done.stdout
     assert d.stop() == 0
     assert scratchd("status", "--config", str(d.config)).returncode == 3
+
+
+def test_registry_passwords_are_masked_in_daemon_records_and_every_build(tmp_path):
+    import io
+    import logging
+
+    from scratchd.cli import _configure_logging
+    from scratchd.cli.run import Daemon
+    from scratchd.config import load_config
+    from scratchd.journal import install_handler
+
+    password = tmp_path / "quay.pw"
+    password.write_text("quay-robot-pw\n")
+    config_file = tmp_path / "scratchd.toml"
+    config_file.write_text(
+        f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n'
+        f'[registry."quay.io"]\nusername = "robot"\npassword_file = "{password}"\n'
+    )
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        masker = _configure_logging(0, False)  # what main() hands to the command as args.masker
+        stream = io.StringIO()
+        install_handler(logging.INFO, prefer_journal=False, redactor=masker, stream=stream)
+        daemon = Daemon(load_config(config_file), masker=masker)
+        build = daemon.build_masker()  # read at build start, before any push needs it
+        logging.getLogger("scratchd.test").warning("push refused for quay-robot-pw")
+        assert build.redact("cat quay.pw: quay-robot-pw") == "cat quay.pw: ***"
+        assert "push refused for ***" in stream.getvalue()
+        assert "quay-robot-pw" not in stream.getvalue()
+    finally:
+        for handler in root.handlers[:]:
+            root.removeHandler(handler)
+        for handler in saved[0]:
+            root.addHandler(handler)
+        root.setLevel(saved[1])

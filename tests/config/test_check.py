@@ -85,8 +85,8 @@ def test_registry_sources(tmp_path, repos):
     assert "No such file" in by_key['registry."d.io".password_file'].message
     creds = tmp_path / "creds"
     creds.mkdir()
-    (creds / "c").write_text("t")
-    quiet = check_config(config, environ={"B_TOKEN": "x", "CREDENTIALS_DIRECTORY": str(creds)})
+    (creds / "c").write_text("c-token")
+    quiet = check_config(config, environ={"B_TOKEN": "xyz", "CREDENTIALS_DIRECTORY": str(creds)})
     assert {p.key for p in quiet} == {
         'registry."a.io".password_file',
         'registry."d.io".password_file',
@@ -130,3 +130,26 @@ def test_missing_credential_in_credentials_directory(tmp_path):
     config = load(tmp_path, '[registry."c.io"]\nusername = "u"\npassword_credential = "c"\n')
     (problem,) = check_config(config, environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
     assert problem.severity == "error" and "credential 'c' is not readable" in problem.message
+
+
+def test_short_passwords_and_secrets_are_errors(tmp_path, repos):
+    token = tmp_path / "token"
+    token.write_text("pw\n")
+    token.chmod(0o600)
+    secrets = tmp_path / "team.env"
+    secrets.write_text("PIN=12\n")
+    secrets.chmod(0o600)
+    work, _ = repos
+    body = (
+        f'[registry."a.io"]\nusername = "u"\npassword_file = "{token}"\n'
+        '[registry."b.io"]\nusername = "u"\npassword_env = "B_TOKEN"\n'
+        + repo_block("app", work, f'secrets_file = "{secrets}"\n')
+    )
+    config = load(tmp_path, body)
+    by_key = {p.key: p for p in errors(check_config(config, environ={"B_TOKEN": "b"}))}
+    assert "shorter than 3 characters" in by_key['registry."a.io".password_file'].message
+    assert "shorter than 3 characters" in by_key['registry."b.io".password_env'].message
+    from scratchd.cli.check_config import secrets_syntax
+
+    (problem,) = secrets_syntax(config, [])
+    assert problem.key == "repo[1].secrets_file" and "PIN: shorter than 3" in problem.message

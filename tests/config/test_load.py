@@ -274,3 +274,12 @@ def test_same_text_gives_equal_configs(tmp_path):
     text = EXAMPLE.read_text()
     assert parse_config(text, EXAMPLE) == parse_config(text, EXAMPLE)
     assert not repo_changes(parse_config(text, EXAMPLE), parse_config(text, EXAMPLE))
+
+
+def test_a_password_too_short_to_mask_is_refused(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("ab\n")
+    with pytest.raises(CredentialError, match="shorter than 3 characters"):
+        RegistryConfig("q.io", "u", password_file=token).password({})
+    with pytest.raises(CredentialError, match="too short to be masked"):
+        RegistryConfig("q.io", "u", password_env="T").password({"T": "x"})

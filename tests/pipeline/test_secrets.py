@@ -57,7 +57,7 @@ def test_values_match_what_a_shell_reads(tmp_path):
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
-        ("OK=1\nnot a pair hunter2\n", 2, "expected KEY=value"),
+        ("OK=one\nnot a pair hunter2\n", 2, "expected KEY=value"),
         ("1BAD=hunter2\n", 1, "expected KEY=value"),
         ("\n\nP='hunter2\n", 3, "unterminated ' quote"),
         ('P="hunter2\n', 1, 'unterminated " quote'),
@@ -78,3 +78,11 @@ def test_unreadable_file(tmp_path):
     (tmp_path / "bin.env").write_bytes(b"P=\xff\xfe\n")
     with pytest.raises(ConfigError, match="not UTF-8"):
         load_secrets_file(tmp_path / "bin.env")
+
+
+def test_a_secret_too_short_to_mask_is_refused_without_showing_it():
+    with pytest.raises(ConfigError) as info:
+        parse_secrets("LONG=long-enough\nPIN=42\n", "team.env")
+    assert str(info.value).startswith("team.env:2: PIN: shorter than 3 characters")
+    assert "42" not in str(info.value).replace("team.env:2", "")
+    assert parse_secrets("EMPTY=\nOK=abc\n", "team.env")["OK"].reveal() == "abc"

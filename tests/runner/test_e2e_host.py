@@ -21,6 +21,8 @@ from scratchd.cli import main
 from tests.git.repos import WorkRepo, git
 from tests.support.services import free_port, run_registry, unavailable, wait_for
 
+# Secrets-file values must be long enough to mask (3+ characters), usernames too.
+USERNAME = "ci-robot"
 PASSWORD = "e2e-Registry-Pass-31"
 
 MAIN_GO = """\
@@ -70,7 +72,7 @@ def auth_registry(tmp_path):
     if shutil.which("htpasswd") is None:
         unavailable("htpasswd is not installed (apt-get install apache2-utils)")
     line = subprocess.run(
-        ["htpasswd", "-Bbn", "ci", PASSWORD], capture_output=True, text=True, check=True
+        ["htpasswd", "-Bbn", USERNAME, PASSWORD], capture_output=True, text=True, check=True
     ).stdout
     (tmp_path / "htpasswd").write_text(line)
     auth = f"auth:\n  htpasswd:\n    realm: scratchd-e2e\n    path: {tmp_path / 'htpasswd'}\n"
@@ -110,7 +112,7 @@ def test_seed_scenario_go_server_pushed_and_served(tmp_path, auth_registry, dock
     status_before = git(repo.path, "status", "--porcelain")  # (refreshes the index itself)
     index_before = (repo.path / ".git" / "index").stat().st_mtime_ns
     secrets = tmp_path / "secrets.env"
-    secrets.write_text(f"REGISTRY_USERNAME=ci\nREGISTRY_PASSWORD='{PASSWORD}'\n")
+    secrets.write_text(f"REGISTRY_USERNAME={USERNAME}\nREGISTRY_PASSWORD='{PASSWORD}'\n")
 
     code = main(
         [
@@ -144,7 +146,7 @@ def test_seed_scenario_go_server_pushed_and_served(tmp_path, auth_registry, dock
 def registry_manifest(registry, name: str, tag: str) -> dict:
     response = requests.get(
         f"{registry.url}/v2/{name}/manifests/{tag}",
-        auth=("ci", PASSWORD),
+        auth=(USERNAME, PASSWORD),
         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
         timeout=10,
     )
@@ -154,7 +156,8 @@ def registry_manifest(registry, name: str, tag: str) -> dict:
 
 def run_image(client, repository: str, tag: str) -> str:
     """Pull with docker, run with a loopback port, return the HTTP answer."""
-    client.images.pull(repository, tag=tag, auth_config={"username": "ci", "password": PASSWORD})
+    auth = {"username": USERNAME, "password": PASSWORD}
+    client.images.pull(repository, tag=tag, auth_config=auth)
     port = free_port()
     name = f"scratchd-e2e-host-{uuid.uuid4().hex[:8]}"
     container = client.containers.run(

@@ -73,3 +73,17 @@ def test_runner_output_lines_keep_pipeline_and_step(tmp_path):
         read_log(tmp_path / "4.log")
         == "1970-01-02T00:00:00.250Z stderr build/compile: warning: x\n"
     )
+
+
+def test_every_line_written_is_masked_with_the_builds_masker(tmp_path):
+    from scratchd.models import Secret
+    from scratchd.redact import Masker
+
+    daemon = Masker([Secret("registry-pw\nsecond-line")])
+    log = BuildLog(tmp_path / "1.log", masker=Masker([Secret("repo-token")], parents=(daemon,)))
+    log.line("checking out with repo-token")  # scratchd's own line, not step output
+    log.line("second-line", stream="stderr", pipeline="build", step="cat")
+    log.line("build failed: registry-pw rejected", "info")
+    text = (tmp_path / "1.log").read_text()
+    assert "with ***" in text and "build/cat: ***" in text and "failed: *** rejected" in text
+    assert not any(s in text for s in ("registry-pw", "second-line", "repo-token"))

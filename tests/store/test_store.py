@@ -298,3 +298,26 @@ def test_daemon_lock_is_exclusive_across_processes_and_dies_with_its_holder(tmp_
     with lock:
         assert lock.holder() is not None
     assert lock.holder() is None
+
+
+def test_messages_are_masked_with_the_daemons_masker_before_they_are_written(tmp_path):
+    from scratchd.models import Secret
+    from scratchd.redact import Masker
+
+    db = StateDir(tmp_path / "state").db
+    store = Store(db, masker=Masker([Secret("registry-pw-1")]))
+    for n, mark in enumerate(("failed", "error", "requeue", "cancelled", "interrupted")):
+        (build,) = store.enqueue([commit(n)], Trigger.PUSH)
+        conn = sqlite3.connect(db)
+        conn.execute("UPDATE builds SET status='running' WHERE id=?", (build.id,))
+        conn.commit()
+        text = f"{mark}: login registry-pw-1 rejected"
+        if mark == "requeue":
+            assert store.requeue(build.id, 0.0, text)
+        else:
+            assert getattr(store, f"mark_{mark}")(build.id, text)
+    store.close()
+    rows = sqlite3.connect(db).execute("SELECT message FROM builds").fetchall()
+    assert len(rows) == 5 and all(m.endswith("login *** rejected") for (m,) in rows), rows
+    for path in db.parent.glob(db.name + "*"):  # the DB, -wal, -shm
+        assert b"registry-pw-1" not in path.read_bytes(), path.name

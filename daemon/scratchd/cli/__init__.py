@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(requested_command(argv))
     args = parser.parse_args(argv)
-    _configure_logging(args.verbose, getattr(args, "log_to_journal", None))
+    # The process's one masker: log records mask with it, and a command that reads
+    # credentials (the daemon) adds them to it; handed over explicitly, never looked up.
+    args.masker = _configure_logging(args.verbose, getattr(args, "log_to_journal", None))
     try:
         return int(args.handler(args) or 0)
     except ScratchdError as exc:
@@ -83,17 +85,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _configure_logging(verbosity: int, journal: bool | None) -> None:
+def _configure_logging(verbosity: int, journal: bool | None):
     """Route log records to journald when it is our stderr, else to stderr.
 
     Configured once per process here, at the edge; library code only calls
     ``logging.getLogger(__name__)`` and passes journald fields as ``extra``
     (``REPO``, ``BRANCH``, ``COMMIT``, ``BUILD_ID``, ``PIPELINE``, ``STEP``).
     """
+    from scratchd.redact import Masker
+
     level = logging.WARNING - 10 * verbosity
+    masker = Masker()
     try:
         from scratchd.journal import install_handler
     except ModuleNotFoundError:
         logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
-        return
-    install_handler(level=level, prefer_journal=journal)
+        return masker
+    install_handler(level=level, prefer_journal=journal, redactor=masker)
+    return masker

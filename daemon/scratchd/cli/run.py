@@ -38,16 +38,20 @@ def run(args: argparse.Namespace) -> int:
     config = load(args)
     if not args.verbose:  # a daemon reports its builds: INFO unless asked otherwise
         _log_at_info()
-    daemon = Daemon(config, poll_only=args.poll_only)
+    daemon = Daemon(config, poll_only=args.poll_only, masker=getattr(args, "masker", None))
     return daemon.run()
 
 
 class Daemon:
     """Owns the resources of one daemon process (lock, database) around the Service."""
 
-    def __init__(self, config, *, poll_only: bool = False) -> None:
+    def __init__(self, config, *, poll_only: bool = False, masker=None) -> None:
+        from scratchd.redact import Masker
+
         self.config = config
         self.poll_only = poll_only
+        #: The daemon-wide masker (the log handler's): every registry password it can read.
+        self.masker = masker if masker is not None else Masker()
         self._service = None  # set once built; its config changes on SIGHUP
 
     def run(self) -> int:
@@ -59,7 +63,8 @@ class Daemon:
         state.root.mkdir(parents=True, exist_ok=True)
         lock = DaemonLock(state.root)
         lock.acquire()
-        store = Store(state.db)
+        store = Store(state.db, masker=self.masker)
+        registry_settings(self.config, self.masker)  # masked before the first build starts
         try:
             service = self.service(state, store)
             service.install_signal_handlers()
@@ -114,6 +119,7 @@ class Daemon:
                 router=router,
                 on_done=on_done,
                 notes_writer=write_note,
+                new_masker=self.build_masker,
             )
 
         self._service = Service(
@@ -127,6 +133,19 @@ class Daemon:
             notifier=Notifier.from_environ(unset=True),
         )
         return self._service
+
+    def build_masker(self):
+        """A new build's masker: the daemon's (re-read now) as parent, for its own secrets.
+
+        Registry passwords are read again at each build start, so a SIGHUP that
+        added a registry or a rotated password file is masked from the build's
+        first line, even in a host step that ``cat``s the file.
+        """
+        from scratchd.redact import Masker
+
+        config = self._service.config if self._service is not None else self.config
+        registry_settings(config, self.masker)
+        return Masker(parents=(self.masker,))
 
     def registry_clients(self):
         """A ``(ref, credential) -> RegistryClient`` factory reading the *current* config.
@@ -146,7 +165,7 @@ class Daemon:
 
         def make(ref, credential):
             config = self._service.config if self._service is not None else self.config
-            configured, insecure = registry_settings(config)
+            configured, insecure = registry_settings(config, self.masker)
             return registry_client_factory(configured=configured, insecure=insecure, shared=shared)(
                 ref, credential
             )
@@ -154,8 +173,12 @@ class Daemon:
         return make
 
 
-def registry_settings(config) -> tuple[dict, tuple[str, ...]]:
-    """``({host: (username, Secret)}, insecure hosts)`` from the config's registries."""
+def registry_settings(config, masker=None) -> tuple[dict, tuple[str, ...]]:
+    """``({host: (username, Secret)}, insecure hosts)`` from the config's registries.
+
+    Every password read is added to ``masker`` (the daemon's), so it is masked
+    in all daemon records and every build's output.
+    """
     from scratchd.errors import CredentialError
 
     configured = {}
@@ -165,8 +188,8 @@ def registry_settings(config) -> tuple[dict, tuple[str, ...]]:
         except CredentialError as exc:
             log.error("%s (pushing to %s without a password)", exc, host)
             continue
-        if password is not None:
-            _mask(password.reveal())
+        if password is not None and masker is not None:
+            masker.add(password)
         configured[host] = (reg.username, password)
     return configured, tuple(h for h, r in config.registries.items() if r.insecure)
 
@@ -180,16 +203,6 @@ def backend_factory(kind: str):
     from scratchd.runner.docker_backend import DockerBackend
 
     return DockerBackend()
-
-
-def _mask(value: str) -> None:
-    try:
-        from scratchd.journal import installed_redactor
-    except ModuleNotFoundError:
-        return
-    redactor = installed_redactor()
-    if redactor is not None:
-        redactor.add(value)
 
 
 def _log_at_info() -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from scratchd.config.lines import KeyPath, dotted
 from scratchd.config.model import Config, RepoConfig
+from scratchd.errors import CredentialError
 
 ERROR, WARNING = "error", "warning"
 
@@ -53,6 +54,7 @@ def check_config(config: Config, environ: dict[str, str] | None = None) -> list[
             )
         if registry.password_credential:
             checker.credential((*where, "password_credential"), registry.password_credential, env)
+        checker.password(where, registry, env)
     for index, repo in enumerate(config.repos):
         checker.repo(index, repo)
     return checker.problems
@@ -109,6 +111,17 @@ class _Checker:
             )
         elif not os.access(Path(directory) / name, os.R_OK):
             self.add(key, f"credential {name!r} is not readable in {directory}")
+
+    def password(self, where: KeyPath, registry, env: dict[str, str]) -> None:
+        """Read a password the checks above found readable: is it long enough to mask?"""
+        sources = ("password_file", "password_env", "password_credential")
+        key = next(((*where, s) for s in sources if getattr(registry, s)), where)
+        if any(p.key.startswith(dotted(where)) for p in self.problems):
+            return  # unreadable or unset: already reported
+        try:
+            registry.password(env)
+        except CredentialError as exc:
+            self.add(key, str(exc))
 
     def repo(self, index: int, repo: RepoConfig) -> None:
         where: KeyPath = ("repo", index)

@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 from scratchd.config.lines import KeyLines, KeyPath
 from scratchd.errors import CredentialError
-from scratchd.models import Secret
+from scratchd.models import MIN_SECRET_LENGTH, Secret
 
 DEFAULT_STATE_DIR = Path("/var/lib/scratchd")
 EXECUTORS = ("docker", "host")
@@ -66,8 +66,19 @@ class RegistryConfig:
         return "none"
 
     def password(self, environ: Mapping[str, str] | None = None) -> Secret | None:
-        """Read the password now; ``None`` when none is configured."""
-        env = os.environ if environ is None else environ
+        """Read the password now; ``None`` when none is configured.
+
+        A password too short to be masked in build output is refused here.
+        """
+        password = self._read_password(os.environ if environ is None else environ)
+        if password is not None and password.too_short:
+            raise CredentialError(
+                f"registry {self.host}: the password is shorter than {MIN_SECRET_LENGTH} "
+                "characters, too short to be masked in logs"
+            )
+        return password
+
+    def _read_password(self, env: Mapping[str, str]) -> Secret | None:
         if self.password_file is not None:
             return Secret(_read_secret_file(self.password_file, self.host))
         if self.password_env:

@@ -68,7 +68,7 @@ def plan_build(plan: Plan, inp: CompileInput) -> bp.BuildPlan:
     build_id = inp.build_id or uuid.uuid4().hex
     run_id = uuid.uuid4().hex
     started = _now()
-    secrets = {k: Secret.reveal(v) for k, v in inp.secrets.items()}
+    secrets = {k: v.reveal() for k, v in inp.secrets.items()}  # the step environment
     extra = {**inp.env, **secrets}
     compiled = []
     for pipeline in _select(plan, inp):

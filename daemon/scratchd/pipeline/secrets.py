@@ -22,7 +22,7 @@ import re
 from pathlib import Path
 
 from scratchd.errors import ConfigError
-from scratchd.models import Secret
+from scratchd.models import MIN_SECRET_LENGTH, Secret
 
 _LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=(.*)")
 _ESCAPES = {'"': '"', "\\": "\\", "$": "$", "n": "\n", "t": "\t", "r": "\r"}
@@ -52,7 +52,15 @@ def parse_secrets(text: str, path: str) -> dict[str, Secret]:
                 "expected KEY=value (KEY: letters, digits, _)", path=path, line=number
             )
         key, raw = match.groups()
-        secrets[key] = Secret(_value(raw.strip(), path, number))
+        secret = Secret(_value(raw.strip(), path, number))
+        if secret.too_short:
+            raise ConfigError(
+                f"{key}: shorter than {MIN_SECRET_LENGTH} characters, too short to be masked "
+                "in logs (an empty value is fine)",
+                path=path,
+                line=number,
+            )
+        secrets[key] = secret
     return secrets
 
 

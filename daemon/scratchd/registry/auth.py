@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from scratchd.errors import AuthError, RegistryError
+from scratchd.models import Secret
 from scratchd.registry.challenge import Challenge
 from scratchd.registry.credentials import Credential, CredentialStore
 from scratchd.registry.http import ConnectionFailed, HttpClient, Response, TlsFailed
@@ -92,7 +93,7 @@ class Authenticator:
         self._tokens = tokens if tokens is not None else TokenCache(clock)
         self._creds: dict[str, Credential | None] = {}
         #: Every secret value used so far, for redacting error text.
-        self.secrets: set[str] = set()
+        self.secrets: set[str | Secret] = set()
 
     def set_challenge(self, host: str, challenge: Challenge | None) -> None:
         with self._lock:

@@ -44,8 +44,9 @@ class Credential:
     identity_token: Secret | None = None
     source: str = ""  # where it came from, for error messages ("docker config.json")
 
-    def secrets(self) -> tuple[str, ...]:
-        return tuple(s.reveal() for s in (self.password, self.identity_token) if s)
+    def secrets(self) -> tuple[Secret, ...]:
+        """The values to mask in error texts (still wrapped: the masker reveals them)."""
+        return tuple(s for s in (self.password, self.identity_token) if s)
 
 
 Runner = Callable[..., subprocess.CompletedProcess]
@@ -206,6 +207,8 @@ def _as_credential(value: Credential | tuple[str, Secret], source: str) -> Crede
     return Credential(username, as_secret(password), source=source)
 
 
-def as_secret(value: str) -> Secret:
-    """Wrap ``value`` once: ``Secret(Secret(x))`` would wrap the mask ``***`` instead."""
-    return value if isinstance(value, Secret) else Secret(value)
+def as_secret(value: str | Secret | None) -> Secret | None:
+    """Wrap ``value`` once; ``None`` (a registry without a password) stays ``None``."""
+    if value is None or isinstance(value, Secret):
+        return value
+    return Secret(value)

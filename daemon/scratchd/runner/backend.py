@@ -53,7 +53,7 @@ class PipelineJob:
     box: Box | None = None
     services: tuple[Box, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)  # host-view values
-    secrets: tuple[str, ...] = ()  # values to mask; never logged
+    secrets: tuple = ()  # values to mask (str or Secret); never logged
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ import requests
 from scratchd.errors import BackendError, PipelineError
 from scratchd.redact import Redactor
 from scratchd.runner.backend import LineSink, PipelineJob, StepCommand
-from scratchd.runner.docker_images import ensure_image, reveal
+from scratchd.runner.docker_images import ensure_image
 from scratchd.runner.docker_services import command_args, exposed_ports, service_alias
 from scratchd.runner.docker_services import service_env as link_vars
 from scratchd.runner.stepwatch import LineSplitter, StepClock
@@ -108,7 +108,7 @@ class DockerBackend:
             raise PipelineError(f"pipeline {job.name!r} has no box: the docker executor needs one")
         self._job = job
         boxes = (job.box, *job.services)
-        self._redactor = Redactor([*job.secrets, *(reveal(b.password) for b in boxes)])
+        self._redactor = Redactor([*job.secrets, *(b.password for b in boxes)])
         self._client = self._connect()
         base = f"scratchd-{_slug(job.run_id)}-{_slug(job.name)}-{secrets.token_hex(3)}"
         labels = {

@@ -24,10 +24,16 @@ def gz_path(path: Path) -> Path:
 
 
 class BuildLog:
-    """Appends timestamped lines to one build's log; each line is flushed at once."""
+    """Appends timestamped lines to one build's log; each line is flushed at once.
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+    ``masker`` (the build's :class:`~scratchd.redact.Masker`) masks every line
+    written, scratchd's own included ("checking out", the outcome), so no
+    caller has to remember to redact before writing.
+    """
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time, *, masker=None) -> None:
         self.path = Path(path)
+        self._masker = masker
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._file = open(self.path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
@@ -41,7 +47,9 @@ class BuildLog:
         step: str = "",
         timestamp: float | None = None,
     ) -> None:
-        """Append ``<UTC time> <stream> [<pipeline>/<step>: ]<text>``; text is already redacted."""
+        """Append ``<UTC time> <stream> [<pipeline>/<step>: ]<text>``, secrets masked."""
+        if self._masker is not None:
+            text = self._masker.redact(text)
         when = self._clock() if timestamp is None else timestamp
         stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
         where = f"{pipeline}/{step}: " if pipeline or step else ""

@@ -3,8 +3,9 @@
 Every state change is one transaction with a guard on the current status
 (``UPDATE ... WHERE status = 'running'``), so a late or repeated call cannot
 resurrect a finished build, and nothing but :meth:`Store.mark_passed` on a
-*running* build ever writes ``passed``. Callers redact messages before
-passing them in: this layer stores text as given.
+*running* build ever writes ``passed``. Callers mask a build's own secrets
+in messages before passing them in; the store's ``masker`` (the daemon's, with
+every registry password it can read) masks each message once more on write.
 """
 
 from __future__ import annotations
@@ -27,9 +28,15 @@ FINISHED = tuple(s.value for s in BuildStatus if s.finished)
 class Store(RefsMixin, HeartbeatMixin):
     """All reads and writes of the state database. Safe across threads and processes."""
 
-    def __init__(self, path: Path, *, create: bool = True, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: Path, *, create: bool = True, busy_timeout: float = 30.0, masker=None
+    ) -> None:
         self.db = Database(path, create=create, busy_timeout=busy_timeout)
         self.path = self.db.path
+        self._masker = masker  # a scratchd.redact.Masker, or None: messages as given
+
+    def _masked(self, message: str) -> str:
+        return self._masker.redact(message) if self._masker is not None and message else message
 
     def close(self) -> None:
         self.db.close()
@@ -178,13 +185,15 @@ class Store(RefsMixin, HeartbeatMixin):
             cur = conn.execute(
                 "UPDATE builds SET status=?, attempt=attempt+1, retry_after=?, message=?,"
                 " started_at=NULL, cancel_requested=0 WHERE id=? AND status=?",
-                (Q, retry_after, message, build_id, R),
+                (Q, retry_after, self._masked(message), build_id, R),
             )
         return cur.rowcount == 1
 
     def _finish(self, build_id, status, allowed, now, **columns) -> bool:
         now = time.time() if now is None else now
         columns = {"status": str(status), "finished_at": now, **columns}
+        if columns.get("message"):
+            columns["message"] = self._masked(columns["message"])
         assigns = ", ".join(f"{k}=?" for k in columns)
         marks = ",".join("?" * len(allowed))
         with self.db.write() as conn:
