@@ -10,7 +10,7 @@ import stat
 
 import pytest
 
-from scratchd.errors import ImageError, UnsupportedFileError, UsageError
+from scratchd.errors import ImageError, ImageOptionError, UnsupportedFileError
 from scratchd.image.build import bake
 from scratchd.models import (
     DOCKER_CONFIG,
@@ -204,7 +204,7 @@ def test_zstd_layer(tmp_path):
 
 
 def test_zstd_needs_oci(tmp_path):
-    with pytest.raises(UsageError, match="zstd layers need --format oci"):
+    with pytest.raises(ImageOptionError, match="zstd layers need --format oci"):
         bake(make_tree(tmp_path / "out", {}), ImageSpec(compression="zstd"), tmp_path / "b")
 
 

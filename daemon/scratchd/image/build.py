@@ -13,7 +13,7 @@ import logging
 import time
 from pathlib import Path
 
-from scratchd.errors import ImageError, UsageError
+from scratchd.errors import ImageError, ImageOptionError
 from scratchd.image.layer import LayerResult, write_layer
 from scratchd.image.tree import check_root
 from scratchd.image.types import Blob, Image
@@ -72,13 +72,15 @@ def bake(
 
 def _check_spec(spec: ImageSpec, gzip_level: int) -> None:
     if spec.compression not in ("gzip", "zstd"):
-        raise UsageError(f"compression: unknown {spec.compression!r} (want gzip or zstd)")
+        raise ImageOptionError(f"compression: unknown {spec.compression!r} (want gzip or zstd)")
     if spec.compression == "zstd" and not spec.oci:
-        raise UsageError("compression: zstd layers need --format oci (Docker v2 has no zstd type)")
+        raise ImageOptionError(
+            "compression: zstd layers need --format oci (Docker v2 has no zstd type)"
+        )
     if not 0 <= gzip_level <= 9:
-        raise UsageError(f"gzip level {gzip_level} is not between 0 and 9")
+        raise ImageOptionError(f"gzip level {gzip_level} is not between 0 and 9")
     if spec.created < 0:
-        raise UsageError(f"created: {spec.created} is before 1970")
+        raise ImageOptionError(f"created: {spec.created} is before 1970")
 
 
 def image_config(spec: ImageSpec, diff_id: str) -> dict:
