@@ -6,7 +6,7 @@ import pytest
 
 from scratchd.errors import ImageOptionError, ScratchdError
 from scratchd.image import options
-from scratchd.models import Platform
+from scratchd.models import ImageSpec, Platform
 
 
 @pytest.mark.parametrize(
@@ -128,3 +128,45 @@ def test_errors_are_scratchd_errors_on_one_line():
     with pytest.raises(ScratchdError) as info:
         options.parse_command("echo 'x", what="cmd")
     assert "\n" not in str(info.value)
+
+
+WERCKER_OPTIONS = {
+    "cmd": "./app --port 5000",
+    "entrypoint": '["/bin/sh", "-c"]',
+    "env": "A=1 'B=two words'",
+    "ports": "5000, 53/udp",
+    "labels": "team=ci",
+    "volumes": "/data, /cache",
+    "working-dir": "/srv",
+    "user": "65534",
+    "stopsignal": "SIGINT",
+}
+
+
+def test_image_spec_maps_every_option_by_its_wercker_name():
+    spec = options.image_spec(WERCKER_OPTIONS.get, what=str, created=7, revision="abc")
+    assert spec == ImageSpec(
+        cmd=("./app", "--port", "5000"),
+        entrypoint=("/bin/sh", "-c"),
+        env=(("A", "1"), ("B", "two words")),
+        ports=("5000/tcp", "53/udp"),
+        labels=(("team", "ci"),),
+        volumes=("/data", "/cache"),
+        workdir="/srv",
+        user="65534",
+        stop_signal="SIGINT",
+        created=7,
+        revision="abc",
+    )
+    assert set(WERCKER_OPTIONS) == set(options.IMAGE_OPTIONS)
+
+
+def test_image_spec_of_no_options_is_the_empty_spec():
+    assert options.image_spec(lambda option: "", what=str) == ImageSpec()
+    assert options.image_spec(lambda option: None, what=str) == ImageSpec()
+
+
+def test_image_spec_names_the_option_as_its_caller_spells_it():
+    flags = {"ports": "--port"}
+    with pytest.raises(ImageOptionError, match=r"^--port: invalid port 'x'"):
+        options.image_spec({"ports": "x"}.get, what=lambda option: flags.get(option, option))

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from scratchd.errors import ImageError, ImageOptionError
@@ -90,7 +91,7 @@ def image_config(spec: ImageSpec, diff_id: str) -> dict:
         "architecture": spec.platform.architecture,
         "os": spec.platform.os,
         "created": created,
-        "config": _container_config(spec),
+        "config": container_config(spec, derived_labels=_oci_annotations(spec)),
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": created, "created_by": "scratchd bake"}],
     }
@@ -99,9 +100,14 @@ def image_config(spec: ImageSpec, diff_id: str) -> dict:
     return doc
 
 
-def _container_config(spec: ImageSpec) -> dict:
-    labels = dict(_oci_annotations(spec))
-    labels.update(spec.labels)  # an explicit label wins over the derived one
+def container_config(spec: ImageSpec, *, derived_labels: Iterable[tuple[str, str]] = ()) -> dict:
+    """The container ``config`` object of ``spec``: only the options it sets.
+
+    The one mapping of image options to Docker/OCI config keys, used for the
+    baked image and for the docker-push step's committed container alike.
+    """
+    labels = dict(derived_labels)
+    labels.update(spec.labels)  # an explicit label wins over a derived one
     fields = {
         "Cmd": list(spec.cmd) if spec.cmd is not None else None,
         "Entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,

@@ -1,8 +1,9 @@
 """Text → image options, with wercker's ``internal/docker-scratch-push`` semantics.
 
-Shared by ``scratchd bake`` and the pipeline's scratch-push step so that a
+Shared by ``scratchd bake`` and the pipeline's push steps so that a
 ``cmd: ./app --port 5000`` in wercker.yml and ``--cmd "./app --port 5000"``
-on the command line mean exactly the same thing. Every parser raises a
+on the command line mean exactly the same thing: :func:`image_spec` is the
+one mapping of those options to an :class:`ImageSpec`. Every parser raises a
 one-line :class:`~scratchd.errors.ImageOptionError` that names the option it was
 given, because the caller may be a YAML key or a command-line flag.
 """
@@ -13,10 +14,11 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from scratchd.errors import ImageOptionError
-from scratchd.models import Platform
+from scratchd.models import ImageSpec, Platform
 
 # GOOS/GOARCH pairs container runtimes know; a typo here would produce an image
 # no engine runs, so unknown values are refused instead of passed through.
@@ -51,6 +53,45 @@ _DOCKER_NAME = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOCKER_REF = re.compile(
     rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_DOCKER_NAME}(?:/{_DOCKER_NAME})*(?::[\w][\w.-]{{0,127}})?"
 )
+
+
+#: The image options, by their wercker.yml names (``scratchd bake`` has a flag for each).
+IMAGE_OPTIONS = (
+    "cmd",
+    "entrypoint",
+    "env",
+    "ports",
+    "labels",
+    "volumes",
+    "working-dir",
+    "user",
+    "stopsignal",
+)
+
+
+def image_spec(
+    get: Callable[[str], Any], *, what: Callable[[str], str], **fields: Any
+) -> ImageSpec:
+    """The :class:`ImageSpec` that the image options describe.
+
+    ``get(option)`` gives an option's raw value by its wercker.yml name (text,
+    a list of items, or empty when unset); ``what(option)`` is how the caller's
+    user spelled it, for error messages (``wercker.yml:7: ... 'ports'`` or
+    ``--port``). ``fields`` are the ImageSpec fields that are not options
+    (created, revision, source, platform ...).
+    """
+    return ImageSpec(
+        cmd=parse_command(get("cmd"), what=what("cmd")),
+        entrypoint=parse_command(get("entrypoint"), what=what("entrypoint")),
+        env=parse_env_pairs(get("env") or (), what=what("env")),
+        ports=parse_ports(get("ports") or (), what=what("ports")),
+        labels=parse_env_pairs(get("labels") or (), what=what("labels")),
+        volumes=parse_volumes(get("volumes") or (), what=what("volumes")),
+        workdir=parse_absolute(get("working-dir") or "", what=what("working-dir")),
+        user=get("user") or "",
+        stop_signal=get("stopsignal") or "",
+        **fields,
+    )
 
 
 def parse_command(text: str | None, *, what: str = "cmd") -> tuple[str, ...] | None:
