@@ -89,6 +89,7 @@ class BuildRun:
     def run_pipeline(self, pipeline: Pipeline, dirs: PipelineDirs) -> None:
         plan, request = self.request.plan, self.request
         env = self.base_env(pipeline.name)
+        fields = {**self.fields, "PIPELINE": pipeline.name}
         job = PipelineJob(
             name=pipeline.name,
             run_id=self.run_id,
@@ -97,8 +98,8 @@ class BuildRun:
             services=plan.services_for(pipeline),
             env=env,
             secrets=self.secret_values,
+            log_fields=fields,
         )
-        fields = {**self.fields, "PIPELINE": pipeline.name}
         log.info("pipeline %s starting", pipeline.name, extra=fields)
         self.info(pipeline.name, "", f"=== pipeline {pipeline.name}")
         dirs.pipeline.mkdir(parents=True, exist_ok=True)

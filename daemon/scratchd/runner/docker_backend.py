@@ -410,9 +410,7 @@ class DockerBackend:
             raise BackendError(self._redactor.redact(message)) from None
 
     def _fields(self, **more: str) -> dict:
-        job = self._job
-        base = {"PIPELINE": job.name, "BUILD_ID": job.run_id} if job else {}
-        return {**base, **more}
+        return self._job.journal_fields(**more) if self._job else dict(more)
 
 
 def _reader(stream) -> queue.Queue:
