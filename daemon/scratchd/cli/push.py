@@ -74,7 +74,6 @@ def push_from_args(args: argparse.Namespace, image, tags, repository: str | None
 
     ref = parse_repository(repository or args.push)
     explicit = _explicit_credentials(args, ref.registry)
-    _quiet_insecure_warnings(args.insecure_registry)
     progress = None
     if not args.json:
         progress = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty())
@@ -135,13 +134,3 @@ def _tags(values: list[str]) -> tuple[str, ...]:
     from scratchd.image import options
 
     return options.parse_tags(values, default=("latest",), what="--tag")
-
-
-def _quiet_insecure_warnings(insecure: list[str]) -> None:
-    """The user asked for unverified TLS; urllib3 would warn on every request."""
-    if insecure:
-        import warnings
-
-        import urllib3
-
-        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
