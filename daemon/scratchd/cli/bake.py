@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from scratchd.cli.push import add_push_arguments
+from scratchd.cli.push import add_push_arguments, push_tags
 
 
 def register(subparsers) -> None:
@@ -152,7 +152,7 @@ def _tags(args: argparse.Namespace) -> tuple[str, ...]:
     if args.docker_archive:
         tags = options.parse_tags(args.tag, what="--tag")
         return tuple(options.check_docker_reference(t, what="--tag") for t in tags)
-    return options.parse_tags(args.tag, default=("latest",), what="--tag")
+    return push_tags(args.tag)
 
 
 def summary(image, tags) -> dict:

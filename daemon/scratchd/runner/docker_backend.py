@@ -222,8 +222,8 @@ class DockerBackend:
         with self._engine(f"start service {alias!r}"):
             cid = self._api.create_container(
                 image,
-                command=command_args(box.cmd),
-                entrypoint=command_args(box.entrypoint),
+                command=command_args(box.cmd, what=f"service {alias!r} cmd"),
+                entrypoint=command_args(box.entrypoint, what=f"service {alias!r} entrypoint"),
                 environment=dict(box.env),
                 ports=[(p, proto) for p, proto in exposed_ports(box)] or None,
                 name=name,

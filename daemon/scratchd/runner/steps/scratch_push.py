@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scratchd.errors import PipelineError
 from scratchd.models import ImageSpec
-from scratchd.runner.steps import StepContext, StepOutcome
+from scratchd.runner.steps import StepContext, StepOutcome, _where
 from scratchd.runner.steps.publish import push_image, target_for
 
 #: Options this step understands (the parser lints the same list).
@@ -104,5 +104,4 @@ def target_tags(ctx: StepContext) -> tuple[str, ...]:
 
 
 def _what(ctx: StepContext, option: str) -> str:
-    where = f"wercker.yml:{ctx.step.line}: " if ctx.step.line else ""
-    return f"{where}{ctx.step.id} option {option!r}"
+    return f"{_where(ctx.step)}{ctx.step.id} option {option!r}"
