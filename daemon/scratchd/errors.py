@@ -6,10 +6,13 @@ traceback. The tree separates *what the user must fix* from *what may go
 away if we try again*, because the scheduler retries only the latter::
 
     ScratchdError
-    ├── UsageError                 bad command-line input (exit code 2)
+    ├── UsageError                 bad command-line input (exit code 2); raised by cli/ only
     ├── ConfigError                scratchd.toml: names file, key and line
     ├── ImageError                 the image builder refused its input
-    │   └── UnsupportedFileError   FIFO, socket, device, unreadable file ...
+    │   ├── UnsupportedFileError   FIFO, socket, device, unreadable file ...
+    │   └── ImageOptionError       cmd, ports, env, tag ... option invalid (exit code 2)
+    ├── InvalidReferenceError      repository name or tag Docker would refuse (exit code 2)
+    ├── UnknownBuildError          no build with that id in the state (exit code 2)
     ├── PipelineError              wercker.yml cannot become a BuildPlan
     │   └── PipelineSyntaxError    names file, line and column
     │       └── StepCompileError   a step that cannot run here (names the step)
@@ -69,6 +72,35 @@ class ImageError(ScratchdError):
 
 class UnsupportedFileError(ImageError):
     """A file in the build output cannot be stored in an image layer."""
+
+
+class ImageOptionError(ImageError):
+    """An image option (``cmd``, ``ports``, ``env``, ``tag`` ...) is invalid.
+
+    The message names the option as the caller called it (a wercker.yml key
+    or a command-line flag); exit code 2, as for any bad input.
+    """
+
+    exit_code = 2
+
+
+class InvalidReferenceError(ScratchdError):
+    """A repository name or tag that Docker would refuse.
+
+    Not a :class:`RegistryError`: no registry was asked, and retrying a bad
+    name cannot help.
+    """
+
+    exit_code = 2
+
+
+class UnknownBuildError(ScratchdError):
+    """No build with the given id exists in the state database.
+
+    Not a :class:`StoreError`: the database works, the id is wrong.
+    """
+
+    exit_code = 2
 
 
 class PipelineError(ScratchdError):

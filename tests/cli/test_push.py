@@ -202,3 +202,21 @@ def test_bad_input_is_one_clear_line(args, needle, code, env, tmp_path, app_dir)
     assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("scratchd: error: ") and needle in lines[0]
+
+
+def test_insecure_registry_push_loads_no_urllib3_and_prints_no_warning(
+    basic_tls_registry, app_dir, env
+):
+    """The registry client speaks http.client; urllib3 is neither needed nor paid for."""
+    reg = basic_tls_registry
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "scratchd", "bake", str(app_dir),
+         "--push", f"{reg.host}/cli/insecure", "--insecure-registry", reg.host,
+         "--username", USER, "--password-stdin"],
+        input=PASSWORD + "\n", capture_output=True, text=True, env=env, timeout=180,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()]
+    assert "scratchd.registry.client" in imported  # the trace covers the push
+    assert not [name for name in imported if name.split(".")[0] == "urllib3"]
+    assert "Warning" not in result.stderr

@@ -10,8 +10,8 @@ import stat
 
 import pytest
 
-from scratchd.errors import ImageError, UnsupportedFileError, UsageError
-from scratchd.image.build import bake
+from scratchd.errors import ImageError, ImageOptionError, UnsupportedFileError
+from scratchd.image.build import ANNOTATION_REVISION, bake, container_config
 from scratchd.models import (
     DOCKER_CONFIG,
     DOCKER_LAYER_GZIP,
@@ -204,7 +204,7 @@ def test_zstd_layer(tmp_path):
 
 
 def test_zstd_needs_oci(tmp_path):
-    with pytest.raises(UsageError, match="zstd layers need --format oci"):
+    with pytest.raises(ImageOptionError, match="zstd layers need --format oci"):
         bake(make_tree(tmp_path / "out", {}), ImageSpec(compression="zstd"), tmp_path / "b")
 
 
@@ -282,3 +282,23 @@ def test_disk_full_is_an_infrastructure_error(tmp_path):
                 sink.close()
         finally:
             compressor.close()
+
+
+def test_container_config_holds_only_the_options_set():
+    """The docker-push step commits a container with this same mapping."""
+    spec = ImageSpec(cmd=("./app",), ports=("5000/tcp",), workdir="/srv", revision="abc")
+    assert container_config(spec) == {
+        "Cmd": ["./app"],
+        "ExposedPorts": {"5000/tcp": {}},
+        "WorkingDir": "/srv",
+    }
+    assert container_config(ImageSpec(cmd=())) == {"Cmd": []}  # [] is set, None is not
+
+
+def test_an_explicit_label_wins_over_a_derived_one(tmp_path):
+    spec = ImageSpec(labels=((ANNOTATION_REVISION, "mine"),), revision="abc")
+    derived = [("a", "1"), (ANNOTATION_REVISION, "abc")]
+    labels = container_config(spec, derived_labels=derived)["Labels"]
+    assert labels == {"a": "1", ANNOTATION_REVISION: "mine"}
+    image = bake(make_tree(tmp_path / "t", {"f": b"x"}), spec, tmp_path / "b")
+    assert config_of(image)["config"]["Labels"][ANNOTATION_REVISION] == "mine"

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from scratchd.errors import UsageError
+from scratchd.errors import ImageOptionError
 from scratchd.image.build import bake
 from scratchd.image.docker_archive import write_docker_archive
 from scratchd.models import ImageSpec
@@ -96,6 +96,6 @@ def test_archive_layout(tmp_path):
 
 def test_archive_refuses_a_bad_reference(tmp_path):
     image = bake(make_tree(tmp_path / "out", {}), ImageSpec(), tmp_path / "blobs")
-    with pytest.raises(UsageError, match="'Bad:Tag' is not a docker reference"):
+    with pytest.raises(ImageOptionError, match="'Bad:Tag' is not a docker reference"):
         write_docker_archive(image, tmp_path / "a.tar", ["Bad:Tag"])
     assert not (tmp_path / "a.tar").exists()

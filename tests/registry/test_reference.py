@@ -6,9 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scratchd.errors import UsageError
+from scratchd.errors import InvalidReferenceError
 from scratchd.models import ImageRef
-from scratchd.registry.reference import is_loopback, parse_repository, validate_tag
+from scratchd.registry.reference import (
+    is_loopback,
+    parse_repository,
+    qualify,
+    registry_host,
+    split_host,
+    validate_tag,
+)
 
 
 @pytest.mark.parametrize(
@@ -24,10 +31,56 @@ from scratchd.registry.reference import is_loopback, parse_repository, validate_
         ("docker.io/busybox", ImageRef("registry-1.docker.io", "library/busybox")),
         ("index.docker.io/org/app", ImageRef("registry-1.docker.io", "org/app")),
         ("quay.io/org/my-app_v2.x", ImageRef("quay.io", "org/my-app_v2.x")),
+        ("registry.hub.docker.com/org/app", ImageRef("registry-1.docker.io", "org/app")),
     ],
 )
 def test_parse_repository(text, expected):
     assert parse_repository(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "parts"),
+    [
+        ("quay.io/org/app", ("quay.io", "org/app")),
+        ("localhost:5000/app:v1", ("localhost:5000", "app:v1")),
+        ("localhost/app", ("localhost", "app")),
+        ("org/app", ("", "org/app")),
+        ("golang:1.22", ("", "golang:1.22")),
+        ("quay.io", ("", "quay.io")),
+    ],
+)
+def test_split_host_follows_docker(name, parts):
+    assert split_host(name) == parts
+
+
+@pytest.mark.parametrize(
+    ("value", "host"),
+    [
+        ("https://quay.io/v2/", "quay.io"),
+        ("quay.io", "quay.io"),
+        ("http://127.0.0.1:5000", "127.0.0.1:5000"),
+        ("  quay.io:8443/v2 ", "quay.io:8443"),
+        ("", ""),
+    ],
+)
+def test_registry_option_is_a_url_or_host(value, host):
+    assert registry_host(value) == host
+
+
+@pytest.mark.parametrize(
+    ("name", "registry", "qualified"),
+    [
+        ("org/app", "https://quay.io/v2/", "quay.io/org/app"),
+        ("golang:1.22", "127.0.0.1:5000", "127.0.0.1:5000/golang:1.22"),
+        ("ghcr.io/org/app", "quay.io", "ghcr.io/org/app"),
+        ("org/app", "", "org/app"),
+        ("org/app", "https://index.docker.io/v1/", "org/app"),
+        ("golang", "registry.hub.docker.com", "golang"),
+        ("org/app", "docker.io", "org/app"),
+    ],
+)
+def test_registry_option_prefixes_names_without_a_host(name, registry, qualified):
+    assert qualify(name, registry) == qualified
 
 
 @pytest.mark.parametrize(
@@ -44,7 +97,7 @@ def test_parse_repository(text, expected):
     ],
 )
 def test_bad_repository_names_say_what_is_wrong(text, message):
-    with pytest.raises(UsageError, match=message.replace("(", r"\(")) as caught:
+    with pytest.raises(InvalidReferenceError, match=message.replace("(", r"\(")) as caught:
         parse_repository(text)
     assert text[:40] in str(caught.value) or not text
 
@@ -66,7 +119,7 @@ def test_valid_tags(tag):
 
 @pytest.mark.parametrize("tag", ["", ".hidden", "-x", "a" * 129, "a/b", "a:b", "ünï"])
 def test_invalid_tags(tag):
-    with pytest.raises(UsageError, match=r"tag .* is invalid"):
+    with pytest.raises(InvalidReferenceError, match=r"tag .* is invalid"):
         validate_tag(tag)
 
 

@@ -6,8 +6,9 @@ import secrets
 
 import pytest
 
+from scratchd.errors import ImageOptionError
 from scratchd.pipeline.plan import Box
-from scratchd.runner.docker_services import exposed_ports, link_env, service_alias
+from scratchd.runner.docker_services import command_args, exposed_ports, link_env, service_alias
 from tests.runner.conftest import docker_leftovers, run_step
 
 WEB_CMD = (
@@ -113,3 +114,17 @@ def test_link_env_matches_docker_links():
         "MY_DB_ENV_EMPTY": "",
     }
     assert link_env("plain", "pipe", "10.0.0.6", [], []) == {"PLAIN_NAME": "/pipe/plain"}
+
+
+def test_box_cmd_follows_the_push_steps_cmd_rule():
+    assert command_args("redis-server --save '' --appendonly no") == [
+        "redis-server",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    assert command_args('["/bin/sh", "-c", "a b"]') == ["/bin/sh", "-c", "a b"]
+    assert command_args("  ") is None
+    with pytest.raises(ImageOptionError, match=r"^service 'db' cmd: cannot split"):
+        command_args("echo 'unclosed", what="service 'db' cmd")

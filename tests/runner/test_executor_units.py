@@ -6,13 +6,12 @@ import threading
 
 import pytest
 
-from scratchd.errors import UsageError
+from scratchd.errors import ImageOptionError
 from scratchd.models import CommitInfo
 from scratchd.pipeline.environment import pipeline_env, property_var
 from scratchd.redact import Redactor
 from scratchd.runner.environment import after_env, step_env
 from scratchd.runner.sink import BuildOutput
-from scratchd.runner.steps.publish import registry_host
 
 
 def test_sink_redacts_before_any_consumer_and_in_kept_lines():
@@ -76,21 +75,8 @@ def test_step_and_after_env():
     }
 
 
-@pytest.mark.parametrize(
-    ("value", "host"),
-    [
-        ("https://quay.io/v2/", "quay.io"),
-        ("quay.io", "quay.io"),
-        ("http://127.0.0.1:5000", "127.0.0.1:5000"),
-        ("", ""),
-    ],
-)
-def test_registry_option_is_a_url_or_host(value, host):
-    assert registry_host(value) == host
-
-
 def test_bad_options_name_the_option():
     from scratchd.image.options import parse_ports
 
-    with pytest.raises(UsageError, match="option 'ports'"):
+    with pytest.raises(ImageOptionError, match="option 'ports'"):
         parse_ports("http", what="internal/docker-scratch-push option 'ports'")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scratchd.errors import StoreError, UsageError
+from scratchd.errors import StoreError, UnknownBuildError
 from scratchd.models import BuildStatus, Commit, Trigger
 from scratchd.store import SCHEMA_VERSION, StateDir, Store
 
@@ -166,7 +166,7 @@ def test_cancel_queued_now_running_by_request(store):
     assert store.mark_cancelled(a.id)  # keeps the request's reason
     assert store.get(a.id).message == "cancelled by user"
     assert store.cancel_requests() == []
-    with pytest.raises(UsageError, match="no build with id 77"):
+    with pytest.raises(UnknownBuildError, match="no build with id 77"):
         store.request_cancel(77)
 
 

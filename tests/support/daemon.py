@@ -81,6 +81,7 @@ class Daemon:
         self.output = root / "daemon.log"
         self.proc: subprocess.Popen | None = None
         self.start_args: list[str] = []  # extra ``scratchd run`` options
+        self.global_args: list[str] = []  # options before ``run`` (``-vv``)
         self.env: dict[str, str] = {}  # extra environment (NOTIFY_SOCKET ...)
         self.write_config(repos)
 
@@ -104,6 +105,7 @@ class Daemon:
                 sys.executable,
                 "-m",
                 "scratchd",
+                *self.global_args,
                 "run",
                 "--config",
                 str(self.config),

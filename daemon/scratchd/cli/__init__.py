@@ -90,7 +90,8 @@ def _configure_logging(verbosity: int, journal: bool | None):
 
     Configured once per process here, at the edge; library code only calls
     ``logging.getLogger(__name__)`` and passes journald fields as ``extra``
-    (``REPO``, ``BRANCH``, ``COMMIT``, ``BUILD_ID``, ``PIPELINE``, ``STEP``).
+    (``REPO``, ``BRANCH``, ``COMMIT``, ``BUILD_ID`` = the build number, ``PIPELINE``,
+    ``STEP``; a backend adds its per-run uuid as ``RUN_ID``).
     """
     from scratchd.redact import Masker
 

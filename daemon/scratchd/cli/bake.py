@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from scratchd.cli.push import add_push_arguments
+from scratchd.cli.push import add_push_arguments, push_tags
 
 
 def register(subparsers) -> None:
@@ -96,12 +96,25 @@ def _bake_archive(args, spec, tags, level, bake):
     return image
 
 
+#: The flag of each image option, in the order of ``options.IMAGE_OPTIONS``.
+_IMAGE_FLAGS = (
+    "cmd",
+    "entrypoint",
+    "env",
+    "port",
+    "label",
+    "volume",
+    "workdir",
+    "user",
+    "stop-signal",
+)
+
+
 def spec_from_args(args: argparse.Namespace):
     """The ImageSpec the flags describe (every parser names its flag on error)."""
     import os
 
     from scratchd.image import options
-    from scratchd.models import ImageSpec
 
     if args.created is not None:
         created = options.parse_created(args.created, what="--created")
@@ -114,16 +127,10 @@ def spec_from_args(args: argparse.Namespace):
         if args.platform
         else options.host_platform()
     )
-    return ImageSpec(
-        cmd=options.parse_command(args.cmd, what="--cmd"),
-        entrypoint=options.parse_command(args.entrypoint, what="--entrypoint"),
-        env=options.parse_env_pairs(args.env, what="--env"),
-        ports=options.parse_ports(args.port, what="--port"),
-        labels=options.parse_env_pairs(args.label, what="--label"),
-        volumes=options.parse_volumes(args.volume, what="--volume"),
-        workdir=options.parse_absolute(args.workdir, what="--workdir"),
-        user=args.user,
-        stop_signal=args.stop_signal,
+    flag = dict(zip(options.IMAGE_OPTIONS, _IMAGE_FLAGS, strict=True))
+    return options.image_spec(
+        lambda option: getattr(args, flag[option].replace("-", "_")),
+        what=lambda option: f"--{flag[option]}",
         created=created,
         revision=args.revision,
         source=args.source,
@@ -145,7 +152,7 @@ def _tags(args: argparse.Namespace) -> tuple[str, ...]:
     if args.docker_archive:
         tags = options.parse_tags(args.tag, what="--tag")
         return tuple(options.check_docker_reference(t, what="--tag") for t in tags)
-    return options.parse_tags(args.tag, default=("latest",), what="--tag")
+    return push_tags(args.tag)
 
 
 def summary(image, tags) -> dict:

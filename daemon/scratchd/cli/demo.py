@@ -43,12 +43,15 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     import tempfile
 
-    from scratchd.demo import choose_payload
+    from scratchd.demo import choose_payload, no_payload_reason
+    from scratchd.errors import UsageError
 
     root = args.dir or Path(tempfile.mkdtemp(prefix="scratchd-demo-"))
     root = root.resolve()
     root.mkdir(parents=True, exist_ok=True)
     payload = choose_payload(args.payload)
+    if payload is None:
+        raise UsageError(no_payload_reason(args.payload))
     demo = Demo(root)
     say(f"scratchd demo in {root}")
     say(f"payload: {payload.how}")

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     path, tag = _split_layout(args.layout)
     image = read_oci_layout(Path(path), tag)
-    result = push_from_args(args, image, _tags(args.tag), args.repository)
+    result = push_from_args(args, image, push_tags(args.tag), args.repository)
     print(json.dumps(result, indent=2) if args.json else result["digest"])
     return 0
 
@@ -74,7 +74,6 @@ def push_from_args(args: argparse.Namespace, image, tags, repository: str | None
 
     ref = parse_repository(repository or args.push)
     explicit = _explicit_credentials(args, ref.registry)
-    _quiet_insecure_warnings(args.insecure_registry)
     progress = None
     if not args.json:
         progress = ProgressPrinter(sys.stderr, tty=sys.stderr.isatty())
@@ -131,17 +130,8 @@ def _split_layout(text: str) -> tuple[str, str | None]:
     return path, tag or None
 
 
-def _tags(values: list[str]) -> tuple[str, ...]:
+def push_tags(values: list[str]) -> tuple[str, ...]:
+    """``--tag`` values of a push (``latest`` when none), for ``push`` and ``bake --push``."""
     from scratchd.image import options
 
     return options.parse_tags(values, default=("latest",), what="--tag")
-
-
-def _quiet_insecure_warnings(insecure: list[str]) -> None:
-    """The user asked for unverified TLS; urllib3 would warn on every request."""
-    if insecure:
-        import warnings
-
-        import urllib3
-
-        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)

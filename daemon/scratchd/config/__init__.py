@@ -16,10 +16,10 @@ from scratchd.config.model import (
     RegistryConfig,
     RepoChanges,
     RepoConfig,
-    glob_match,
     repo_changes,
 )
 from scratchd.errors import ConfigError
+from scratchd.refglob import glob_match
 
 __all__ = [
     "DEFAULT_CONFIG_PATH",

@@ -7,7 +7,6 @@ the code agree on one value.
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 from collections.abc import Mapping
@@ -18,6 +17,7 @@ from types import MappingProxyType
 from scratchd.config.lines import KeyLines, KeyPath
 from scratchd.errors import CredentialError
 from scratchd.models import MIN_SECRET_LENGTH, Secret
+from scratchd.refglob import ref_matches
 
 DEFAULT_STATE_DIR = Path("/var/lib/scratchd")
 EXECUTORS = ("docker", "host")
@@ -124,19 +124,9 @@ class RepoConfig:
     executor: str | None = None  # None: the daemon's executor
     notes: bool | None = None  # None: the daemon's notes setting
 
-    def watches_branch(self, branch: str) -> bool:
-        return any(glob_match(p, branch) for p in self.branches)
-
-    def watches_tag(self, tag: str) -> bool:
-        return any(glob_match(p, tag) for p in self.tags)
-
     def watches_ref(self, ref: str) -> bool:
         """Whether a full ref name (``refs/heads/x``, ``refs/tags/v1``) triggers builds."""
-        if ref.startswith("refs/heads/"):
-            return self.watches_branch(ref.removeprefix("refs/heads/"))
-        if ref.startswith("refs/tags/"):
-            return self.watches_tag(ref.removeprefix("refs/tags/"))
-        return False
+        return ref_matches(ref, self.branches, self.tags)
 
 
 @dataclass(frozen=True)
@@ -185,12 +175,6 @@ def repo_changes(old: Config, new: Config) -> RepoChanges:
         removed=tuple(r for n, r in before.items() if n not in after),
         changed=tuple(r for n, r in after.items() if n in before and before[n] != r),
     )
-
-
-def glob_match(pattern: str, name: str) -> bool:
-    """fnmatch-style, case-sensitive: ``*`` crosses ``/`` (``release/*`` matches
-    ``release/1.0/hotfix``), the same rule the watcher applies in ``scratchd.git.refs``."""
-    return fnmatch.fnmatchcase(name, pattern)
 
 
 def glob_problem(pattern: str) -> str | None:

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from scratchd.errors import UsageError
-
 PT_INTERP = 3  # ELF program header type naming the dynamic loader
 
 
@@ -36,8 +34,9 @@ class Payload:
     files: dict[str, str]
 
 
-def choose_payload(prefer: str = "auto") -> Payload:
-    """The C compiler route if it works here, else static busybox, else a clear error.
+def choose_payload(prefer: str = "auto") -> Payload | None:
+    """The C compiler route if it works here, else static busybox, else None
+    (the CLI then reports :func:`no_payload_reason`).
 
     ``prefer`` is ``"auto"``, ``"cc"`` or ``"busybox"`` (only that route is tried).
     """
@@ -51,9 +50,14 @@ def choose_payload(prefer: str = "auto") -> Payload:
     if prefer in ("auto", "busybox") and Path(busybox).is_file() and is_static_elf(Path(busybox)):
         yml = _asset("wercker-busybox.yml").replace("@BUSYBOX@", busybox)
         return Payload(f"no static C toolchain: the image carries {busybox}", {"wercker.yml": yml})
+    return None
+
+
+def no_payload_reason(prefer: str = "auto") -> str:
+    """Why :func:`choose_payload` found nothing, and what to install."""
     if prefer != "auto":
-        raise UsageError(f"the {prefer} payload cannot be made on this machine")
-    raise UsageError(
+        return f"the {prefer} payload cannot be made on this machine"
+    return (
         "scratchd demo needs a C compiler that links statically (apt-get install gcc "
         "libc6-dev) or a static busybox (apt-get install busybox-static)"
     )

@@ -9,7 +9,6 @@ debounce.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,11 +18,9 @@ import pygit2
 
 from scratchd.errors import GitError
 from scratchd.models import Commit
+from scratchd.refglob import ref_matches
 
 log = logging.getLogger(__name__)
-
-HEADS = "refs/heads/"
-TAGS = "refs/tags/"
 
 #: At most this many commits are reported for one ref update (build_every_commit
 #: on a push of a long-lived branch must not queue its whole history).
@@ -71,21 +68,6 @@ def open_repository(path: str | Path) -> pygit2.Repository:
 def git_dir(path: str | Path) -> Path:
     """The directory holding HEAD, refs/ and packed-refs (``.git`` or the bare repo)."""
     return Path(open_repository(path).path)
-
-
-def ref_matches(ref: str, branches: Iterable[str], tags: Iterable[str] = ()) -> bool:
-    """Whether ``ref`` is a branch or tag selected by the configured globs.
-
-    Globs are fnmatch-style against the short name (``release/*``); ``*``
-    crosses slashes, as most people expect from a branch filter.
-    """
-    if ref.startswith(HEADS):
-        short, patterns = ref[len(HEADS) :], branches
-    elif ref.startswith(TAGS):
-        short, patterns = ref[len(TAGS) :], tags
-    else:
-        return False
-    return any(fnmatch.fnmatchcase(short, p) for p in patterns)
 
 
 def read_refs(

@@ -11,9 +11,10 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
-from scratchd.errors import ImageError, UsageError
+from scratchd.errors import ImageError, ImageOptionError
 from scratchd.image.layer import LayerResult, write_layer
 from scratchd.image.tree import check_root
 from scratchd.image.types import Blob, Image
@@ -72,13 +73,15 @@ def bake(
 
 def _check_spec(spec: ImageSpec, gzip_level: int) -> None:
     if spec.compression not in ("gzip", "zstd"):
-        raise UsageError(f"compression: unknown {spec.compression!r} (want gzip or zstd)")
+        raise ImageOptionError(f"compression: unknown {spec.compression!r} (want gzip or zstd)")
     if spec.compression == "zstd" and not spec.oci:
-        raise UsageError("compression: zstd layers need --format oci (Docker v2 has no zstd type)")
+        raise ImageOptionError(
+            "compression: zstd layers need --format oci (Docker v2 has no zstd type)"
+        )
     if not 0 <= gzip_level <= 9:
-        raise UsageError(f"gzip level {gzip_level} is not between 0 and 9")
+        raise ImageOptionError(f"gzip level {gzip_level} is not between 0 and 9")
     if spec.created < 0:
-        raise UsageError(f"created: {spec.created} is before 1970")
+        raise ImageOptionError(f"created: {spec.created} is before 1970")
 
 
 def image_config(spec: ImageSpec, diff_id: str) -> dict:
@@ -88,7 +91,7 @@ def image_config(spec: ImageSpec, diff_id: str) -> dict:
         "architecture": spec.platform.architecture,
         "os": spec.platform.os,
         "created": created,
-        "config": _container_config(spec),
+        "config": container_config(spec, derived_labels=_oci_annotations(spec)),
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         "history": [{"created": created, "created_by": "scratchd bake"}],
     }
@@ -97,9 +100,14 @@ def image_config(spec: ImageSpec, diff_id: str) -> dict:
     return doc
 
 
-def _container_config(spec: ImageSpec) -> dict:
-    labels = dict(_oci_annotations(spec))
-    labels.update(spec.labels)  # an explicit label wins over the derived one
+def container_config(spec: ImageSpec, *, derived_labels: Iterable[tuple[str, str]] = ()) -> dict:
+    """The container ``config`` object of ``spec``: only the options it sets.
+
+    The one mapping of image options to Docker/OCI config keys, used for the
+    baked image and for the docker-push step's committed container alike.
+    """
+    labels = dict(derived_labels)
+    labels.update(spec.labels)  # an explicit label wins over a derived one
     fields = {
         "Cmd": list(spec.cmd) if spec.cmd is not None else None,
         "Entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,

@@ -1,9 +1,10 @@
 """Text → image options, with wercker's ``internal/docker-scratch-push`` semantics.
 
-Shared by ``scratchd bake`` and the pipeline's scratch-push step so that a
+Shared by ``scratchd bake`` and the pipeline's push steps so that a
 ``cmd: ./app --port 5000`` in wercker.yml and ``--cmd "./app --port 5000"``
-on the command line mean exactly the same thing. Every parser raises a
-one-line :class:`~scratchd.errors.UsageError` that names the option it was
+on the command line mean exactly the same thing: :func:`image_spec` is the
+one mapping of those options to an :class:`ImageSpec`. Every parser raises a
+one-line :class:`~scratchd.errors.ImageOptionError` that names the option it was
 given, because the caller may be a YAML key or a command-line flag.
 """
 
@@ -13,10 +14,11 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
-from scratchd.errors import UsageError
-from scratchd.models import Platform
+from scratchd.errors import ImageOptionError
+from scratchd.models import ImageSpec, Platform
 
 # GOOS/GOARCH pairs container runtimes know; a typo here would produce an image
 # no engine runs, so unknown values are refused instead of passed through.
@@ -53,6 +55,45 @@ _DOCKER_REF = re.compile(
 )
 
 
+#: The image options, by their wercker.yml names (``scratchd bake`` has a flag for each).
+IMAGE_OPTIONS = (
+    "cmd",
+    "entrypoint",
+    "env",
+    "ports",
+    "labels",
+    "volumes",
+    "working-dir",
+    "user",
+    "stopsignal",
+)
+
+
+def image_spec(
+    get: Callable[[str], Any], *, what: Callable[[str], str], **fields: Any
+) -> ImageSpec:
+    """The :class:`ImageSpec` that the image options describe.
+
+    ``get(option)`` gives an option's raw value by its wercker.yml name (text,
+    a list of items, or empty when unset); ``what(option)`` is how the caller's
+    user spelled it, for error messages (``wercker.yml:7: ... 'ports'`` or
+    ``--port``). ``fields`` are the ImageSpec fields that are not options
+    (created, revision, source, platform ...).
+    """
+    return ImageSpec(
+        cmd=parse_command(get("cmd"), what=what("cmd")),
+        entrypoint=parse_command(get("entrypoint"), what=what("entrypoint")),
+        env=parse_env_pairs(get("env") or (), what=what("env")),
+        ports=parse_ports(get("ports") or (), what=what("ports")),
+        labels=parse_env_pairs(get("labels") or (), what=what("labels")),
+        volumes=parse_volumes(get("volumes") or (), what=what("volumes")),
+        workdir=parse_absolute(get("working-dir") or "", what=what("working-dir")),
+        user=get("user") or "",
+        stop_signal=get("stopsignal") or "",
+        **fields,
+    )
+
+
 def parse_command(text: str | None, *, what: str = "cmd") -> tuple[str, ...] | None:
     """``cmd``/``entrypoint``: a JSON array, or a string split like a shell would.
 
@@ -64,9 +105,9 @@ def parse_command(text: str | None, *, what: str = "cmd") -> tuple[str, ...] | N
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{what}: invalid JSON array: {exc.msg}") from None
+            raise ImageOptionError(f"{what}: invalid JSON array: {exc.msg}") from None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise UsageError(f"{what}: a JSON value must be an array of strings")
+            raise ImageOptionError(f"{what}: a JSON value must be an array of strings")
         return tuple(value)
     return tuple(_shell_split(text, what))
 
@@ -88,9 +129,11 @@ def _normalise_port(word: str, what: str) -> str:
     number, _, proto = word.partition("/")
     proto = (proto or "tcp").lower()
     if not number.isdigit() or not 1 <= int(number) <= 65535:
-        raise UsageError(f"{what}: invalid port {word!r} (want 1-65535, optionally /tcp or /udp)")
+        raise ImageOptionError(
+            f"{what}: invalid port {word!r} (want 1-65535, optionally /tcp or /udp)"
+        )
     if proto not in _PROTOCOLS:
-        raise UsageError(f"{what}: invalid protocol in {word!r} (want tcp, udp or sctp)")
+        raise ImageOptionError(f"{what}: invalid protocol in {word!r} (want tcp, udp or sctp)")
     return f"{int(number)}/{proto}"
 
 
@@ -103,7 +146,7 @@ def parse_env_pairs(
     for word in words:
         key, sep, value = word.partition("=")
         if not sep or not key:
-            raise UsageError(f"{what}: {word!r} is not KEY=VALUE")
+            raise ImageOptionError(f"{what}: {word!r} is not KEY=VALUE")
         pairs.append((key, value))
     return tuple(pairs)
 
@@ -118,14 +161,14 @@ def parse_created(text: str, *, what: str = "created") -> int:
 
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(
+        raise ImageOptionError(
             f"{what}: {text!r} is neither seconds since the epoch nor an RFC 3339 time"
         ) from None
     if moment.tzinfo is None:
-        raise UsageError(f"{what}: {text!r} has no time zone (add Z or +00:00)")
+        raise ImageOptionError(f"{what}: {text!r} has no time zone (add Z or +00:00)")
     seconds = int(moment.timestamp())
     if seconds < 0:
-        raise UsageError(f"{what}: {text!r} is before 1970")
+        raise ImageOptionError(f"{what}: {text!r} is before 1970")
     return seconds
 
 
@@ -133,14 +176,14 @@ def parse_platform(text: str, *, what: str = "platform") -> Platform:
     """``linux/amd64``, ``linux/arm64/v8``, ``linux/arm/v7`` → :class:`Platform`."""
     parts = text.strip().split("/")
     if len(parts) not in (2, 3) or not all(parts):
-        raise UsageError(f"{what}: {text!r} is not OS/ARCH[/VARIANT]")
+        raise ImageOptionError(f"{what}: {text!r} is not OS/ARCH[/VARIANT]")
     os_name, arch, variant = parts[0], parts[1], parts[2] if len(parts) == 3 else ""
     if os_name not in KNOWN_OS:
-        raise UsageError(f"{what}: unknown OS {os_name!r} in {text!r}")
+        raise ImageOptionError(f"{what}: unknown OS {os_name!r} in {text!r}")
     if arch not in KNOWN_ARCH:
-        raise UsageError(f"{what}: unknown architecture {arch!r} in {text!r}")
+        raise ImageOptionError(f"{what}: unknown architecture {arch!r} in {text!r}")
     if variant and variant not in KNOWN_VARIANTS.get(arch, ()):
-        raise UsageError(f"{what}: unknown variant {variant!r} for {arch} in {text!r}")
+        raise ImageOptionError(f"{what}: unknown variant {variant!r} for {arch} in {text!r}")
     return Platform(os_name, arch, variant)
 
 
@@ -160,7 +203,7 @@ def parse_tags(
         for word in re.split(r"[\s,]+", item.strip()):
             if word and word not in tags:
                 if not _REF_NAME.fullmatch(word):
-                    raise UsageError(f"{what}: {word!r} is not a valid tag")
+                    raise ImageOptionError(f"{what}: {word!r} is not a valid tag")
                 tags.append(word)
     return tuple(tags) or default
 
@@ -168,7 +211,7 @@ def parse_tags(
 def check_docker_reference(ref: str, *, what: str = "tag") -> str:
     """A ``repo[:tag]`` that ``docker load`` accepts as a RepoTag."""
     if not _DOCKER_REF.fullmatch(ref):
-        raise UsageError(f"{what}: {ref!r} is not a docker reference such as app:v1")
+        raise ImageOptionError(f"{what}: {ref!r} is not a docker reference such as app:v1")
     return ref
 
 
@@ -186,7 +229,7 @@ def parse_volumes(text: str | Iterable[str], *, what: str = "volumes") -> tuple[
 def parse_absolute(text: str, *, what: str) -> str:
     """An absolute container path (a working directory or volume)."""
     if text and not text.startswith("/"):
-        raise UsageError(f"{what}: {text!r} must be an absolute path")
+        raise ImageOptionError(f"{what}: {text!r} must be an absolute path")
     return text
 
 
@@ -194,4 +237,4 @@ def _shell_split(text: str, what: str) -> list[str]:
     try:
         return shlex.split(text)
     except ValueError as exc:
-        raise UsageError(f"{what}: cannot split {text!r}: {exc}") from None
+        raise ImageOptionError(f"{what}: cannot split {text!r}: {exc}") from None

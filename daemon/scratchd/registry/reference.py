@@ -2,7 +2,10 @@
 
 A first component with a dot, a colon or equal to ``localhost`` is a
 registry host; anything else is Docker Hub, where one-component names live
-under ``library/``. Tags and digests are not part of a *repository*: they are
+under ``library/``. These host rules live here only: the box puller and the
+push steps call :func:`split_host`, :func:`registry_host` and :func:`qualify`
+instead of keeping copies that drift (one knew ``registry.hub.docker.com``,
+another did not). Tags and digests are not part of a *repository*: they are
 given separately (``--tag``), so ``quay.io/org/app:v1`` is refused with a hint
 instead of silently becoming a different repository name.
 """
@@ -11,12 +14,16 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from urllib.parse import urlsplit
 
-from scratchd.errors import UsageError
+from scratchd.errors import InvalidReferenceError
 from scratchd.models import ImageRef
 
 DOCKER_HUB = "registry-1.docker.io"
-_HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
+#: Every name Docker Hub goes by; all of them mean :data:`DOCKER_HUB`.
+HUB_ALIASES = frozenset(
+    {"docker.io", "index.docker.io", "registry.hub.docker.com", "registry-1.docker.io"}
+)
 
 # distribution/reference: path components are lowercase alphanumerics joined
 # by single separators ("." "_" "__" or runs of "-").
@@ -33,17 +40,18 @@ def parse_repository(text: str) -> ImageRef:
     """``quay.io/org/app`` → ImageRef("quay.io", "org/app"); errors name the input."""
     raw = text.strip()
     if not raw:
-        raise UsageError("repository name is empty")
+        raise InvalidReferenceError("repository name is empty")
     if "@" in raw:
-        raise UsageError(f"repository {raw!r}: digests are not allowed here, name the repository")
-    first, _, rest = raw.partition("/")
-    if rest and ("." in first or ":" in first or first == "localhost"):
-        host, path = first, rest
+        raise InvalidReferenceError(
+            f"repository {raw!r}: digests are not allowed here, name the repository"
+        )
+    host, path = split_host(raw)
+    if host:
         if not _HOST.fullmatch(host):
-            raise UsageError(f"repository {raw!r}: invalid registry host {host!r}")
+            raise InvalidReferenceError(f"repository {raw!r}: invalid registry host {host!r}")
     else:
-        host, path = DOCKER_HUB, raw
-    if host in _HUB_ALIASES:
+        host = DOCKER_HUB
+    if host in HUB_ALIASES:
         host = DOCKER_HUB
         if "/" not in path:
             path = f"library/{path}"
@@ -51,29 +59,63 @@ def parse_repository(text: str) -> ImageRef:
     return ImageRef(host, path)
 
 
+def split_host(name: str) -> tuple[str, str]:
+    """``quay.io/org/app`` → ``("quay.io", "org/app")``; ``org/app`` → ``("", "org/app")``.
+
+    Docker's rule: the first component is a host only when a path follows and
+    it holds a dot or a port colon, or is ``localhost``. A tag on the name
+    (``golang:1.22``) is left alone.
+    """
+    first, sep, rest = name.partition("/")
+    if sep and rest and ("." in first or ":" in first or first == "localhost"):
+        return first, rest
+    return "", name
+
+
+def registry_host(value: str) -> str:
+    """wercker's ``registry`` option is a URL or a host: ``https://quay.io/v2/`` → ``quay.io``."""
+    value = value.strip()
+    if not value:
+        return ""
+    return urlsplit(value if "://" in value else f"//{value}").netloc
+
+
+def is_docker_hub(host: str) -> bool:
+    return host in HUB_ALIASES
+
+
+def qualify(name: str, registry: str) -> str:
+    """``name`` prefixed with the ``registry`` option's host, unless it names a host
+    already or the registry is Docker Hub (whose names docker leaves bare)."""
+    host = registry_host(registry)
+    if not host or is_docker_hub(host) or split_host(name)[0]:
+        return name
+    return f"{host}/{name}"
+
+
 def _check_path(raw: str, path: str) -> None:
     last = path.rsplit("/", 1)[-1]
     if ":" in last:
-        raise UsageError(
+        raise InvalidReferenceError(
             f"repository {raw!r}: a tag is not part of the repository; "
             f"use --tag {last.split(':')[1]}"
         )
     if path != path.lower():
-        raise UsageError(f"repository {raw!r}: repository names must be lowercase")
+        raise InvalidReferenceError(f"repository {raw!r}: repository names must be lowercase")
     for component in path.split("/"):
         if not _COMPONENT.fullmatch(component):
-            raise UsageError(
+            raise InvalidReferenceError(
                 f"repository {raw!r}: invalid path component {component!r} "
                 "(lowercase letters, digits and single . _ - separators)"
             )
     if len(path) > _MAX_NAME:
-        raise UsageError(f"repository {raw!r}: name longer than {_MAX_NAME} characters")
+        raise InvalidReferenceError(f"repository {raw!r}: name longer than {_MAX_NAME} characters")
 
 
 def validate_tag(tag: str) -> str:
     """Return ``tag`` if Docker accepts it (``[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}``)."""
     if not _TAG.fullmatch(tag) or not tag.isascii():
-        raise UsageError(
+        raise InvalidReferenceError(
             f"tag {tag!r} is invalid: up to 128 of letters, digits, _ . - "
             "and not starting with . or -"
         )

@@ -121,14 +121,7 @@ class BlobUploader:
 
     def _upload_once(self, target: Target, blob: Blob, location: str | None) -> None:
         if location is None:
-            response = self._send(
-                target,
-                "POST",
-                target.url("blobs/uploads/"),
-                ok=(202,),
-            )
-            response.close()
-            location = _location(response)
+            location = self._start_upload(target)
         if blob.descriptor.size > self._threshold:
             location = self._patch_chunks(target, blob, location)
             self._finish(target, blob, location, None)
@@ -149,10 +142,11 @@ class BlobUploader:
         )
         response.close()
         if response.status_code == 413:  # body too large for one request: go chunked
-            location = self._patch_chunks(target, blob, self._reopen(target))
+            location = self._patch_chunks(target, blob, self._start_upload(target))
             self._finish(target, blob, location, None)
 
-    def _reopen(self, target: Target) -> str:
+    def _start_upload(self, target: Target) -> str:
+        """POST a new upload session; returns its Location."""
         response = self._send(
             target,
             "POST",

@@ -54,6 +54,17 @@ class PipelineJob:
     services: tuple[Box, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)  # host-view values
     secrets: tuple = ()  # values to mask (str or Secret); never logged
+    #: The build's journal fields (REPO, COMMIT, BUILD_ID = the build number ...).
+    log_fields: Mapping[str, str] = field(default_factory=dict)
+
+    def journal_fields(self, **more: str) -> dict[str, str]:
+        """The fields of a backend's log records for this run.
+
+        ``BUILD_ID`` stays the build's number, so ``journalctl BUILD_ID=42``
+        finds the backend's lines too; the backend's own per-run uuid (also
+        ``$WERCKER_RUN_ID``) is ``RUN_ID``.
+        """
+        return {**self.log_fields, "PIPELINE": self.name, "RUN_ID": self.run_id, **more}
 
 
 @dataclass(frozen=True)

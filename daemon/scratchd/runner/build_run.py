@@ -84,6 +84,7 @@ class BuildRun:
 
     def run_pipeline(self, pipeline: PipelinePlan, dirs: PipelineDirs) -> None:
         env = dict(pipeline.env)
+        fields = {**self.fields, "PIPELINE": pipeline.name}
         job = PipelineJob(
             name=pipeline.name,
             run_id=self.plan.run_id,
@@ -92,8 +93,8 @@ class BuildRun:
             services=pipeline.services,
             env=env,
             secrets=self.secret_values,
+            log_fields=fields,
         )
-        fields = {**self.fields, "PIPELINE": pipeline.name}
         log.info("pipeline %s starting", pipeline.name, extra=fields)
         self.info(pipeline.name, "", f"=== pipeline {pipeline.name}")
         dirs.pipeline.mkdir(parents=True, exist_ok=True)

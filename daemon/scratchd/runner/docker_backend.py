@@ -222,8 +222,8 @@ class DockerBackend:
         with self._engine(f"start service {alias!r}"):
             cid = self._api.create_container(
                 image,
-                command=command_args(box.cmd),
-                entrypoint=command_args(box.entrypoint),
+                command=command_args(box.cmd, what=f"service {alias!r} cmd"),
+                entrypoint=command_args(box.entrypoint, what=f"service {alias!r} entrypoint"),
                 environment=dict(box.env),
                 ports=[(p, proto) for p, proto in exposed_ports(box)] or None,
                 name=name,
@@ -410,9 +410,7 @@ class DockerBackend:
             raise BackendError(self._redactor.redact(message)) from None
 
     def _fields(self, **more: str) -> dict:
-        job = self._job
-        base = {"PIPELINE": job.name, "BUILD_ID": job.run_id} if job else {}
-        return {**base, **more}
+        return self._job.journal_fields(**more) if self._job else dict(more)
 
 
 def _reader(stream) -> queue.Queue:

@@ -11,7 +11,6 @@ said, with every credential masked.
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
 import docker
 import docker.errors
@@ -21,28 +20,14 @@ from scratchd.errors import BackendError
 from scratchd.models import Secret
 from scratchd.pipeline.buildplan import Box
 from scratchd.redact import Redactor
+from scratchd.registry.reference import qualify, registry_host, split_host
 
 log = logging.getLogger(__name__)
-
-#: Names of Docker Hub that must not be prefixed to an image reference.
-_DOCKER_HUB = {"docker.io", "index.docker.io", "registry.hub.docker.com", "registry-1.docker.io"}
 
 
 def image_ref(box: Box) -> str:
     """The reference to run: ``box.image``, prefixed with ``registry``'s host if it has none."""
-    ref = box.image
-    host = registry_host(box.registry)
-    if host and host not in _DOCKER_HUB and not _has_registry_host(ref):
-        ref = f"{host}/{ref}"
-    return ref
-
-
-def registry_host(registry: str) -> str:
-    """``https://quay.io/v2/`` → ``quay.io``; empty stays empty."""
-    registry = registry.strip()
-    if not registry:
-        return ""
-    return urlsplit(registry if "://" in registry else f"//{registry}").netloc
+    return qualify(box.image, box.registry)
 
 
 def reveal(value: str) -> str:
@@ -86,19 +71,7 @@ def _auth_config(box: Box) -> dict | None:
     if not box.username and not box.password:
         return None
     auth = {"username": box.username, "password": reveal(box.password)}
-    host = registry_host(box.registry) or _ref_host(image_ref(box))
+    host = registry_host(box.registry) or split_host(image_ref(box))[0]
     if host:
         auth["serveraddress"] = host
     return auth
-
-
-def _has_registry_host(ref: str) -> bool:
-    return _ref_host(ref) != ""
-
-
-def _ref_host(ref: str) -> str:
-    """The registry host of a reference (``localhost:5000/x`` → ``localhost:5000``)."""
-    first, sep, _ = ref.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return ""

@@ -11,9 +11,9 @@ computed here the same way (see :func:`link_env`).
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable, Mapping
 
+from scratchd.image.options import parse_command
 from scratchd.pipeline.buildplan import Box
 
 
@@ -38,9 +38,14 @@ def exposed_ports(box: Box) -> list[tuple[int, str]]:
     return out
 
 
-def command_args(text: str) -> list[str] | None:
-    """A box ``cmd``/``entrypoint`` string as argv, or None to keep the image's."""
-    return shlex.split(text) if text.strip() else None
+def command_args(text: str, *, what: str = "box cmd") -> list[str] | None:
+    """A box ``cmd``/``entrypoint`` as argv, or None to keep the image's.
+
+    The same rule as the push steps' ``cmd`` (shell-split, or a JSON array),
+    and a bad value is an error naming the option, not a stray ValueError.
+    """
+    argv = parse_command(text, what=what)
+    return None if argv is None else list(argv)
 
 
 def link_env(

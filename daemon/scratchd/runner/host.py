@@ -119,7 +119,7 @@ class HostBackend:
             return 1
         argv = reaper.command(self._argv(command), os.getpid())
         env = {**self._base_env, **job.env, **command.env}
-        fields = {"PIPELINE": job.name, "BUILD_ID": job.run_id, "STEP": command.name}
+        fields = job.journal_fields(STEP=command.name)
         log.debug("starting host step", extra=fields)
         try:
             proc = subprocess.Popen(

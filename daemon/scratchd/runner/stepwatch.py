@@ -61,9 +61,10 @@ class LineSplitter:
 class StepClock:
     """Decides when a running step must be stopped, and says why.
 
-    ``check()`` raises :class:`StepTimeout` or :class:`BuildCancelled`; the
-    caller kills the step first (see :meth:`stop_reason`) so nothing keeps
-    running after the exception propagates.
+    :meth:`stop_reason` returns the :class:`StepTimeout` or
+    :class:`BuildCancelled` to raise instead of raising it, because the
+    caller must kill the step first so that nothing keeps running after the
+    exception propagates.
     """
 
     def __init__(

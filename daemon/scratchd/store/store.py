@@ -236,9 +236,9 @@ class Store(RefsMixin, HeartbeatMixin):
             )
         record = self.get(build_id)
         if record is None:
-            from scratchd.errors import UsageError
+            from scratchd.errors import UnknownBuildError
 
-            raise UsageError(f"no build with id {build_id}")
+            raise UnknownBuildError(f"no build with id {build_id}")
         return record
 
     def cancel_superseded(self, repo: str, ref: str, sha: str) -> list[BuildRecord]:

@@ -90,30 +90,10 @@ def commit_container(ctx: StepContext, client):
 
 def container_config(ctx: StepContext) -> dict:
     """The docker ``Config`` the committed image gets (only options that are set)."""
+    from scratchd.image.build import container_config
     from scratchd.runner.steps.scratch_push import image_spec
 
-    spec = image_spec(ctx)
-    conf: dict = {}
-    if spec.cmd is not None:
-        conf["Cmd"] = list(spec.cmd)
-    if spec.entrypoint is not None:
-        conf["Entrypoint"] = list(spec.entrypoint)
-    if spec.env:
-        conf["Env"] = [f"{k}={v}" for k, v in spec.env]
-    if spec.ports:
-        conf["ExposedPorts"] = {p: {} for p in spec.ports}
-    if spec.labels:
-        conf["Labels"] = dict(spec.labels)
-    if spec.volumes:
-        conf["Volumes"] = {v: {} for v in spec.volumes}
-    for key, value in (
-        ("WorkingDir", spec.workdir),
-        ("User", spec.user),
-        ("StopSignal", spec.stop_signal),
-    ):
-        if value:
-            conf[key] = value
-    return conf
+    return container_config(image_spec(ctx))
 
 
 def push_tags(ctx: StepContext, client, target: Target) -> str:

@@ -8,7 +8,6 @@ config and credential programs (resolved by the registry client factory).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,16 +33,13 @@ class Target:
 
 def target_for(ctx: StepContext) -> Target | None:
     """The step's push target, or None when it names no repository."""
-    from scratchd.registry.reference import parse_repository
+    from scratchd.registry.reference import parse_repository, qualify
     from scratchd.runner.steps.scratch_push import target_tags
 
     repository = ctx.prop("repository")
     if not repository:
         return None
-    registry = registry_host(ctx.prop("registry"))
-    if registry and not _has_host(repository):
-        repository = f"{registry}/{repository}"
-    ref = parse_repository(repository)
+    ref = parse_repository(qualify(repository, ctx.prop("registry")))
     password = ctx.prop("password")
     return Target(
         ref=ref,
@@ -51,16 +47,6 @@ def target_for(ctx: StepContext) -> Target | None:
         username=ctx.prop("username"),
         password=Secret(password) if password else None,
     )
-
-
-def registry_host(value: str) -> str:
-    """``https://quay.io/v2/`` → ``quay.io`` (wercker's ``registry`` is a URL)."""
-    return re.sub(r"^[a-z]+://", "", value.strip()).split("/", 1)[0]
-
-
-def _has_host(repository: str) -> bool:
-    first, _, rest = repository.partition("/")
-    return bool(rest) and ("." in first or ":" in first or first == "localhost")
 
 
 def push_image(ctx: StepContext, image, target: Target) -> StepOutcome:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scratchd.errors import PipelineError
 from scratchd.models import ImageSpec
-from scratchd.runner.steps import StepContext, StepOutcome
+from scratchd.runner.steps import StepContext, StepOutcome, _where
 from scratchd.runner.steps.publish import push_image, target_for
 
 #: Options this step understands (the parser lints the same list).
@@ -74,30 +74,17 @@ def image_root(ctx: StepContext) -> Path:
 
 def image_spec(ctx: StepContext) -> ImageSpec:
     """The step's options as an :class:`ImageSpec`; errors name the option."""
-    from scratchd.image.options import (
-        host_platform,
-        parse_absolute,
-        parse_command,
-        parse_env_pairs,
-        parse_ports,
-        parse_volumes,
-    )
+    from scratchd.image.options import host_platform
+    from scratchd.image.options import image_spec as spec_from_options
 
-    spec = ImageSpec(
-        cmd=parse_command(ctx.prop("cmd"), what=_what(ctx, "cmd")),
-        entrypoint=parse_command(ctx.prop("entrypoint"), what=_what(ctx, "entrypoint")),
-        env=parse_env_pairs(ctx.prop("env"), what=_what(ctx, "env")),
-        ports=parse_ports(ctx.prop("ports"), what=_what(ctx, "ports")),
-        labels=parse_env_pairs(ctx.prop("labels"), what=_what(ctx, "labels")),
-        volumes=parse_volumes(ctx.prop("volumes"), what=_what(ctx, "volumes")),
-        workdir=parse_absolute(ctx.prop("working-dir"), what=_what(ctx, "working-dir")),
-        user=ctx.prop("user"),
-        stop_signal=ctx.prop("stopsignal"),
+    return spec_from_options(
+        ctx.prop,
+        what=lambda option: _what(ctx, option),
         created=ctx.commit.commit_time,
         revision=ctx.commit.sha,
         source=ctx.commit.remote_url,
+        platform=host_platform(),
     )
-    return replace(spec, platform=host_platform())
 
 
 def store_image(ctx: StepContext, image, store: Path) -> StepOutcome:
@@ -117,5 +104,4 @@ def target_tags(ctx: StepContext) -> tuple[str, ...]:
 
 
 def _what(ctx: StepContext, option: str) -> str:
-    where = f"wercker.yml:{ctx.step.line}: " if ctx.step.line else ""
-    return f"{where}{ctx.step.id} option {option!r}"
+    return f"{_where(ctx.step)}{ctx.step.id} option {option!r}"
