@@ -29,8 +29,16 @@ from scratchd.errors import (
     StepFailed,
 )
 from scratchd.models import BuildStatus, Commit
+from scratchd.ports import (
+    BuildExecutor,
+    ConfigGetter,
+    NotesWriter,
+    PoolScheduler,
+    PoolStore,
+    SourceCheckout,
+)
 from scratchd.redact import Redactor
-from scratchd.store import BuildLog, BuildRecord, StateDir, Store, prune_builds
+from scratchd.store import BuildLog, BuildRecord, StateDir, prune_builds
 
 log = logging.getLogger(__name__)
 
@@ -93,15 +101,15 @@ class WorkerPool:
     def __init__(
         self,
         *,
-        store: Store,
-        scheduler,
-        executor,
-        checkout,
+        store: PoolStore,
+        scheduler: PoolScheduler,
+        executor: BuildExecutor,
+        checkout: SourceCheckout,
         state: StateDir,
-        config: Callable[[], object],
+        config: ConfigGetter,
         router: OutputRouter,
         on_done: Callable[[], None] = lambda: None,
-        notes_writer: Callable[[Path, str, str], None] | None = None,
+        notes_writer: NotesWriter | None = None,
     ) -> None:
         self._store, self._scheduler, self._executor = store, scheduler, executor
         self._checkout, self._state, self._config = checkout, state, config
@@ -174,7 +182,8 @@ class WorkerPool:
     def _build(self, run: Running, build_log: BuildLog, work: Path):
         """Run the build; returns (status, digests, message) as recorded."""
         record = run.record
-        result, error = None, None
+        result = None
+        error: BaseException | None = None
         redactor = Redactor()
         try:
             result = self._execute(record, run.cancel, build_log, work, redactor)

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import TYPE_CHECKING
 
 from scratchd.cli.state import add_config_argument
+
+if TYPE_CHECKING:
+    from scratchd.service import Service
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ class Daemon:
     def __init__(self, config, *, poll_only: bool = False) -> None:
         self.config = config
         self.poll_only = poll_only
-        self._service = None  # set once built; its config changes on SIGHUP
+        self._service: Service | None = None  # set once built; its config changes on SIGHUP
 
     def run(self) -> int:
         from scratchd.git import allow_foreign_repositories
