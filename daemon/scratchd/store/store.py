@@ -36,7 +36,8 @@ class Store(RefsMixin, HeartbeatMixin):
 
     def data_version(self) -> int:
         """Changes whenever *another* connection commits: a cheap "anything new?" poll."""
-        return self.db.read("PRAGMA data_version")[0][0]
+        version: int = self.db.read("PRAGMA data_version")[0][0]
+        return version
 
     def integrity_check(self) -> str:
         """``"ok"`` when SQLite finds the file sound."""
@@ -105,7 +106,7 @@ class Store(RefsMixin, HeartbeatMixin):
         """
         now = time.time() if now is None else now
         sql = "SELECT id FROM builds b WHERE status=? AND (retry_after IS NULL OR retry_after<=?)"
-        params: list = [Q, now]
+        params: list[object] = [Q, now]
         if one_per_ref:
             sql += (
                 " AND NOT EXISTS (SELECT 1 FROM builds r WHERE r.status=? AND r.repo=b.repo"
@@ -133,7 +134,8 @@ class Store(RefsMixin, HeartbeatMixin):
     def next_retry_at(self) -> float | None:
         """Earliest ``retry_after`` of a queued build: when to look at the queue again."""
         rows = self.db.read("SELECT min(retry_after) FROM builds WHERE status=?", (Q,))
-        return rows[0][0]
+        earliest: float | None = rows[0][0]
+        return earliest
 
     # -- outcomes -------------------------------------------------------------
 
@@ -182,7 +184,14 @@ class Store(RefsMixin, HeartbeatMixin):
             )
         return cur.rowcount == 1
 
-    def _finish(self, build_id, status, allowed, now, **columns) -> bool:
+    def _finish(
+        self,
+        build_id: int,
+        status: BuildStatus,
+        allowed: Sequence[str],
+        now: float | None,
+        **columns: object,
+    ) -> bool:
         now = time.time() if now is None else now
         columns = {"status": str(status), "finished_at": now, **columns}
         assigns = ", ".join(f"{k}=?" for k in columns)
@@ -333,7 +342,8 @@ class Store(RefsMixin, HeartbeatMixin):
         limit: int | None = None,
     ) -> list[BuildRecord]:
         """Newest first."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         for column, value in (("repo", repo), ("ref", ref)):
             if value is not None:
                 clauses.append(f"{column}=?")
@@ -353,6 +363,6 @@ class Store(RefsMixin, HeartbeatMixin):
     def running(self) -> list[BuildRecord]:
         return self._builds("WHERE status=? ORDER BY id", (R,))
 
-    def _builds(self, where: str, params) -> list[BuildRecord]:
+    def _builds(self, where: str, params: Sequence[object]) -> list[BuildRecord]:
         rows = self.db.read(f"SELECT * FROM builds {where}", params)  # noqa: S608
         return [BuildRecord.from_row(r) for r in rows]
