@@ -56,7 +56,9 @@ def run(ctx: StepContext) -> StepOutcome:
     ctx.log(f"image {image.digest}")
     if target is not None:
         return push_image(ctx, image, target)
-    return store_image(ctx, image, ctx.publishing.image_store)
+    store = ctx.publishing.image_store
+    assert store is not None  # checked before baking: without a target there is a store
+    return store_image(ctx, image, store)
 
 
 def image_root(ctx: StepContext) -> Path:
