@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 from scratchd.errors import BuildCancelled, InfrastructureError, ScratchdError
 from scratchd.models import BuildStatus
@@ -102,7 +103,12 @@ def decide(
     mask: Callable[[str], str] = lambda text: text,
 ) -> BuildOutcome:
     """The outcome of a build from what happened to it (an error wins over the steps)."""
-    done = {"build_id": build_id, "steps": steps, "output": output, "duration": duration}
+    done: dict[str, Any] = {
+        "build_id": build_id,
+        "steps": steps,
+        "output": output,
+        "duration": duration,
+    }
     if error is not None:
         return _of_error(error, mask, done)
     if cancelled:
@@ -119,7 +125,9 @@ def decide(
     return BuildOutcome(status=BuildStatus.PASSED, **done)
 
 
-def _of_error(error: BaseException, mask: Callable[[str], str], done: dict) -> BuildOutcome:
+def _of_error(
+    error: BaseException, mask: Callable[[str], str], done: dict[str, Any]
+) -> BuildOutcome:
     text = mask(str(error) or type(error).__name__)
     if isinstance(error, BuildCancelled):
         return BuildOutcome(status=BuildStatus.CANCELLED, message=text, **done)

@@ -98,10 +98,11 @@ class Notifier:
         A failure is logged, never raised: losing a status update must not
         take the daemon down (systemd's watchdog catches a real hang).
         """
-        if not self.enabled or not assignments:
+        address = self.address
+        if address is None or not assignments:  # `enabled`, spelled so the checker narrows it
             return False
         try:
-            self._socket().sendto("\n".join(assignments).encode(), _sockaddr(self.address))
+            self._socket().sendto("\n".join(assignments).encode(), _sockaddr(address))
         except OSError as exc:
             log.warning("sd_notify to %s failed: %s", self.address, exc)
             return False

@@ -26,13 +26,24 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from typing import Any
 
+from scratchd.config import Config
 from scratchd.errors import ScratchdError
 from scratchd.git.refs import RefUpdate
 from scratchd.git.watcher import WatchSpec
 from scratchd.models import Commit, Trigger
+from scratchd.ports import (
+    ConfigLoader,
+    PolicyOf,
+    PoolFactory,
+    ServiceScheduler,
+    ServiceStore,
+    SystemdNotifier,
+    WatcherFactory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,15 +62,15 @@ class Service:
 
     def __init__(
         self,
-        config,
+        config: Config,
         *,
-        store,
-        scheduler,
-        make_watcher: Callable[[object], object],
-        make_pool: Callable[[Callable[[], object], Callable[[], None]], object],
-        loader: Callable[[object], object],
-        policy_of: Callable[[object], object],
-        notifier=None,
+        store: ServiceStore,
+        scheduler: ServiceScheduler,
+        make_watcher: WatcherFactory,
+        make_pool: PoolFactory,
+        loader: ConfigLoader,
+        policy_of: PolicyOf,
+        notifier: SystemdNotifier | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._config = config
@@ -75,16 +86,16 @@ class Service:
         self._pool = make_pool(lambda: self._config, self._wake.set)
 
     @property
-    def config(self):
+    def config(self) -> Config:
         return self._config
 
     # -- signals (any thread, async-signal context) ---------------------------
 
-    def request_stop(self, *_args) -> None:
+    def request_stop(self, *_args: object) -> None:
         self._stop.set()
         self._wake.set()
 
-    def request_reload(self, *_args) -> None:
+    def request_reload(self, *_args: object) -> None:
         self._reload.set()
         self._wake.set()
 
@@ -127,7 +138,7 @@ class Service:
                 self._heartbeat("running")
                 next_beat = now + HEARTBEAT_EVERY
             interval = self._notifier.watchdog_interval if self._notifier else None
-            if interval and now >= next_dog:
+            if self._notifier is not None and interval and now >= next_dog:
                 self._notifier.watchdog()
                 next_dog = now + interval
             self._wake.wait(TICK)
@@ -233,7 +244,7 @@ class Service:
             for r in self._config.repos
         ]
 
-    def _known(self, names) -> dict[str, dict[str, str]]:
+    def _known(self, names: Iterable[str]) -> dict[str, dict[str, str]]:
         return {name: self._store.refs(name) for name in names}
 
     def _status_text(self) -> str:
@@ -257,7 +268,7 @@ class Service:
         if status == "running":
             self._notify("status", text)
 
-    def _notify(self, what: str, *args) -> None:
+    def _notify(self, what: str, *args: Any) -> None:
         if self._notifier is not None:
             getattr(self._notifier, what)(*args)
 

@@ -24,8 +24,16 @@ from pathlib import Path
 from scratchd.errors import PipelineError, ScratchdError
 from scratchd.models import BuildStatus, Commit
 from scratchd.outcome import decide
+from scratchd.ports import (
+    BuildExecutor,
+    ConfigGetter,
+    NotesWriter,
+    PoolScheduler,
+    PoolStore,
+    SourceCheckout,
+)
 from scratchd.redact import Redactor
-from scratchd.store import BuildLog, BuildRecord, StateDir, Store, prune_builds
+from scratchd.store import BuildLog, BuildRecord, StateDir, prune_builds
 
 log = logging.getLogger(__name__)
 
@@ -88,15 +96,15 @@ class WorkerPool:
     def __init__(
         self,
         *,
-        store: Store,
-        scheduler,
-        executor,
-        checkout,
+        store: PoolStore,
+        scheduler: PoolScheduler,
+        executor: BuildExecutor,
+        checkout: SourceCheckout,
         state: StateDir,
-        config: Callable[[], object],
+        config: ConfigGetter,
         router: OutputRouter,
         on_done: Callable[[], None] = lambda: None,
-        notes_writer: Callable[[Path, str, str], None] | None = None,
+        notes_writer: NotesWriter | None = None,
         new_masker: Callable[[], Redactor] = Redactor,
     ) -> None:
         self._store, self._scheduler, self._executor = store, scheduler, executor

@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scratchd.image.types import Image
+    from scratchd.models import ImageSpec
 
 
 def register(subparsers) -> None:
@@ -91,7 +97,13 @@ def push_from_args(args: argparse.Namespace, image, tags, repository: str | None
     return client.push(image, ref, tags).to_json()
 
 
-def bake_and_push(args: argparse.Namespace, spec, tags, level: int, bake) -> tuple[object, dict]:
+def bake_and_push(
+    args: argparse.Namespace,
+    spec: ImageSpec,
+    tags: Sequence[str],
+    level: int,
+    bake: Callable[..., Image],
+) -> tuple[Image, dict]:
     """``scratchd bake DIR --push REPO`` with no layout: blobs live only as long as the push."""
     import tempfile
     from pathlib import Path

@@ -10,8 +10,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from scratchd.cli.state import add_config_argument
+
+if TYPE_CHECKING:
+    from scratchd.config import Config
+    from scratchd.git.watcher import Watcher, WatchSink
+    from scratchd.ports import ConfigGetter
+    from scratchd.redact import Masker
+    from scratchd.service import Service
+    from scratchd.store import StateDir, Store
+    from scratchd.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +56,18 @@ def run(args: argparse.Namespace) -> int:
 class Daemon:
     """Owns the resources of one daemon process (lock, database) around the Service."""
 
-    def __init__(self, config, *, poll_only: bool = False, masker=None) -> None:
-        from scratchd.redact import Masker
-
+    def __init__(
+        self, config: Config, *, poll_only: bool = False, masker: Masker | None = None
+    ) -> None:
         self.config = config
         self.poll_only = poll_only
         #: The daemon-wide masker (the log handler's): every registry password it can read.
-        self.masker = masker if masker is not None else Masker()
-        self._service = None  # set once built; its config changes on SIGHUP
+        if masker is None:
+            from scratchd.redact import Masker
+
+            masker = Masker()
+        self.masker = masker
+        self._service: Service | None = None  # set once built; its config changes on SIGHUP
 
     def run(self) -> int:
         from scratchd.git import allow_foreign_repositories
@@ -80,7 +95,7 @@ class Daemon:
             store.close()
             lock.release()
 
-    def service(self, state, store):
+    def service(self, state: StateDir, store: Store) -> Service:
         from scratchd.config import load_config
         from scratchd.git.checkout import Checkout
         from scratchd.git.notes import write_note
@@ -103,12 +118,12 @@ class Daemon:
         # repository named "x.git" would share with the mirror of "x".
         checkout = Checkout(state.root / "mirrors")
 
-        def make_watcher(sink):
+        def make_watcher(sink: WatchSink) -> Watcher:
             return Watcher(
                 sink, poll_interval=self.config.daemon.poll_interval, inotify=not self.poll_only
             )
 
-        def make_pool(config, on_done):
+        def make_pool(config: ConfigGetter, on_done: Callable[[], None]) -> WorkerPool:
             return WorkerPool(
                 store=store,
                 scheduler=scheduler,

@@ -13,7 +13,7 @@ import re
 import tomllib
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, overload
 
 from scratchd.config.durations import parse_duration
 from scratchd.config.lines import KeyLines, KeyPath, dotted
@@ -237,9 +237,18 @@ class _Table:
             self.fail(key, f"must be at least {low}, got {value}")
         return value
 
+    # Overloads: a setting with a default is never None, so its dataclass field needs no check.
+    @overload
+    def boolean(self, key: str, default: bool) -> bool: ...
+    @overload
+    def boolean(self, key: str, default: None) -> bool | None: ...
     def boolean(self, key: str, default: bool | None) -> bool | None:
         return self._get(key, default, (bool,), "true or false")
 
+    @overload
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str: ...
+    @overload
+    def choice(self, key: str, default: None, choices: tuple[str, ...]) -> str | None: ...
     def choice(self, key: str, default: str | None, choices: tuple[str, ...]) -> str | None:
         value = self._get(key, default, (str,), "a string")
         if value is not None and value not in choices:
@@ -258,6 +267,12 @@ class _Table:
             self.fail(key, "must be greater than zero")
         return seconds
 
+    @overload
+    def path(self, key: str, default: Path, required: bool = False) -> Path: ...
+    @overload
+    def path(self, key: str, default: None, required: Literal[True]) -> Path: ...
+    @overload
+    def path(self, key: str, default: None, required: bool = False) -> Path | None: ...
     def path(self, key: str, default: Path | None, required: bool = False) -> Path | None:
         """A path; relative ones are taken relative to the config file's directory."""
         value = self._get(key, None, (str,), "a path" + "!" * required)

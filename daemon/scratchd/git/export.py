@@ -119,15 +119,15 @@ def _branch_of(repo: pygit2.Repository, commit: pygit2.Commit, rev: str) -> str:
 
 def _write_tree(repo: pygit2.Repository, tree: pygit2.Tree, dest: Path) -> None:
     for entry in tree:
-        target = dest / entry.name
+        target = dest / str(entry.name)  # only the root tree has no name
         if entry.filemode == pygit2.enums.FileMode.TREE:
             target.mkdir()
-            _write_tree(repo, repo[entry.id], target)
+            _write_tree(repo, repo[entry.id].peel(pygit2.Tree), target)
         elif entry.filemode == _FILEMODE_COMMIT:
             target.mkdir()
         elif entry.filemode == _FILEMODE_LINK:
-            os.symlink(os.fsdecode(repo[entry.id].data), target)
+            os.symlink(os.fsdecode(repo[entry.id].peel(pygit2.Blob).data), target)
         else:
-            target.write_bytes(repo[entry.id].data)
+            target.write_bytes(repo[entry.id].peel(pygit2.Blob).data)
             if entry.filemode == _FILEMODE_EXEC:
                 target.chmod(0o755)

@@ -85,14 +85,18 @@ class GitDirWatches:
                 self._observer.unschedule(handle)
 
 
-class _RefEventHandler:
-    """watchdog handler that fires for HEAD, packed-refs and anything under refs/."""
+class _RefEventHandler(events.FileSystemEventHandler):
+    """watchdog handler that fires for HEAD, packed-refs and anything under refs/.
+
+    It overrides ``dispatch`` whole (no per-kind callbacks): the base class is
+    only what ``Observer.schedule`` is typed to take.
+    """
 
     def __init__(self, gdir: Path, fire: Callable[[], None]) -> None:
         self._gdir = str(gdir).rstrip("/") + "/"
         self._fire = fire
 
-    def dispatch(self, event) -> None:
+    def dispatch(self, event: events.FileSystemEvent) -> None:
         if event.event_type not in _CHANGES:
             return
         for path in (event.src_path, getattr(event, "dest_path", "")):

@@ -152,7 +152,7 @@ def _first_parent_since(
 
 
 def _commit(repo: pygit2.Repository, update: RefUpdate, sha: str) -> Commit:
-    return Commit(update.repo, update.ref, sha, repo[sha].commit_time)
+    return Commit(update.repo, update.ref, sha, repo[sha].peel(pygit2.Commit).commit_time)
 
 
 def commit_time(path: str | Path, sha: str) -> int:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
@@ -67,8 +68,8 @@ class _RepoState:
     spec: WatchSpec
     known: dict[str, str]
     available: bool | None = None  # None: not scanned yet
-    watches: list = field(default_factory=list)
-    cron_job: object | None = None
+    watches: list[object] = field(default_factory=list)
+    cron_job: Job | None = None  # apscheduler's, for remove()
     dropped: bool = False
 
 
@@ -133,15 +134,15 @@ class Watcher:
         watcher (from the store), so their first scan reports what arrived
         while nobody watched. Repositories already watched keep their state.
         """
-        specs = {s.name: s for s in specs}
+        by_name = {s.name: s for s in specs}
         known = known or {}
         dropped = []
         with self._cond:
             for name, state in list(self._repos.items()):
-                if specs.get(name) != state.spec:
+                if by_name.get(name) != state.spec:
                     dropped.append(self._repos.pop(name))
                     self._drop(state)
-            for name, spec in specs.items():
+            for name, spec in by_name.items():
                 if name not in self._repos:
                     # A changed repository starts afresh but keeps what it had seen.
                     seen = next((d.known for d in dropped if d.spec.name == name), None)

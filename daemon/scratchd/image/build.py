@@ -11,8 +11,9 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from scratchd.errors import ImageError, ImageOptionError
 from scratchd.image.layer import LayerResult, write_layer
@@ -84,10 +85,10 @@ def _check_spec(spec: ImageSpec, gzip_level: int) -> None:
         raise ImageOptionError(f"created: {spec.created} is before 1970")
 
 
-def image_config(spec: ImageSpec, diff_id: str) -> dict:
+def image_config(spec: ImageSpec, diff_id: str) -> dict[str, Any]:
     """The image config document (identical keys for Docker and OCI)."""
     created = rfc3339(spec.created)
-    doc: dict = {
+    doc: dict[str, Any] = {
         "architecture": spec.platform.architecture,
         "os": spec.platform.os,
         "created": created,
@@ -100,7 +101,9 @@ def image_config(spec: ImageSpec, diff_id: str) -> dict:
     return doc
 
 
-def container_config(spec: ImageSpec, *, derived_labels: Iterable[tuple[str, str]] = ()) -> dict:
+def container_config(
+    spec: ImageSpec, *, derived_labels: Iterable[tuple[str, str]] = ()
+) -> dict[str, object]:
     """The container ``config`` object of ``spec``: only the options it sets.
 
     The one mapping of image options to Docker/OCI config keys, used for the
@@ -108,7 +111,7 @@ def container_config(spec: ImageSpec, *, derived_labels: Iterable[tuple[str, str
     """
     labels = dict(derived_labels)
     labels.update(spec.labels)  # an explicit label wins over a derived one
-    fields = {
+    fields: dict[str, object] = {
         "Cmd": list(spec.cmd) if spec.cmd is not None else None,
         "Entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
         "Env": [f"{k}={v}" for k, v in spec.env] or None,
@@ -134,10 +137,10 @@ def _oci_annotations(spec: ImageSpec) -> list[tuple[str, str]]:
     return out
 
 
-def _manifest(spec: ImageSpec, config: Descriptor, layer: Descriptor) -> dict:
+def _manifest(spec: ImageSpec, config: Descriptor, layer: Descriptor) -> dict[str, Any]:
     # Docker v2 schema 2 defines no annotations; strict registries reject
     # unknown fields, so they go only into OCI manifests (labels carry them too).
-    doc: dict = {
+    doc: dict[str, Any] = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST if spec.oci else DOCKER_MANIFEST,
         "config": config.to_json(),
@@ -155,7 +158,7 @@ def _layer_media_type(spec: ImageSpec) -> str:
     return OCI_LAYER_ZSTD if spec.compression == "zstd" else OCI_LAYER_GZIP
 
 
-def canonical_json(doc: dict) -> bytes:
+def canonical_json(doc: Mapping[str, Any]) -> bytes:
     """Sorted keys, no spaces, UTF-8: one byte sequence per document."""
     try:
         text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -13,7 +13,9 @@ import json
 import os
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 from scratchd.errors import ImageError
 from scratchd.image.options import check_docker_reference
@@ -42,7 +44,7 @@ def write_docker_archive(image: Image, path: Path, tags: tuple[str, ...] | list[
         raise
 
 
-def _write(image: Image, out, tags) -> None:
+def _write(image: Image, out: BinaryIO, tags: Sequence[str]) -> None:
     manifest = [
         {
             "Config": _member(image.config),
@@ -50,7 +52,10 @@ def _write(image: Image, out, tags) -> None:
             "Layers": [_member(layer) for layer in image.layers],
         }
     ]
-    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20) as tar:
+    # TarFile itself, not tarfile.open(): the same writer, with copybufsize in its signature.
+    with tarfile.TarFile(
+        fileobj=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20
+    ) as tar:
         for blob in image.blobs():
             _add(tar, _member(blob), blob)
         data = json.dumps(manifest, separators=(",", ":")).encode()

@@ -14,11 +14,15 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from scratchd.errors import ImageError
 from scratchd.image.types import Blob, Image
 from scratchd.models import OCI_INDEX, Descriptor
+
+JSONDoc = dict[str, Any]  # a parsed index.json / manifest: checked field by field
 
 REF_NAME = "org.opencontainers.image.ref.name"
 _LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
@@ -52,14 +56,14 @@ def read_oci_layout(path: Path, tag: str | None = None) -> Image:
     except (KeyError, TypeError) as exc:
         raise ImageError(f"{path}: manifest {entry['digest']} is malformed ({exc})") from None
     for layer in layers:
-        if not layer.path.is_file():
+        if layer.path is None or not layer.path.is_file():
             raise ImageError(f"{path}: layer blob {layer.descriptor.digest} is missing")
     config = Blob(config_desc, data=_read_blob(path, config_desc.digest))
     media_type = entry.get("mediaType") or doc.get("mediaType", "")
     return Image(manifest, media_type, config, layers)
 
 
-def _updated_index(path: Path, desc: Descriptor, tags) -> bytes:
+def _updated_index(path: Path, desc: Descriptor, tags: Sequence[str]) -> bytes:
     index = _load_json(path / "index.json") if (path / "index.json").exists() else {}
     manifests = [
         m for m in index.get("manifests", []) if m.get("annotations", {}).get(REF_NAME) not in tags
@@ -75,17 +79,17 @@ def _updated_index(path: Path, desc: Descriptor, tags) -> bytes:
     return json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _select(index: dict, path: Path, tag: str | None) -> dict:
+def _select(index: JSONDoc, path: Path, tag: str | None) -> JSONDoc:
     manifests = index.get("manifests") or []
     if tag is not None:
         for m in manifests:
             if m.get("annotations", {}).get(REF_NAME) == tag:
-                return m
+                return cast(JSONDoc, m)
         raise ImageError(f"{path}: no image tagged {tag!r}")
     digests = {m.get("digest") for m in manifests}
     if len(digests) != 1:
         raise ImageError(f"{path}: holds {len(digests)} images; name a tag (PATH:TAG)")
-    return manifests[0]
+    return cast(JSONDoc, manifests[0])
 
 
 def _put_blob(blob: Blob, blobs: Path) -> None:
@@ -121,9 +125,9 @@ def _atomic_write(target: Path, data: bytes) -> None:
         raise
 
 
-def _load_json(file: Path) -> dict:
+def _load_json(file: Path) -> JSONDoc:
     try:
-        return json.loads(file.read_bytes())
+        return cast(JSONDoc, json.loads(file.read_bytes()))
     except FileNotFoundError:
         raise ImageError(f"{file}: not found (not an OCI image layout?)") from None
     except (OSError, ValueError) as exc:
@@ -150,7 +154,7 @@ def _read_blob(path: Path, digest: str) -> bytes:
     return data
 
 
-def _descriptor(doc: dict) -> Descriptor:
+def _descriptor(doc: JSONDoc) -> Descriptor:
     return Descriptor(
         doc["mediaType"],
         doc["digest"],

@@ -91,7 +91,14 @@ class BoxReader:
             seen.setdefault(box.name, box)
         return tuple(boxes)
 
-    def _finish(self, node: Node, fields: dict, env, ports, service: bool) -> Box:
+    def _finish(
+        self,
+        node: Node,
+        fields: dict[str, str],
+        env: tuple[tuple[str, str], ...],
+        ports: tuple[str, ...],
+        service: bool,
+    ) -> Box:
         box_id = fields["id"].strip()
         if "@" in box_id and "@sha256:" not in box_id:
             self.out.warn(

@@ -56,6 +56,11 @@ class PlanStep:
     def is_secret(self, key: str) -> bool:
         return key in self.secret_options or key.endswith("-password")
 
+    @property
+    def where(self) -> str:
+        """``wercker.yml:LINE: `` for messages about this step (empty when unknown)."""
+        return f"wercker.yml:{self.line}: " if self.line else ""
+
 
 @dataclass(frozen=True)
 class ScriptStep(PlanStep):

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scratchd.errors import PipelineError, StepCompileError
 from scratchd.models import CommitInfo, Secret
@@ -151,7 +152,7 @@ def compile_step(step: Step, source: Path, path: str) -> bp.PlanStep:
     ref = known.parse_step_id(step.id)
     if ref is None:
         raise _error(step, path, f"malformed step id {step.id!r}")
-    common = {
+    common: dict[str, Any] = {
         "name": step.name,
         "id": step.id,
         "options": step.properties,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from scratchd.models import CommitInfo
 
@@ -22,7 +23,7 @@ def pipeline_env(
     run_id: str,
     pipeline_id: str,
     started: float | None = None,
-    extra: Mapping[str, str] = (),
+    extra: Mapping[str, str] = MappingProxyType({}),
 ) -> dict[str, str]:
     """The environment every step of ``pipeline`` starts from.
 

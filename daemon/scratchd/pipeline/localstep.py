@@ -11,6 +11,7 @@ and the runner never sees YAML.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -23,7 +24,7 @@ from scratchd.pipeline.steps import COMMON_OPTIONS, StepRef, vendored_dir
 _RESERVED = COMMON_OPTIONS | {"code", "id"}
 
 
-def local_step(ref: StepRef, source: Path, common: dict) -> LocalStep:
+def local_step(ref: StepRef, source: Path, common: dict[str, Any]) -> LocalStep:
     """The typed step for a ``file://`` or vendored step directory of ``source``."""
     directory = find_step(ref, source)
     if directory is None:
@@ -72,7 +73,7 @@ def _inside(source: Path, rel: str, step_id: str) -> Path:
     return directory
 
 
-def _read_step_yml(directory: Path, step_id: str) -> dict:
+def _read_step_yml(directory: Path, step_id: str) -> dict[str, Any]:
     for candidate in ("step.yml", "wercker-step.yml"):
         path = directory / candidate
         if path.is_file():
@@ -88,7 +89,7 @@ def _read_step_yml(directory: Path, step_id: str) -> dict:
     return {}
 
 
-def _defaults(name: str, meta: dict) -> tuple[tuple[str, str], ...]:
+def _defaults(name: str, meta: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """``step.yml`` ``properties`` defaults as ``WERCKER_<STEP>_<PROP>`` (literal text)."""
     properties = meta.get("properties") or {}
     if not isinstance(properties, dict):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 from pathlib import Path
+from typing import Any
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -88,6 +89,8 @@ def compile_plan(
     found = sorted(out.items)
     if any(d.severity == "error" for d in found):
         return None, found
+    if plan is None:  # _compose already reported why there is no document
+        return None, found
     warnings = tuple(d.format(path) for d in found)
     return dataclasses.replace(plan, warnings=warnings), found
 
@@ -143,7 +146,7 @@ class _PlanReader:
         if not isinstance(node, MappingNode):
             self.out.error(where(node), f"the top level must be a map, not {kind(node)}")
             return Plan(path=path)
-        settings: dict = {}
+        settings: dict[str, Any] = {}
         pipelines = []
         for key, key_node, value in self.doc.entries(node, self.out):
             if key in _SETTINGS:
@@ -168,7 +171,7 @@ class _PlanReader:
             source_dir=self._source_dir(settings.get("source-dir")),
         )
 
-    def _timeout(self, settings: dict, key: str, default: int) -> int:
+    def _timeout(self, settings: dict[str, Any], key: str, default: int) -> int:
         """Minutes in the file, seconds in the Plan; <= 0 means default, capped at 60."""
         node = settings.get(key)
         if node is None or is_null(node):
@@ -208,7 +211,7 @@ class _PlanReader:
                 typo or f"pipeline '{name}' must be a map with 'steps', not {kind(node)}",
             )
             return Pipeline(name=name, line=line)
-        fields: dict = {}
+        fields: dict[str, Any] = {}
         targets = []
         for key, kn, value in self.doc.entries(node, self.out):
             if key in _PIPELINE_KEYS:

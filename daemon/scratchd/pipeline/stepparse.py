@@ -15,6 +15,7 @@ code gets ``set -e`` in front unless it starts with ``#!`` (normalizeCode).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode
@@ -23,6 +24,9 @@ from scratchd.pipeline import steps as known
 from scratchd.pipeline.diagnostics import Collector
 from scratchd.pipeline.plan import Step
 from scratchd.pipeline.yamlnodes import DROPPED, Document, is_null, kind, wercker_text, where
+
+Options = list[tuple[str, Node, str]]  # (key, key node, value as wercker's text)
+At = tuple[int, int]  # line, column
 
 
 class StepReader:
@@ -75,7 +79,9 @@ class StepReader:
     def _options(self, step_id: str, node: MappingNode) -> list[tuple[str, Node, str]]:
         return self._texts(step_id, self.doc.entries(node, self.out))
 
-    def _texts(self, step_id: str, entries) -> list[tuple[str, Node, str]]:
+    def _texts(
+        self, step_id: str, entries: Sequence[tuple[str, Node, Node]]
+    ) -> list[tuple[str, Node, str]]:
         """Option values as text, the way wercker's ifaceToString made them."""
         texts = []
         for key, key_node, value in entries:
@@ -100,7 +106,7 @@ class StepReader:
             texts.append((key, key_node, text))
         return texts
 
-    def _build(self, id_node: Node, step_id: str, options) -> Step | None:
+    def _build(self, id_node: Node, step_id: str, options: Options) -> Step | None:
         ref = known.parse_step_id(step_id)
         if ref is None:
             self.out.error(
@@ -128,7 +134,7 @@ class StepReader:
             url=ref.url,
         )
 
-    def _check(self, id_node: Node, ref: known.StepRef, step_kind: str, options) -> None:
+    def _check(self, id_node: Node, ref: known.StepRef, step_kind: str, options: Options) -> None:
         at = where(id_node)
         if step_kind == known.INTERNAL:
             self._check_internal(at, ref.identifier, options)
@@ -142,7 +148,7 @@ class StepReader:
         elif step_kind == known.REGISTRY:
             self._warn_registry(at, ref)
 
-    def _check_internal(self, at, step_id: str, options) -> None:
+    def _check_internal(self, at: At, step_id: str, options: Options) -> None:
         allowed = known.OPTIONS[step_id] | known.COMMON_OPTIONS
         ignored = known.IGNORED_OPTIONS.get(step_id, frozenset())
         given = set()
@@ -162,7 +168,7 @@ class StepReader:
             if key not in given:
                 self.out.error(at, f"{step_id} needs the option '{key}'")
 
-    def _check_script(self, at, options) -> None:
+    def _check_script(self, at: At, options: Options) -> None:
         keys = {k: kn for k, kn, _ in options}
         if "code" not in keys:
             self.out.warn(at, "script step has no 'code'")
@@ -173,7 +179,7 @@ class StepReader:
                     f"unknown option '{key}' for script (only 'name', 'code' and 'cwd' are used)",
                 )
 
-    def _check_local(self, at, ref: known.StepRef) -> None:
+    def _check_local(self, at: At, ref: known.StepRef) -> None:
         path = ref.url[len("file://") :]
         if path.startswith("/"):
             self.out.warn(
@@ -184,7 +190,7 @@ class StepReader:
         elif self.root is not None and not (self.root / path / "run.sh").is_file():
             self.out.warn(at, f"step '{ref.identifier}': {path}/run.sh does not exist")
 
-    def _warn_registry(self, at, ref: known.StepRef) -> None:
+    def _warn_registry(self, at: At, ref: known.StepRef) -> None:
         if self.root is not None and (self.root / known.vendored_dir(ref) / "run.sh").is_file():
             return  # vendored: the runner will find it
         source = f"the URL {ref.url}" if ref.url else "wercker's retired step registry"

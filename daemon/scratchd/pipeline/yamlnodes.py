@@ -148,9 +148,9 @@ def wercker_text(node: ScalarNode) -> str | None:
     Returns :data:`DROPPED` (None) for values wercker turned into "" without
     saying so (numbers with a fraction, huge integers), so the caller can warn.
     """
+    text: str = node.value  # PyYAML is untyped; a scalar's value is its source text
     if node.style is not None or (node.tag == STR_TAG and _explicit(node)):
-        return node.value  # quoted, block or !!str: always text
-    text = node.value
+        return text  # quoted, block or !!str: always text
     if text in _NULL:
         return ""
     if text in _TRUE:
@@ -217,7 +217,9 @@ def _go_int(text: str) -> int | None:
 
 def _explicit(node: ScalarNode) -> bool:
     """Whether a plain scalar's tag was written out (``!!str 1.5``)."""
-    return node.tag != _RESOLVER.resolve(ScalarNode, node.value, (True, False))
+    tag: str = node.tag  # PyYAML is untyped: name the types it returns
+    implicit: str = _RESOLVER.resolve(ScalarNode, node.value, (True, False))
+    return tag != implicit
 
 
 _RESOLVER = yaml.resolver.Resolver()

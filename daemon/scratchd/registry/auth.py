@@ -29,6 +29,9 @@ DEFAULT_EXPIRES_IN = 60  # seconds, per the distribution token spec
 _EARLY = 0.1  # renew when this fraction of the lifetime is left
 
 
+TokenKey = tuple[str, str, frozenset[str]]  # host, credential identity, scopes
+
+
 @dataclass(frozen=True)
 class _Token:
     value: str
@@ -47,20 +50,20 @@ class TokenCache:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._tokens: dict[tuple, _Token] = {}
+        self._tokens: dict[TokenKey, _Token] = {}
 
-    def get(self, key: tuple) -> str | None:
+    def get(self, key: TokenKey) -> str | None:
         with self._lock:
             token = self._tokens.get(key)
         return token.value if token is not None and token.expires_at > self._clock() else None
 
-    def put(self, key: tuple, token: _Token) -> None:
+    def put(self, key: TokenKey, token: _Token) -> None:
         now = self._clock()
         with self._lock:
             self._tokens = {k: t for k, t in self._tokens.items() if t.expires_at > now}
             self._tokens[key] = token
 
-    def drop(self, key: tuple) -> None:
+    def drop(self, key: TokenKey) -> None:
         with self._lock:
             self._tokens.pop(key, None)
 
@@ -134,9 +137,9 @@ class Authenticator:
     def credential(self, host: str) -> Credential | None:
         with self._lock:
             if host not in self._creds:
-                self._creds[host] = self._credentials.get(host)
-                if self._creds[host] is not None:
-                    self.secrets.update(self._creds[host].secrets())
+                found = self._creds[host] = self._credentials.get(host)
+                if found is not None:
+                    self.secrets.update(found.secrets())
             return self._creds[host]
 
     def _identity(self, host: str) -> str:
@@ -196,7 +199,9 @@ class Authenticator:
             )
         return self._parse_token(host, response, started)
 
-    def _request_token(self, realm: str, cred: Credential | None, params: list) -> Response:
+    def _request_token(
+        self, realm: str, cred: Credential | None, params: list[tuple[str, str]]
+    ) -> Response:
         verify = self._verify(realm)
         try:
             if cred is not None and cred.identity_token is not None:

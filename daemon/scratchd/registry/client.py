@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from scratchd.errors import RegistryError
@@ -50,7 +50,7 @@ class PushResult:
     blobs_skipped: int = 0
     blobs_mounted: int = 0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         return {
             "repository": self.repository,
             "digest": self.digest,
@@ -169,7 +169,9 @@ class RegistryClient:
         )  # fmt: skip
         return result
 
-    def _push_blobs(self, target: Target, blobs: Sequence[Blob], hints: dict[str, str]):
+    def _push_blobs(
+        self, target: Target, blobs: Sequence[Blob], hints: Mapping[str, str]
+    ) -> tuple[int, int, int]:
         abort = threading.Event()
         uploader = BlobUploader(
             self._transport, self._retry,
@@ -193,7 +195,9 @@ class RegistryClient:
         mounted = sum(1 for kind, _ in outcomes if kind == "mounted")
         return uploaded, skipped, mounted
 
-    def _push_blob(self, uploader: BlobUploader, target: Target, blob: Blob, hints):
+    def _push_blob(
+        self, uploader: BlobUploader, target: Target, blob: Blob, hints: Mapping[str, str]
+    ) -> tuple[str, int]:
         desc = blob.descriptor
         if uploader.exists(target, blob):
             self._remember(target, desc.digest)
@@ -212,7 +216,7 @@ class RegistryClient:
         return "uploaded", size
 
     def _put_manifest(self, target: Target, image: Image, tag: str) -> None:
-        def put():
+        def put() -> str | None:
             response = self._transport.send(
                 "PUT", target.url(f"manifests/{tag}"), target.host, repository=target.repository,
                 ok=(200, 201), headers={"Content-Type": image.media_type}, body=image.manifest,
@@ -238,8 +242,8 @@ class RegistryClient:
             self._progress(ProgressEvent(digest, size, size, state))
 
 
-def _first_error(failed) -> BaseException:
+def _first_error(failed: Iterable[Future[tuple[str, int]]]) -> BaseException:
     """The real failure, not the PushAborted of a blob stopped because of it."""
-    errors = [f.exception() for f in failed]
+    errors = [e for f in failed if (e := f.exception()) is not None]
     real = [e for e in errors if not isinstance(e, PushAborted)]
     return real[0] if real else RegistryError("push aborted")

@@ -24,6 +24,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scratchd.errors import CredentialError
 from scratchd.models import Secret
@@ -49,7 +50,7 @@ class Credential:
         return tuple(s for s in (self.password, self.identity_token) if s)
 
 
-Runner = Callable[..., subprocess.CompletedProcess]
+Runner = Callable[..., subprocess.CompletedProcess[str]]
 
 
 class CredentialStore:
@@ -141,7 +142,7 @@ def _parse_helper_output(text: str, program: str, host: str) -> Credential:
     return Credential(username, Secret(secret), source=source)
 
 
-def _from_auths(data: dict, host: str, where: str) -> Credential | None:
+def _from_auths(data: dict[str, Any], host: str, where: str) -> Credential | None:
     auths = data.get("auths") or {}
     normalised = {_normalise_key(k): v for k, v in auths.items() if isinstance(v, dict)}
     for key in _keys_for(host):
@@ -151,7 +152,7 @@ def _from_auths(data: dict, host: str, where: str) -> Credential | None:
     return None
 
 
-def _decode_entry(entry: dict, key: str, where: str) -> Credential | None:
+def _decode_entry(entry: dict[str, Any], key: str, where: str) -> Credential | None:
     source = f"{where} auths[{key!r}]"
     username, password = entry.get("username", ""), entry.get("password")
     if entry.get("auth"):
@@ -181,7 +182,7 @@ def _normalise_key(key: str) -> str:
     return "docker.io" if host in ("index.docker.io", DOCKER_HUB) else host
 
 
-def _load_json(path: Path) -> dict:
+def _load_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except OSError as exc:

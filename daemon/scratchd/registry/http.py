@@ -18,6 +18,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 _BLOCK = 1 << 20  # bytes per socket write when streaming a body
@@ -42,14 +43,24 @@ class Response:
         self.headers = raw.headers  # an email.message.Message: case-insensitive .get()
         self.content = content
 
-    def json(self):
+    def json(self) -> Any:
+        """The parsed body: a registry's JSON document, which callers check field by field."""
         return json.loads(self.content or b"null")
 
     def close(self) -> None:
         """Bodies are read eagerly, so there is nothing to release."""
 
 
-Body = bytes | Callable[[], object] | None
+class Stream(Protocol):
+    """A streamed request body: its length up front, then blocks."""
+
+    def read(self, size: int, /) -> bytes: ...
+
+    def __len__(self) -> int: ...
+
+
+Body = bytes | Callable[[], Stream] | None
+_Key = tuple[str, str, bool | str]  # scheme, host:port, TLS verification: one idle pool each
 
 
 class HttpClient:
@@ -57,7 +68,7 @@ class HttpClient:
 
     def __init__(self, *, connect_timeout: float = 10.0, read_timeout: float = 300.0) -> None:
         self._timeouts = (connect_timeout, read_timeout)
-        self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
+        self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
         self._contexts: dict[bool | str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
 
@@ -93,10 +104,12 @@ class HttpClient:
             f"{method} {urlsplit(url).path}: more than {_MAX_REDIRECTS} redirects"
         )
 
-    def _send(self, method: str, url: str, headers: dict, body: Body, verify) -> Response:
+    def _send(
+        self, method: str, url: str, headers: dict[str, str], body: Body, verify: bool | str
+    ) -> Response:
         parts = urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        key = (parts.scheme, parts.netloc, verify)
+        key: _Key = (parts.scheme, parts.netloc, verify)
         for fresh in (False, True):
             conn, reused = self._connection(key, fresh)
             data = body() if callable(body) else body
@@ -120,7 +133,13 @@ class HttpClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _exchange(conn, method: str, path: str, headers: dict, data) -> http.client.HTTPResponse:
+    def _exchange(
+        conn: http.client.HTTPConnection,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        data: bytes | Stream | None,
+    ) -> http.client.HTTPResponse:
         conn.putrequest(method, path, skip_accept_encoding=True)
         length = 0 if data is None else len(data)
         sent = {k.lower() for k in headers}
@@ -139,7 +158,7 @@ class HttpClient:
             _send_stream(conn, data)
         return conn.getresponse()
 
-    def _connection(self, key: tuple, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(self, key: _Key, fresh: bool) -> tuple[http.client.HTTPConnection, bool]:
         if not fresh:
             with self._lock:
                 idle = self._idle.get(key) or []
@@ -157,7 +176,9 @@ class HttpClient:
         conn.read_timeout = read
         return conn, False
 
-    def _release(self, key: tuple, conn, raw: http.client.HTTPResponse) -> None:
+    def _release(
+        self, key: _Key, conn: http.client.HTTPConnection, raw: http.client.HTTPResponse
+    ) -> None:
         if raw.will_close or (raw.getheader("Connection") or "").lower() == "close":
             conn.close()
             return
@@ -203,7 +224,7 @@ class _HTTPS(_TimeoutsMixin, http.client.HTTPSConnection):
     pass
 
 
-def _send_stream(conn: http.client.HTTPConnection, data) -> None:
+def _send_stream(conn: http.client.HTTPConnection, data: Stream) -> None:
     """Zero-copy ``sendfile`` on plain sockets when the body offers it, else blocks."""
     send_to = getattr(data, "send_to", None)
     if send_to is not None and not isinstance(conn.sock, ssl.SSLSocket):

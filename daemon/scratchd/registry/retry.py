@@ -48,7 +48,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """Full backoff with ±50 % jitter; never shorter than ``Retry-After``."""
-        backoff = min(self.cap, self.base * 2**attempt) * (0.5 + self.jitter())
+        backoff: float = min(self.cap, self.base * 2**attempt) * (0.5 + self.jitter())
         return max(backoff, retry_after or 0.0)
 
     def call(self, operation: Callable[[], T], what: str) -> T:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
 from scratchd.errors import AuthError, RegistryError
 from scratchd.redact import Redactor
 from scratchd.registry.auth import Authenticator
 from scratchd.registry.challenge import Challenge, parse_challenges
-from scratchd.registry.http import ConnectionFailed, HttpClient, Response, TlsFailed
+from scratchd.registry.http import Body, ConnectionFailed, HttpClient, Response, TlsFailed
 from scratchd.registry.reference import is_loopback
 from scratchd.registry.retry import RETRY_STATUSES, Retryable, parse_retry_after
 
@@ -71,6 +71,7 @@ class Transport:
         store to load and no failed handshake for the common local registry,
         and a TLS-only one answers that with a 400, so HTTPS comes next.
         """
+        schemes: tuple[str, ...]
         if is_loopback(host):
             schemes = ("http", "https")
         else:
@@ -121,7 +122,7 @@ class Transport:
         *,
         ok: Iterable[int],
         headers: Mapping[str, str] | None = None,
-        body: Callable[[], object] | bytes | None = None,
+        body: Body = None,
         repository: str = "",
     ) -> Response:
         """One request; a 401 re-authenticates and resends once. ``body`` may be a factory."""
@@ -135,7 +136,14 @@ class Transport:
             return response
         raise self.error(response, method, url, host)
 
-    def _send_once(self, method, url, scope_key, headers, body) -> Response:
+    def _send_once(
+        self,
+        method: str,
+        url: str,
+        scope_key: tuple[str, str],
+        headers: Mapping[str, str] | None,
+        body: Body,
+    ) -> Response:
         host = scope_key[0]
         all_headers = dict(headers or {})
         authorization = self.auth.header(*scope_key)

@@ -16,11 +16,12 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 from scratchd.errors import RegistryError
 from scratchd.image.types import Blob
-from scratchd.registry.http import Response
+from scratchd.registry.http import Response, Stream
 from scratchd.registry.retry import RetryPolicy
 from scratchd.registry.transport import Transport
 
@@ -78,7 +79,7 @@ class BlobUploader:
         self._progress = progress or (lambda event: None)
         self._abort = abort or threading.Event()
 
-    def _send(self, target: Target, method: str, url: str, **kwargs) -> Response:
+    def _send(self, target: Target, method: str, url: str, **kwargs: Any) -> Response:
         return self._transport.send(
             method, url, target.host, repository=target.repository, **kwargs
         )
@@ -129,7 +130,9 @@ class BlobUploader:
         body = lambda: _Body(blob, 0, blob.descriptor.size, self._report(blob, 0), self._abort)  # noqa: E731
         self._finish(target, blob, location, body)
 
-    def _finish(self, target: Target, blob: Blob, location: str, body) -> None:
+    def _finish(
+        self, target: Target, blob: Blob, location: str, body: Callable[[], Stream] | None
+    ) -> None:
         url = _with_query(location, digest=blob.descriptor.digest)
         headers = {**_OCTETS, "Content-Length": "0"} if body is None else _OCTETS
         response = self._send(
@@ -193,7 +196,14 @@ class _Body:
     asks for, which keeps a 200 MB upload from becoming thousands of small writes.
     """
 
-    def __init__(self, blob: Blob, start: int, length: int, on_bytes, abort: threading.Event):
+    def __init__(
+        self,
+        blob: Blob,
+        start: int,
+        length: int,
+        on_bytes: Callable[[int], None],
+        abort: threading.Event,
+    ) -> None:
         self._file = blob.open()
         self._file.seek(start)
         self._offset = start

@@ -206,14 +206,15 @@ class _PipeReader:
         for name, pipe in (("stdout", proc.stdout), ("stderr", proc.stderr)):
             assert pipe is not None
             os.set_blocking(pipe.fileno(), False)
-            self._selector.register(pipe, selectors.EVENT_READ, (name, LineSplitter()))
+            # The pipe rides in ``data`` too: the selector types its key's fileobj loosely.
+            self._selector.register(pipe, selectors.EVENT_READ, (name, LineSplitter(), pipe))
 
     def open(self) -> bool:
         return bool(self._selector.get_map())
 
     def read(self, timeout: float) -> None:
         for key, _ in self._selector.select(timeout):
-            name, splitter = key.data
+            name, splitter, pipe = key.data
             try:
                 data = os.read(key.fd, _READ_SIZE)
             except BlockingIOError:
@@ -223,8 +224,8 @@ class _PipeReader:
                 self._emit(name, splitter.feed(data))
             else:
                 self._emit(name, splitter.flush())
-                self._selector.unregister(key.fileobj)
-                key.fileobj.close()
+                self._selector.unregister(pipe)
+                pipe.close()
 
     def drain(self, timeout: float) -> None:
         """After a kill: deliver what is still buffered, for at most ``timeout`` seconds."""
@@ -234,10 +235,10 @@ class _PipeReader:
 
     def close(self) -> None:
         for key in list(self._selector.get_map().values()):
-            name, splitter = key.data
+            name, splitter, pipe = key.data
             self._emit(name, splitter.flush())
-            self._selector.unregister(key.fileobj)
-            key.fileobj.close()
+            self._selector.unregister(pipe)
+            pipe.close()
         self._selector.close()
 
     def _emit(self, stream: str, lines: list[str]) -> None:

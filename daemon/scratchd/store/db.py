@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from scratchd.errors import StoreError
@@ -72,7 +72,7 @@ class Database:
                 raise
             conn.execute("COMMIT")
 
-    def read(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
+    def read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._errors():
             return self.conn().execute(sql, params).fetchall()
 

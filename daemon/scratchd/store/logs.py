@@ -17,10 +17,29 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from scratchd.redact import Masker
 
 
 def gz_path(path: Path) -> Path:
     return path.with_name(path.name + ".gz")
+
+
+class OutputLike(Protocol):
+    """An output line as the runner emits it (duck-typed: the store does not import runner)."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def stream(self) -> str: ...
+    @property
+    def pipeline(self) -> str: ...
+    @property
+    def step(self) -> str: ...
+    @property
+    def timestamp(self) -> float | None: ...
 
 
 class BuildLog:
@@ -31,7 +50,9 @@ class BuildLog:
     caller has to remember to redact before writing.
     """
 
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time, *, masker=None) -> None:
+    def __init__(
+        self, path: Path, clock: Callable[[], float] = time.time, *, masker: Masker | None = None
+    ) -> None:
         self.path = Path(path)
         self._masker = masker
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +77,7 @@ class BuildLog:
         self._file.write(f"{stamp}Z {stream} {where}{text.rstrip(chr(10))}\n")
         self._file.flush()
 
-    def __call__(self, output) -> None:
+    def __call__(self, output: OutputLike) -> None:
         """A line consumer for the runner's output lines (``OutputLine``-shaped objects)."""
         self.line(
             output.text,
@@ -78,7 +99,7 @@ class BuildLog:
     def __enter__(self) -> BuildLog:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

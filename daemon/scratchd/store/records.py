@@ -54,7 +54,7 @@ class BuildRecord:
         data["images"] = tuple(json.loads(data["images"] or "[]"))
         return cls(**data)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, object]:
         """Plain JSON-able dict (``scratchd builds --json``)."""
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["trigger"], out["status"] = str(self.trigger), str(self.status)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 from scratchd.store.db import Database
@@ -24,7 +25,7 @@ class RefsMixin:
             set_ref_in(conn, repo, ref, sha, time.time())
 
 
-def set_ref_in(conn, repo: str, ref: str, sha: str, now: float) -> None:
+def set_ref_in(conn: sqlite3.Connection, repo: str, ref: str, sha: str, now: float) -> None:
     """Upsert inside the caller's transaction (enqueue moves refs with its jobs)."""
     conn.execute(
         "INSERT INTO refs (repo, ref, sha, updated_at) VALUES (?,?,?,?)"

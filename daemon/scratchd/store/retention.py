@@ -5,14 +5,20 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Protocol
 
-from scratchd.store.records import StateDir
-from scratchd.store.store import Store
+from scratchd.store.records import BuildRecord, StateDir
 
 log = logging.getLogger(__name__)
 
 
-def prune_builds(store: Store, state: StateDir, repo: str, keep: int) -> int:
+class Prunable(Protocol):
+    """The one store method retention needs (the daemon's worker pool has a narrow store)."""
+
+    def prune(self, repo: str, keep: int) -> list[BuildRecord]: ...
+
+
+def prune_builds(store: Prunable, state: StateDir, repo: str, keep: int) -> int:
     """Keep the newest ``keep`` finished builds of ``repo``; returns how many went.
 
     Rows go first (one transaction), files after: a crash in between leaves

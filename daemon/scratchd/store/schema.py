@@ -65,7 +65,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def migrate(conn: sqlite3.Connection, path: str) -> int:
     """Bring the schema to :data:`SCHEMA_VERSION`; returns the version found before."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
     if version == SCHEMA_VERSION:
         return version
     conn.execute("BEGIN IMMEDIATE")

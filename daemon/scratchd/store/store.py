@@ -14,12 +14,16 @@ import json
 import time
 from collections.abc import Collection, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scratchd.models import BuildStatus, Commit, Trigger
 from scratchd.store.db import Database
 from scratchd.store.heartbeat import HeartbeatMixin
 from scratchd.store.records import BuildRecord
 from scratchd.store.refs import RefsMixin, set_ref_in
+
+if TYPE_CHECKING:
+    from scratchd.redact import Masker
 
 Q, R = BuildStatus.QUEUED.value, BuildStatus.RUNNING.value
 FINISHED = tuple(s.value for s in BuildStatus if s.finished)
@@ -29,7 +33,12 @@ class Store(RefsMixin, HeartbeatMixin):
     """All reads and writes of the state database. Safe across threads and processes."""
 
     def __init__(
-        self, path: Path, *, create: bool = True, busy_timeout: float = 30.0, masker=None
+        self,
+        path: Path,
+        *,
+        create: bool = True,
+        busy_timeout: float = 30.0,
+        masker: Masker | None = None,
     ) -> None:
         self.db = Database(path, create=create, busy_timeout=busy_timeout)
         self.path = self.db.path
@@ -43,7 +52,8 @@ class Store(RefsMixin, HeartbeatMixin):
 
     def data_version(self) -> int:
         """Changes whenever *another* connection commits: a cheap "anything new?" poll."""
-        return self.db.read("PRAGMA data_version")[0][0]
+        version: int = self.db.read("PRAGMA data_version")[0][0]
+        return version
 
     def integrity_check(self) -> str:
         """``"ok"`` when SQLite finds the file sound."""
@@ -112,7 +122,7 @@ class Store(RefsMixin, HeartbeatMixin):
         """
         now = time.time() if now is None else now
         sql = "SELECT id FROM builds b WHERE status=? AND (retry_after IS NULL OR retry_after<=?)"
-        params: list = [Q, now]
+        params: list[object] = [Q, now]
         if one_per_ref:
             sql += (
                 " AND NOT EXISTS (SELECT 1 FROM builds r WHERE r.status=? AND r.repo=b.repo"
@@ -140,7 +150,8 @@ class Store(RefsMixin, HeartbeatMixin):
     def next_retry_at(self) -> float | None:
         """Earliest ``retry_after`` of a queued build: when to look at the queue again."""
         rows = self.db.read("SELECT min(retry_after) FROM builds WHERE status=?", (Q,))
-        return rows[0][0]
+        earliest: float | None = rows[0][0]
+        return earliest
 
     # -- outcomes -------------------------------------------------------------
 
@@ -189,11 +200,18 @@ class Store(RefsMixin, HeartbeatMixin):
             )
         return cur.rowcount == 1
 
-    def _finish(self, build_id, status, allowed, now, **columns) -> bool:
+    def _finish(
+        self,
+        build_id: int,
+        status: BuildStatus,
+        allowed: Sequence[str],
+        now: float | None,
+        **columns: object,
+    ) -> bool:
         now = time.time() if now is None else now
         columns = {"status": str(status), "finished_at": now, **columns}
         if columns.get("message"):
-            columns["message"] = self._masked(columns["message"])
+            columns["message"] = self._masked(str(columns["message"]))
         assigns = ", ".join(f"{k}=?" for k in columns)
         marks = ",".join("?" * len(allowed))
         with self.db.write() as conn:
@@ -342,7 +360,8 @@ class Store(RefsMixin, HeartbeatMixin):
         limit: int | None = None,
     ) -> list[BuildRecord]:
         """Newest first."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         for column, value in (("repo", repo), ("ref", ref)):
             if value is not None:
                 clauses.append(f"{column}=?")
@@ -362,6 +381,6 @@ class Store(RefsMixin, HeartbeatMixin):
     def running(self) -> list[BuildRecord]:
         return self._builds("WHERE status=? ORDER BY id", (R,))
 
-    def _builds(self, where: str, params) -> list[BuildRecord]:
+    def _builds(self, where: str, params: Sequence[object]) -> list[BuildRecord]:
         rows = self.db.read(f"SELECT * FROM builds {where}", params)  # noqa: S608
         return [BuildRecord.from_row(r) for r in rows]

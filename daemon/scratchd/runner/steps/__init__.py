@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from scratchd.errors import StepFailed
@@ -64,7 +65,9 @@ class StepContext:
     def log(self, text: str) -> None:
         self.output.emit(self.pipeline, self.step.name, INFO, text)
 
-    def run_script(self, script: str, *, cwd: str = "", env: Mapping[str, str] = ()) -> None:
+    def run_script(
+        self, script: str, *, cwd: str = "", env: Mapping[str, str] = MappingProxyType({})
+    ) -> None:
         """Run a shell script on the backend; a non-zero exit is a :class:`StepFailed`."""
         command = StepCommand(
             name=self.step.name,

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from scratchd.errors import PipelineError
 from scratchd.models import ImageSpec
-from scratchd.runner.steps import StepContext, StepOutcome, _where
+from scratchd.runner.steps import StepContext, StepOutcome
 from scratchd.runner.steps.publish import push_image, target_for
 
 #: Options this step understands (the parser lints the same list).
@@ -56,7 +56,9 @@ def run(ctx: StepContext) -> StepOutcome:
     ctx.log(f"image {image.digest}")
     if target is not None:
         return push_image(ctx, image, target)
-    return store_image(ctx, image, ctx.publishing.image_store)
+    store = ctx.publishing.image_store
+    assert store is not None  # checked before baking: without a target there is a store
+    return store_image(ctx, image, store)
 
 
 def image_root(ctx: StepContext) -> Path:
@@ -104,4 +106,4 @@ def target_tags(ctx: StepContext) -> tuple[str, ...]:
 
 
 def _what(ctx: StepContext, option: str) -> str:
-    return f"{_where(ctx.step)}{ctx.step.id} option {option!r}"
+    return f"{ctx.step.where}{ctx.step.id} option {option!r}"
