@@ -212,7 +212,13 @@ class Demo:
             out = client.containers.run(tag, remove=True)
             sys.stdout.write("".join(f"    {line}\n" for line in out.decode().splitlines()))
         finally:
-            client.images.remove(tag, force=True)
+            import contextlib
+
+            import docker.errors
+
+            # Another demo of the same commit (same sha, same tag) may have removed it.
+            with contextlib.suppress(docker.errors.ImageNotFound):
+                client.images.remove(tag, force=True)
             say(f"removed {tag} from Docker again (the archive stays: {archive})")
         client.close()
 
