@@ -7,10 +7,21 @@ by 2x. The registry protocol needs little: keep-alive connections per
 origin, TLS with the system store or a CA file, bodies streamed from disk
 with a known length, and a few redirects for GET/HEAD. This is that, and the
 seam unit tests and benchmarks replace (:meth:`HttpClient.request`).
+
+A registry, or anything on the path to it, may be hostile, so every request
+is bounded (:class:`HttpLimits`): a connect and a per-read timeout, an
+overall deadline enforced by a watchdog that shuts the socket down (a body
+trickling one byte a second defeats any per-read timeout), and a cap on the
+response body read into memory, checked against ``Content-Length`` before
+reading and against the bytes actually received for chunked or unsized
+bodies. The client only ever reads small bodies (manifests, tokens, errors);
+blobs go up, never down. Redirects never downgrade https to http and never
+carry ``Authorization`` to another origin.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import select
@@ -18,18 +29,63 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
 _BLOCK = 1 << 20  # bytes per socket write when streaming a body
+_READ = 64 << 10  # bytes per read of a response body
 _MAX_REDIRECTS = 5
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class ConnectionFailed(Exception):
+@dataclass(frozen=True)
+class HttpLimits:
+    """Bounds of one request; the daemon config's ``registry_*`` keys set them.
+
+    ``deadline`` covers the whole request: connecting, sending the body and
+    reading the response, so it must leave room for the largest monolithic
+    blob upload on the slowest link the operator expects.
+    """
+
+    connect_timeout: float = 10.0  # seconds to establish TCP (and TLS)
+    read_timeout: float = 300.0  # seconds any single read or write may block
+    deadline: float = 900.0  # seconds for the whole request
+    max_response: int = 4 << 20  # bytes of a response body read into memory
+
+
+class HttpError(Exception):
+    """Base of this module's failures; the registry transport turns them into RegistryErrors."""
+
+
+class ConnectionFailed(HttpError):
     """No response: refused, reset, timed out, or the peer closed the connection."""
 
 
-class TlsFailed(Exception):
+class DeadlineExceeded(ConnectionFailed):
+    """The peer answered, but not completely within :attr:`HttpLimits.deadline`."""
+
+
+class TlsFailed(HttpError):
     """The TLS handshake failed (untrusted certificate, or not a TLS server)."""
+
+
+class ResponseTooLarge(HttpError):
+    """The response body is larger than :attr:`HttpLimits.max_response`."""
+
+
+class UnsafeRedirect(HttpError):
+    """A redirect from https to plain http: following it would expose the request."""
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of ``url``, the unit credentials are bound to."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:
+        port = -1  # a malformed port matches no registry
+    return scheme, (parts.hostname or "").lower(), port
 
 
 class Response:
@@ -55,8 +111,8 @@ Body = bytes | Callable[[], object] | None
 class HttpClient:
     """Thread-safe; one per registry client. Idle connections are reused per origin."""
 
-    def __init__(self, *, connect_timeout: float = 10.0, read_timeout: float = 300.0) -> None:
-        self._timeouts = (connect_timeout, read_timeout)
+    def __init__(self, limits: HttpLimits | None = None) -> None:
+        self.limits = limits or HttpLimits()
         self._idle: dict[tuple, list[http.client.HTTPConnection]] = {}
         self._contexts: dict[bool | str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
@@ -86,8 +142,11 @@ class HttpClient:
             if not location:
                 return response
             target = urljoin(url, location)
-            if urlsplit(target).netloc != urlsplit(url).netloc:
-                headers.pop("Authorization", None)  # never hand our token to another host
+            if origin(url)[0] == "https" and origin(target)[0] != "https":
+                where = f"{origin(target)[0]}://{urlsplit(target).netloc}"
+                raise UnsafeRedirect(f"{method} {urlsplit(url).path}: redirected to {where}")
+            if origin(target) != origin(url):
+                headers.pop("Authorization", None)  # never hand our token to another origin
             url = target
         raise ConnectionFailed(
             f"{method} {urlsplit(url).path}: more than {_MAX_REDIRECTS} redirects"
@@ -100,21 +159,33 @@ class HttpClient:
         for fresh in (False, True):
             conn, reused = self._connection(key, fresh)
             data = body() if callable(body) else body
+            watchdog = _Watchdog(conn, self.limits.deadline)
             try:
                 raw = self._exchange(conn, method, path, headers, data)
-                content = raw.read()  # also for HEAD: marks the response done for reuse
+                content = _read_body(raw, self.limits.max_response)
             except ssl.SSLError as exc:
                 conn.close()
+                if watchdog.expired:
+                    raise DeadlineExceeded(watchdog.reason()) from None
                 raise TlsFailed(_tls_reason(exc)) from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
+                if watchdog.expired:
+                    raise DeadlineExceeded(watchdog.reason()) from None
                 if reused and method in ("GET", "HEAD"):
                     continue  # a kept-alive connection died under us: safe to send again
                 raise ConnectionFailed(_reason(exc)) from None
+            except ResponseTooLarge:
+                conn.close()
+                raise
             finally:
+                watchdog.cancel()
                 close = getattr(data, "close", None)
                 if close is not None:
                     close()
+            if watchdog.expired:  # the body ended because the watchdog cut it short
+                conn.close()
+                raise DeadlineExceeded(watchdog.reason())
             self._release(key, conn, raw)
             return Response(method, url, raw, content)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -149,7 +220,7 @@ class HttpClient:
                         return conn, True
                     conn.close()  # the server closed it while it sat idle
         scheme, netloc, verify = key
-        connect, read = self._timeouts
+        connect, read = self.limits.connect_timeout, self.limits.read_timeout
         if scheme == "https":
             conn = _HTTPS(netloc, timeout=connect, context=self._context(verify))
         else:
@@ -201,6 +272,54 @@ class _HTTP(_TimeoutsMixin, http.client.HTTPConnection):
 
 class _HTTPS(_TimeoutsMixin, http.client.HTTPSConnection):
     pass
+
+
+class _Watchdog:
+    """Shuts a connection's socket down when the request's deadline passes.
+
+    Per-read timeouts cannot bound a peer that sends one byte just before
+    each would expire; a timer thread can. Shutting the socket down (not
+    closing it: the fd stays valid for the thread blocked on it) makes the
+    blocked read or write return at once.
+    """
+
+    def __init__(self, conn: http.client.HTTPConnection, seconds: float) -> None:
+        self.expired = False
+        self._seconds = seconds
+        self._conn = conn
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        sock = self._conn.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):  # the plain socket's shutdown, even for TLS
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def reason(self) -> str:
+        return f"no complete response within {self._seconds:g}s (request deadline)"
+
+
+def _read_body(raw: http.client.HTTPResponse, limit: int) -> bytes:
+    """The whole body, at most ``limit`` bytes; also for HEAD (marks the response done)."""
+    announced = raw.length  # None when chunked or unsized; 0 for HEAD, 204, 304
+    if announced is not None and announced > limit:
+        raise ResponseTooLarge(f"response body of {announced} bytes exceeds the {limit}-byte limit")
+    parts, total = [], 0
+    while block := raw.read(_READ):
+        total += len(block)
+        if total > limit:
+            raise ResponseTooLarge(f"response body exceeds the {limit}-byte limit")
+        parts.append(block)
+    if announced is not None and total < announced:
+        raise http.client.IncompleteRead(b"", announced - total)
+    raw.read()  # a no-op that closes the response, so the connection may be reused
+    return b"".join(parts)
 
 
 def _send_stream(conn: http.client.HTTPConnection, data) -> None:
