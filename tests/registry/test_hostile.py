@@ -178,3 +178,19 @@ def test_oversized_token_response_is_a_clean_error(bake_image):
         with pytest.raises(RegistryError) as caught:  # the 401 body fits, the token does not
             _push(registry, image, http=_limited(max_response=48))
         assert tokens.host in str(caught.value) and "limit" in str(caught.value)
+
+
+def test_daemon_config_sets_the_registry_client_bounds(tmp_path, bake_image):
+    from scratchd.cli.run import Daemon
+    from scratchd.config import load_config
+
+    path = tmp_path / "scratchd.toml"
+    path.write_text('[daemon]\nregistry_max_response = "1KiB"\nregistry_request_timeout = "2m"\n')
+    image = bake_image("configured")
+    with Hostile(ping_body="endless").running() as registry:
+        ref = parse_repository(f"{registry.host}/team/app")
+        client = Daemon(load_config(path)).registry_clients()(ref, None)
+        with pytest.raises(RegistryError) as caught:
+            client.push(image, ref, ["latest"])
+
+        assert "1024-byte limit" in str(caught.value) and registry.host in str(caught.value)

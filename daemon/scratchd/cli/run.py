@@ -140,9 +140,11 @@ class Daemon:
         """
         from scratchd.registry.client import RegistryClient
         from scratchd.registry.credentials import CredentialStore
+        from scratchd.registry.http import HttpClient
         from scratchd.runner.steps.publish import registry_client_factory
 
-        shared = RegistryClient(CredentialStore())  # its own credentials are never used
+        limits = registry_limits(self.config.daemon)
+        shared = RegistryClient(CredentialStore(), http=HttpClient(limits))  # no own credentials
 
         def make(ref, credential):
             config = self._service.config if self._service is not None else self.config
@@ -152,6 +154,18 @@ class Daemon:
             )
 
         return make
+
+
+def registry_limits(daemon):
+    """The registry client's bounds from the ``[daemon]`` table (read at start)."""
+    from scratchd.registry.http import HttpLimits
+
+    return HttpLimits(
+        connect_timeout=daemon.registry_connect_timeout,
+        read_timeout=daemon.registry_read_timeout,
+        deadline=daemon.registry_request_timeout,
+        max_response=daemon.registry_max_response,
+    )
 
 
 def registry_settings(config) -> tuple[dict, tuple[str, ...]]:
