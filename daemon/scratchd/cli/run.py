@@ -93,6 +93,7 @@ class Daemon:
             router,
             registry_client_factory=self.registry_clients(),
             image_store=state.oci,
+            bake_limits=bake_limits(self.config.daemon),
         )
         # Not under cache/: that holds each repository's WERCKER_CACHE_DIR, which a
         # repository named "x.git" would share with the mirror of "x".
@@ -154,6 +155,17 @@ class Daemon:
             )
 
         return make
+
+
+def bake_limits(daemon):
+    """The optional caps of every bake, from the ``[daemon]`` table (read at start)."""
+    from scratchd.image.tree import Limits
+
+    return Limits(
+        max_file_size=daemon.bake_max_file_size,
+        max_total_size=daemon.bake_max_total_size,
+        timeout=daemon.bake_timeout,
+    )
 
 
 def registry_limits(daemon):
