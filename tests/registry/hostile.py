@@ -3,7 +3,8 @@
 It speaks just enough of the distribution API for a push (ping, blob HEAD,
 upload POST/PUT, manifest PUT, a token endpoint) and can be told to:
 
-- send uploads elsewhere (``upload_location``: another host, port or scheme);
+- send uploads elsewhere (``upload_location``: another host, port or scheme),
+  or redirect blob HEADs (``head_redirect``);
 - ask for Bearer tokens from any realm (``realm``);
 - answer the ping with a body that never ends, one that announces 2^40
   bytes, or one that trickles a byte at a time (``ping_body``).
@@ -48,6 +49,7 @@ class Hostile:
     realm: str = ""  # with basic=None and realm set: Bearer auth with this realm
     upload_location: str = ""  # absolute Location for upload POSTs ("" = our own)
     ping_body: str = ""  # "", "endless", "huge", "trickle"
+    head_redirect: str = ""  # absolute Location for blob HEADs ("" = answer 404)
     trickle_every: float = 0.5  # seconds between bytes of a trickled body
     seen: list[Seen] = field(default_factory=list)
     host: str = ""
@@ -149,6 +151,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._record()
         if not self._authorized():
             self._challenge()
+            return
+        if self.owner.head_redirect:
+            self.reply(307, headers={"Location": self.owner.head_redirect})
             return
         self.reply(404)
 

@@ -88,6 +88,30 @@ def test_https_registry_cannot_send_an_upload_to_plain_http(bake_image, tls_file
         assert witness.seen == []
 
 
+def test_redirect_from_https_to_http_is_not_followed(bake_image, tls_files):
+    with (
+        Hostile().running() as witness,
+        Hostile(tls=tls_files, basic=(USER, PASSWORD)).running() as registry,
+    ):
+        registry.head_redirect = f"http://{witness.host}/blob"
+        with pytest.raises(RegistryError) as caught:
+            _push(registry, bake_image("redirect"), ca_file=str(tls_files.ca))
+
+        assert registry.host in str(caught.value) and "redirected to http://" in str(caught.value)
+        assert witness.seen == []
+
+
+def test_redirect_to_another_origin_drops_the_credentials(bake_image):
+    with (
+        Hostile(bind="127.0.0.2").running() as witness,
+        Hostile(basic=(USER, PASSWORD)).running() as registry,
+    ):
+        registry.head_redirect = f"{witness.url}/blob"  # the witness answers 404: upload
+        _push(registry, bake_image("redirect"))
+
+        assert witness.requests("HEAD", "/blob") and witness.authorizations() == []
+
+
 # -- 2. token realms ------------------------------------------------------------
 
 
