@@ -48,7 +48,7 @@ class Hostile:
     basic: tuple[str, str] | None = None  # (user, password) the registry demands
     realm: str = ""  # with basic=None and realm set: Bearer auth with this realm
     upload_location: str = ""  # absolute Location for upload POSTs ("" = our own)
-    ping_body: str = ""  # "", "endless", "huge", "trickle"
+    ping_body: str = ""  # "", "endless", "huge", "trickle", "slow-headers"
     head_redirect: str = ""  # absolute Location for blob HEADs ("" = answer 404)
     trickle_every: float = 0.5  # seconds between bytes of a trickled body
     seen: list[Seen] = field(default_factory=list)
@@ -176,6 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.reply(201, headers={"Docker-Content-Digest": digest})
 
     def _misbehave(self, how: str) -> None:
+        if how == "slow-headers":  # a header line that never ends, one byte at a time
+            self._trickle(b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 100_000)
+            return
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         if how == "endless":
@@ -196,4 +199,12 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+        self.close_connection = True
+
+    def _trickle(self, data: bytes) -> None:
+        with contextlib.suppress(OSError, ssl.SSLError):
+            for byte in data:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(self.owner.trickle_every)
         self.close_connection = True

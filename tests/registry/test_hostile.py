@@ -181,9 +181,10 @@ def test_oversized_ping_body_is_a_clean_error_without_reading_it(how, bake_image
         assert len(registry.requests("GET", "/v2/")) == 1  # too large is not retried
 
 
-def test_trickling_body_hits_the_request_deadline_and_is_retried(bake_image):
-    image = bake_image("trickle")
-    with Hostile(ping_body="trickle", trickle_every=0.2).running() as registry:
+@pytest.mark.parametrize("how", ["trickle", "slow-headers"])
+def test_trickling_response_hits_the_request_deadline_and_is_retried(how, bake_image):
+    image = bake_image(how)
+    with Hostile(ping_body=how, trickle_every=0.2).running() as registry:
         started = time.monotonic()
         with pytest.raises(RegistryError) as caught:
             _push(registry, image, http=_limited(deadline=1.5), retry=fast_retry(attempts=2))

@@ -287,6 +287,11 @@ class _Watchdog:
         self.expired = False
         self._seconds = seconds
         self._conn = conn
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._start(seconds)
+
+    def _start(self, seconds: float) -> None:
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
         self._timer.start()
@@ -297,9 +302,15 @@ class _Watchdog:
         if sock is not None:
             with contextlib.suppress(OSError):  # the plain socket's shutdown, even for TLS
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            return
+        with self._lock:  # still connecting: cut the socket as soon as there is one
+            if not self._cancelled:
+                self._start(0.05)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self._cancelled = True
+            self._timer.cancel()
 
     def reason(self) -> str:
         return f"no complete response within {self._seconds:g}s (request deadline)"
