@@ -156,9 +156,12 @@ def test_tree_at_the_depth_limit_bakes(nest):
 @pytest.mark.parametrize("depth", [MAX_DEPTH, 1500])
 def test_deeper_tree_is_a_clear_error_not_a_recursion_error(tmp_path, nest, depth):
     root = nest(depth)
+    open_fds = len(os.listdir("/proc/self/fd"))
 
     with pytest.raises(ImageError, match=f"deeper than {MAX_DEPTH} levels"):
         bake(root, ImageSpec(), tmp_path / "blobs")
+
+    assert len(os.listdir("/proc/self/fd")) == open_fds  # every directory fd closed again
 
 
 def test_scratchd_bake_of_a_1500_level_tree_is_one_line_no_traceback(tmp_path, nest):

@@ -113,7 +113,7 @@ def walk(
     limits = limits or Limits()
     seen_inodes: dict[tuple[int, int], str] = {}
     top = os.fsdecode(root)
-    stack = [_Dir(_open(top, None, top), "", top)]
+    stack = [_enter(top, None, top, "")]
     total = 0
     try:
         while stack:
@@ -135,10 +135,20 @@ def walk(
                 _check_sizes(entry, total, limits)
             yield entry
             if entry.kind == DIRECTORY:
-                stack.append(_Dir(_open(name, here.fd, full), entry.name + "/", full))
+                stack.append(_enter(name, here.fd, full, entry.name + "/"))
     finally:
         for left in stack:
             os.close(left.fd)
+
+
+def _enter(name: str, dir_fd: int | None, full: str, prefix: str) -> _Dir:
+    """Open and list a directory; its fd is closed again if the listing fails."""
+    fd = _open(name, dir_fd, full)
+    try:
+        return _Dir(fd, prefix, full)
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class _Dir:
