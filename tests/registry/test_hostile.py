@@ -145,12 +145,17 @@ def test_loopback_http_realm_is_allowed_and_its_first_use_is_logged(bake_image, 
     caplog.set_level(logging.INFO, logger="scratchd.registry.auth")
     with Hostile().running() as tokens, Hostile(tls=tls_files).running() as registry:
         registry.realm = f"{tokens.url}/token"
-        _push(registry, bake_image("a"), ca_file=str(tls_files.ca))
+        first = make_client(credentials=_creds(registry.host), ca_file=str(tls_files.ca))
+        ref = parse_repository(f"{registry.host}/team/app")
+        first.push(bake_image("a"), ref, ["latest"])
+        again = first.with_credentials(_creds(registry.host))  # the next push of a daemon
+        again.push(bake_image("b"), parse_repository(f"{registry.host}/team/other"), ["x"])
 
         told = [r.getMessage() for r in caplog.records if "token server" in r.getMessage()]
         assert told == [f"registry {registry.host}: sending its credentials to token server "
                         f"{tokens.host}"]  # fmt: skip
         assert PASSWORD not in caplog.text
+        assert len(tokens.requests("GET", "/token")) == 2  # two scopes, logged once
         assert tokens.requests("GET", "/token")[0].authorization.startswith("Basic ")
 
 

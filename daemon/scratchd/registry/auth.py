@@ -56,6 +56,18 @@ class TokenCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[tuple, _Token] = {}
+        self._realms: set[tuple[str, str]] = set()
+
+    def first_use(self, registry: str, realm_host: str) -> bool:
+        """Whether credentials for ``registry`` go to ``realm_host`` for the first time.
+
+        Kept here because this cache outlives single pushes: the daemon logs
+        each realm once, not once per push.
+        """
+        with self._lock:
+            first = (registry, realm_host) not in self._realms
+            self._realms.add((registry, realm_host))
+            return first
 
     def get(self, key: tuple) -> str | None:
         with self._lock:
@@ -101,7 +113,6 @@ class Authenticator:
         self._tokens = tokens if tokens is not None else TokenCache(clock)
         self._creds: dict[str, Credential | None] = {}
         self._schemes: dict[str, str] = {}  # registry host -> "https" / "http"
-        self._realms_told: set[tuple[str, str]] = set()  # (registry, realm host) logged
         #: Every secret value used so far, for redacting error text.
         self.secrets: set[str] = set()
 
@@ -217,15 +228,13 @@ class Authenticator:
         realm_host = urlsplit(realm).netloc
         with self._lock:
             secure = self._schemes.get(host, "https") == "https"
-            first = (host, realm_host) not in self._realms_told
-            self._realms_told.add((host, realm_host))
         if secure and realm.startswith("http://") and not is_loopback(realm_host):
             raise AuthError(
                 f"registry {host}: refusing token realm on plain http://{realm_host} for an "
                 "https registry (credentials and tokens would travel in clear)",
                 code="INSECURE_REALM",
             )
-        if first and self.credential(host) is not None:
+        if self.credential(host) is not None and self._tokens.first_use(host, realm_host):
             log.info("registry %s: sending its credentials to token server %s", host, realm_host)
 
     def _request_token(self, realm: str, cred: Credential | None, params: list) -> Response:
