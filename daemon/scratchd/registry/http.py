@@ -9,19 +9,14 @@ with a known length, and a few redirects for GET/HEAD. This is that, and the
 seam unit tests and benchmarks replace (:meth:`HttpClient.request`).
 
 A registry, or anything on the path to it, may be hostile, so every request
-is bounded (:class:`HttpLimits`): a connect and a per-read timeout, an
-overall deadline enforced by a watchdog that shuts the socket down (a body
-trickling one byte a second defeats any per-read timeout), and a cap on the
-response body read into memory, checked against ``Content-Length`` before
-reading and against the bytes actually received for chunked or unsized
-bodies. The client only ever reads small bodies (manifests, tokens, errors);
-blobs go up, never down. Redirects never downgrade https to http and never
-carry ``Authorization`` to another origin.
+is bounded (:class:`HttpLimits`, see :mod:`.bounds`): connect and per-read
+timeouts, an overall deadline, a cap on the body read into memory.
+Redirects never downgrade https to http and never carry ``Authorization``
+to another origin.
 """
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import select
@@ -29,48 +24,38 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+from scratchd.registry.bounds import (
+    ConnectionFailed,
+    DeadlineExceeded,
+    HttpError,
+    HttpLimits,
+    ResponseTooLarge,
+    Watchdog,
+    read_body,
+)
+
+__all__ = [
+    "ConnectionFailed",
+    "DeadlineExceeded",
+    "HttpClient",
+    "HttpError",
+    "HttpLimits",
+    "Response",
+    "ResponseTooLarge",
+    "TlsFailed",
+    "UnsafeRedirect",
+    "origin",
+]
+
 _BLOCK = 1 << 20  # bytes per socket write when streaming a body
-_READ = 64 << 10  # bytes per read of a response body
 _MAX_REDIRECTS = 5
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-@dataclass(frozen=True)
-class HttpLimits:
-    """Bounds of one request; the daemon config's ``registry_*`` keys set them.
-
-    ``deadline`` covers the whole request: connecting, sending the body and
-    reading the response, so it must leave room for the largest monolithic
-    blob upload on the slowest link the operator expects.
-    """
-
-    connect_timeout: float = 10.0  # seconds to establish TCP (and TLS)
-    read_timeout: float = 300.0  # seconds any single read or write may block
-    deadline: float = 900.0  # seconds for the whole request
-    max_response: int = 4 << 20  # bytes of a response body read into memory
-
-
-class HttpError(Exception):
-    """Base of this module's failures; the registry transport turns them into RegistryErrors."""
-
-
-class ConnectionFailed(HttpError):
-    """No response: refused, reset, timed out, or the peer closed the connection."""
-
-
-class DeadlineExceeded(ConnectionFailed):
-    """The peer answered, but not completely within :attr:`HttpLimits.deadline`."""
-
-
 class TlsFailed(HttpError):
     """The TLS handshake failed (untrusted certificate, or not a TLS server)."""
-
-
-class ResponseTooLarge(HttpError):
-    """The response body is larger than :attr:`HttpLimits.max_response`."""
 
 
 class UnsafeRedirect(HttpError):
@@ -159,10 +144,10 @@ class HttpClient:
         for fresh in (False, True):
             conn, reused = self._connection(key, fresh)
             data = body() if callable(body) else body
-            watchdog = _Watchdog(conn, self.limits.deadline)
+            watchdog = Watchdog(conn, self.limits.deadline)
             try:
                 raw = self._exchange(conn, method, path, headers, data)
-                content = _read_body(raw, self.limits.max_response)
+                content = read_body(raw, self.limits.max_response)
             except ssl.SSLError as exc:
                 conn.close()
                 if watchdog.expired:
@@ -272,65 +257,6 @@ class _HTTP(_TimeoutsMixin, http.client.HTTPConnection):
 
 class _HTTPS(_TimeoutsMixin, http.client.HTTPSConnection):
     pass
-
-
-class _Watchdog:
-    """Shuts a connection's socket down when the request's deadline passes.
-
-    Per-read timeouts cannot bound a peer that sends one byte just before
-    each would expire; a timer thread can. Shutting the socket down (not
-    closing it: the fd stays valid for the thread blocked on it) makes the
-    blocked read or write return at once.
-    """
-
-    def __init__(self, conn: http.client.HTTPConnection, seconds: float) -> None:
-        self.expired = False
-        self._seconds = seconds
-        self._conn = conn
-        self._lock = threading.Lock()
-        self._cancelled = False
-        self._start(seconds)
-
-    def _start(self, seconds: float) -> None:
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _expire(self) -> None:
-        self.expired = True
-        sock = self._conn.sock
-        if sock is not None:
-            with contextlib.suppress(OSError):  # the plain socket's shutdown, even for TLS
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            return
-        with self._lock:  # still connecting: cut the socket as soon as there is one
-            if not self._cancelled:
-                self._start(0.05)
-
-    def cancel(self) -> None:
-        with self._lock:
-            self._cancelled = True
-            self._timer.cancel()
-
-    def reason(self) -> str:
-        return f"no complete response within {self._seconds:g}s (request deadline)"
-
-
-def _read_body(raw: http.client.HTTPResponse, limit: int) -> bytes:
-    """The whole body, at most ``limit`` bytes; also for HEAD (marks the response done)."""
-    announced = raw.length  # None when chunked or unsized; 0 for HEAD, 204, 304
-    if announced is not None and announced > limit:
-        raise ResponseTooLarge(f"response body of {announced} bytes exceeds the {limit}-byte limit")
-    parts, total = [], 0
-    while block := raw.read(_READ):
-        total += len(block)
-        if total > limit:
-            raise ResponseTooLarge(f"response body exceeds the {limit}-byte limit")
-        parts.append(block)
-    if announced is not None and total < announced:
-        raise http.client.IncompleteRead(b"", announced - total)
-    raw.read()  # a no-op that closes the response, so the connection may be reused
-    return b"".join(parts)
 
 
 def _send_stream(conn: http.client.HTTPConnection, data) -> None:
