@@ -65,3 +65,18 @@ def test_secrets_file_syntax_is_checked_without_quoting_it(tmp_path, capsys):
     assert code == 1
     assert f"{env.config}:8: repo[1].secrets_file: error: {secrets}:2: " in err
     assert "hunter22" not in err
+
+
+def test_absurd_bounds_are_refused_with_file_and_line(tmp_path, capsys):
+    env = make_env(tmp_path)
+    text = env.config.read_text().replace(
+        "[daemon]\n", '[daemon]\nmax_concurrent_builds = 1000000000\nretry_delay = "99999999999d"\n'
+    )
+    env.config.write_text(text)
+    code, out, err = env.cli(capsys, "check-config")
+    assert code == 1 and out == ""
+    assert f"{env.config}:2: daemon.max_concurrent_builds: must be at most 256" in err
+    env.config.write_text(text.replace("max_concurrent_builds = 1000000000\n", ""))
+    code, out, err = env.cli(capsys, "check-config")
+    assert code == 1
+    assert f'{env.config}:2: daemon.retry_delay: must be at most "7d"' in err

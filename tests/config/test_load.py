@@ -128,6 +128,42 @@ REPOS = '[[repo]]\nname = "a"\npath = "/a"\n\n[[repo]]\nname = "b"\npath = "/b"\
             'registry."q.io".password_env',
             "invalid",
         ),
+        (
+            "[daemon]\nmax_concurrent_builds = 1000000000\n",
+            2,
+            "daemon.max_concurrent_builds",
+            "at most 256",
+        ),
+        (
+            '[daemon]\n\nretry_max_delay = "99999999999d"\n',
+            3,
+            "daemon.retry_max_delay",
+            'at most "7d"',
+        ),
+        ("[daemon]\npoll_interval = inf\n", 2, "daemon.poll_interval", 'at most "7d"'),
+        ("[daemon]\nshutdown_grace = nan\n", 2, "daemon.shutdown_grace", 'at most "7d"'),
+        ("[daemon]\nkeep_builds = 10000000\n", 2, "daemon.keep_builds", "at most 100000"),
+        ("[daemon]\nretry_limit = 1000\n", 2, "daemon.retry_limit", "at most 100"),
+        (
+            '[daemon]\nregistry_max_response = "2TiB"\n',
+            2,
+            "daemon.registry_max_response",
+            "at most 1TiB",
+        ),
+        (
+            '[daemon]\nbake_max_file_size = "12 parsecs"\n',
+            2,
+            "daemon.bake_max_file_size",
+            "invalid size",
+        ),
+        ("[daemon]\nbake_max_total_size = 0\n", 2, "daemon.bake_max_total_size", "at least 1"),
+        ('[daemon]\nbake_timeout = "8d"\n', 2, "daemon.bake_timeout", 'at most "7d"'),
+        (
+            '[daemon]\nregistry_request_timeout = "0s"\n',
+            2,
+            "daemon.registry_request_timeout",
+            "greater than zero",
+        ),
         ('[registry."q.io"]\nuser = "u"\n', 2, 'registry."q.io".user', "did you mean 'username'"),
         ('repo = "x"\n', 1, "repo", "[[repo]] tables"),
     ],
@@ -137,6 +173,21 @@ def test_error_names_key_and_line(tmp_path, text, line, key, words):
     assert (err.line, err.key) == (line, key)
     assert f":{line}: {key}: " in str(err)
     assert words in str(err)
+
+
+def test_sizes_and_optional_caps(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(
+        '[daemon]\nregistry_max_response = "512KiB"\nbake_max_file_size = "2G"\n'
+        'bake_max_total_size = 1048576\nbake_timeout = "90s"\n'
+    )
+    daemon = load_config(path).daemon
+    assert daemon.registry_max_response == 512 * 1024
+    assert (daemon.bake_max_file_size, daemon.bake_max_total_size) == (2 * 10**9, 1 << 20)
+    assert daemon.bake_timeout == 90.0
+    assert load_config(tmp_path / "s.toml").daemon.bake_timeout == 90.0
+    path.write_text("")
+    assert load_config(path).daemon.bake_max_file_size is None  # caps are optional
 
 
 def test_multiline_values_do_not_shift_lines(tmp_path):

@@ -113,6 +113,7 @@ class Daemon:
             router,
             registry_client_factory=self.registry_clients(),
             image_store=state.oci,
+            bake_limits=bake_limits(self.config.daemon),
         )
         # Not under cache/: that holds each repository's WERCKER_CACHE_DIR, which a
         # repository named "x.git" would share with the mirror of "x".
@@ -174,9 +175,11 @@ class Daemon:
         """
         from scratchd.registry.client import RegistryClient
         from scratchd.registry.credentials import CredentialStore
+        from scratchd.registry.http import HttpClient
         from scratchd.runner.steps.publish import registry_client_factory
 
-        shared = RegistryClient(CredentialStore())  # its own credentials are never used
+        limits = registry_limits(self.config.daemon)
+        shared = RegistryClient(CredentialStore(), http=HttpClient(limits))  # no own credentials
 
         def make(ref, credential):
             config = self._service.config if self._service is not None else self.config
@@ -186,6 +189,29 @@ class Daemon:
             )
 
         return make
+
+
+def bake_limits(daemon):
+    """The optional caps of every bake, from the ``[daemon]`` table (read at start)."""
+    from scratchd.image.tree import Limits
+
+    return Limits(
+        max_file_size=daemon.bake_max_file_size,
+        max_total_size=daemon.bake_max_total_size,
+        timeout=daemon.bake_timeout,
+    )
+
+
+def registry_limits(daemon):
+    """The registry client's bounds from the ``[daemon]`` table (read at start)."""
+    from scratchd.registry.http import HttpLimits
+
+    return HttpLimits(
+        connect_timeout=daemon.registry_connect_timeout,
+        read_timeout=daemon.registry_read_timeout,
+        deadline=daemon.registry_request_timeout,
+        max_response=daemon.registry_max_response,
+    )
 
 
 def registry_settings(config, masker=None) -> tuple[dict, tuple[str, ...]]:

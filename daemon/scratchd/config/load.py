@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, NoReturn, overload
 
+from scratchd.config import bounds
 from scratchd.config.durations import parse_duration
 from scratchd.config.lines import KeyLines, KeyPath, dotted
 from scratchd.config.model import (
@@ -93,15 +94,30 @@ def _daemon(t: _Table) -> DaemonConfig:
     d = DaemonConfig()
     config = DaemonConfig(
         state_dir=t.path("state_dir", d.state_dir),
-        max_concurrent_builds=t.integer("max_concurrent_builds", d.max_concurrent_builds, low=1),
+        max_concurrent_builds=t.integer(
+            "max_concurrent_builds", d.max_concurrent_builds, 1, bounds.MAX_CONCURRENT_BUILDS
+        ),
         executor=t.choice("executor", d.executor, EXECUTORS),
         poll_interval=t.duration("poll_interval", d.poll_interval, positive=True),
         shutdown_grace=t.duration("shutdown_grace", d.shutdown_grace),
-        keep_builds=t.integer("keep_builds", d.keep_builds, low=1),
+        keep_builds=t.integer("keep_builds", d.keep_builds, 1, bounds.MAX_KEEP_BUILDS),
         notes=t.boolean("notes", d.notes),
-        retry_limit=t.integer("retry_limit", d.retry_limit, low=1),
+        retry_limit=t.integer("retry_limit", d.retry_limit, 1, bounds.MAX_RETRY_LIMIT),
         retry_delay=t.duration("retry_delay", d.retry_delay),
         retry_max_delay=t.duration("retry_max_delay", d.retry_max_delay),
+        registry_connect_timeout=t.duration(
+            "registry_connect_timeout", d.registry_connect_timeout, positive=True
+        ),
+        registry_read_timeout=t.duration(
+            "registry_read_timeout", d.registry_read_timeout, positive=True
+        ),
+        registry_request_timeout=t.duration(
+            "registry_request_timeout", d.registry_request_timeout, positive=True
+        ),
+        registry_max_response=t.size("registry_max_response", d.registry_max_response, 1),
+        bake_max_file_size=t.size("bake_max_file_size", None, 1),
+        bake_max_total_size=t.size("bake_max_total_size", None, 1),
+        bake_timeout=t.duration("bake_timeout", None, positive=True),
     )
     t.finish([f.name for f in DaemonConfig.__dataclass_fields__.values()])
     return config
@@ -231,11 +247,32 @@ class _Table:
             self.fail(key, f"invalid value {value!r} (allowed: {pattern.pattern})")
         return value
 
-    def integer(self, key: str, default: int, low: int) -> int:
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
         value = self._get(key, default, (int,), "an integer")
         if value < low:
             self.fail(key, f"must be at least {low}, got {value}")
+        if value > high:
+            self.fail(key, f"must be at most {high}, got {value}")
         return value
+
+    @overload
+    def size(self, key: str, default: int, low: int) -> int: ...
+    @overload
+    def size(self, key: str, default: None, low: int) -> int | None: ...
+    def size(self, key: str, default: int | None, low: int) -> int | None:
+        """Bytes (``4194304``) or text with a unit (``"4MiB"``), at most 1 TiB."""
+        value = self._get(key, default, (int, str), 'a size such as "4MiB"')
+        if value is None:
+            return None
+        try:
+            size = bounds.parse_size(value)
+        except ValueError as exc:
+            self.fail(key, str(exc))
+        if size < low:
+            self.fail(key, f"must be at least {low} bytes, got {value!r}")
+        if bounds.too_large(size, bounds.MAX_SIZE):
+            self.fail(key, f"must be at most 1TiB, got {value!r}")
+        return size
 
     # Overloads: a setting with a default is never None, so its dataclass field needs no check.
     @overload
@@ -257,12 +294,21 @@ class _Table:
             self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}{hint}")
         return value
 
-    def duration(self, key: str, default: float, positive: bool = False) -> float:
+    @overload
+    def duration(self, key: str, default: float, positive: bool = False) -> float: ...
+    @overload
+    def duration(self, key: str, default: None, positive: bool = False) -> float | None: ...
+    def duration(self, key: str, default: float | None, positive: bool = False) -> float | None:
+        """Seconds, at most a week (:data:`bounds.MAX_DURATION`); ``None`` if absent."""
         value = self._get(key, default, (int, float, str), 'a duration such as "60s"')
+        if value is None:
+            return None
         try:
             seconds = parse_duration(value)
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             self.fail(key, str(exc))
+        if bounds.too_large(seconds, bounds.MAX_DURATION):
+            self.fail(key, f'must be at most "7d", got {value!r}')
         if positive and seconds <= 0:
             self.fail(key, "must be greater than zero")
         return seconds

@@ -37,6 +37,15 @@ class DaemonConfig:
     retry_limit: int = 3  # attempts of a build that hits infrastructure errors
     retry_delay: float = 30.0  # first backoff; doubles each attempt
     retry_max_delay: float = 600.0  # backoff ceiling
+    # The registry client's bounds (a registry, or anything on its path, may be hostile).
+    registry_connect_timeout: float = 10.0
+    registry_read_timeout: float = 300.0  # any single read or write
+    registry_request_timeout: float = 900.0  # a whole request, body included
+    registry_max_response: int = 4 << 20  # bytes of a response read into memory
+    # Optional caps of one bake (None: no cap); the walk's depth is always capped.
+    bake_max_file_size: int | None = None
+    bake_max_total_size: int | None = None
+    bake_timeout: float | None = None
 
 
 @dataclass(frozen=True)

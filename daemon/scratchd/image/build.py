@@ -17,7 +17,7 @@ from typing import Any
 
 from scratchd.errors import ImageError, ImageOptionError
 from scratchd.image.layer import LayerResult, write_layer
-from scratchd.image.tree import check_root
+from scratchd.image.tree import Limits, check_root
 from scratchd.image.types import Blob, Image
 from scratchd.models import (
     DOCKER_CONFIG,
@@ -48,15 +48,29 @@ ANNOTATION_CREATED = "org.opencontainers.image.created"
 
 
 def bake(
-    root: Path, spec: ImageSpec, blob_dir: Path, *, gzip_level: int = DEFAULT_GZIP_LEVEL
+    root: Path,
+    spec: ImageSpec,
+    blob_dir: Path,
+    *,
+    gzip_level: int = DEFAULT_GZIP_LEVEL,
+    limits: Limits | None = None,
 ) -> Image:
-    """Bake ``root``'s files (and nothing else) into an image; layer blob goes to ``blob_dir``."""
+    """Bake ``root``'s files (and nothing else) into an image; layer blob goes to ``blob_dir``.
+
+    ``limits`` caps the largest file, the total bytes and the time (none by
+    default); the tree's depth is always capped (:data:`~.tree.MAX_DEPTH`).
+    """
     _check_spec(spec, gzip_level)
     root = check_root(Path(root))
     blob_dir = Path(blob_dir)
     blob_dir.mkdir(parents=True, exist_ok=True)
     layer = write_layer(
-        root, blob_dir, created=spec.created, compression=spec.compression, level=gzip_level
+        root,
+        blob_dir,
+        created=spec.created,
+        compression=spec.compression,
+        level=gzip_level,
+        limits=limits,
     )
     config_data = canonical_json(image_config(spec, layer.diff_id))
     config = Blob(

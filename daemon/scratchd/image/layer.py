@@ -55,15 +55,21 @@ class LayerResult:
 
 
 def write_layer(
-    root: Path, blob_dir: Path, *, created: int, compression: str, level: int
+    root: Path,
+    blob_dir: Path,
+    *,
+    created: int,
+    compression: str,
+    level: int,
+    limits: tree.Limits | None = None,
 ) -> LayerResult:
-    """Stream ``root`` as a layer into ``blob_dir/<hex digest>``."""
+    """Stream ``root`` as a layer into ``blob_dir/<hex digest>``, within ``limits``."""
     fd, tmp = _temp_file(blob_dir)
     try:
         with os.fdopen(fd, "wb") as out:
             sink = _CompressingSink(out, _compressor(compression, level))
             try:
-                _write_tar(root, sink, created)
+                _write_tar(root, sink, created, limits or tree.Limits())
                 digest, diff_id, size = sink.close()
             finally:
                 sink.abort()
@@ -84,11 +90,12 @@ def _temp_file(blob_dir: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def _write_tar(root: Path, sink: _CompressingSink, created: int) -> None:
-    for entry in tree.walk(root):
+def _write_tar(root: Path, sink: _CompressingSink, created: int, limits: tree.Limits) -> None:
+    deadline = limits.deadline()
+    for entry in tree.walk(root, limits, deadline):
         sink.write(_header(entry, created))
         if entry.kind == tree.FILE and entry.size:
-            _copy_file(entry, sink)
+            _copy_file(entry, sink, deadline, limits)  # while the walk holds entry.dir_fd
     sink.write(b"\0" * (2 * tarfile.BLOCKSIZE))  # end-of-archive marker
 
 
@@ -104,11 +111,17 @@ def _header(entry: tree.Entry, created: int) -> bytes:
     return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
 
 
-def _copy_file(entry: tree.Entry, sink: _CompressingSink) -> None:
+def _copy_file(
+    entry: tree.Entry,
+    sink: _CompressingSink,
+    deadline: float | None = None,
+    limits: tree.Limits | None = None,
+) -> None:
     """Copy exactly the size the header announced; a file that changes size fails."""
     remaining = entry.size
     with _open_regular(entry) as f:
         while remaining:
+            tree.check_deadline(deadline, limits or tree.Limits())
             try:
                 chunk = f.read(min(CHUNK, remaining))
             except OSError as exc:
@@ -123,10 +136,17 @@ def _copy_file(entry: tree.Entry, sink: _CompressingSink) -> None:
 
 
 def _open_regular(entry: tree.Entry) -> BinaryIO:
-    """Open without following a symlink or blocking on a FIFO swapped in since the walk."""
+    """Open without following a symlink or blocking on a FIFO swapped in since the walk.
+
+    Relative to the fd of the directory the walk found it in, so no path
+    component is resolved again (one may have become a link since).
+    """
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(entry.source, flags)
+        if entry.dir_fd is None:
+            fd = os.open(entry.source, flags)
+        else:
+            fd = os.open(entry.base, flags, dir_fd=entry.dir_fd)
     except PermissionError as exc:
         raise UnsupportedFileError(f"{entry.source}: unreadable: {exc.strerror}") from None
     except OSError as exc:

@@ -26,6 +26,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from scratchd.errors import PipelineError, PipelineSyntaxError
 from scratchd.pipeline.boxes import BoxReader
 from scratchd.pipeline.diagnostics import Collector, Diagnostic
+from scratchd.pipeline.limits import check_size
 from scratchd.pipeline.plan import (
     DEFAULT_COMMAND_TIMEOUT,
     DEFAULT_NO_RESPONSE_TIMEOUT,
@@ -53,6 +54,7 @@ def load_plan(path: Path) -> Plan:
 
 def decode(data: bytes, path: str) -> str:
     """UTF-8 (a BOM is allowed) or a PipelineSyntaxError naming the bad byte's line."""
+    check_size(data, path)  # before anything else: parsing a huge file is the attack
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

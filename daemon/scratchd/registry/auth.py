@@ -7,23 +7,32 @@ set until shortly before ``expires_in`` runs out. A 401 mid-push means the
 token expired early or lacks a scope the request needs (a cross-repository
 mount also needs ``pull`` on the source): the scopes of the new challenge are
 merged into what we hold and a fresh token is fetched, once.
+
+The realm is named by the registry, so it is not trusted blindly: a realm
+on plain ``http://`` for a registry reached over https is refused (loopback
+realms excepted, as for registries), and the first time credentials go to
+a realm host it is logged, so an operator can see where they went.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from scratchd.errors import AuthError, RegistryError
 from scratchd.models import Secret
 from scratchd.registry.challenge import Challenge
 from scratchd.registry.credentials import Credential, CredentialStore
-from scratchd.registry.http import ConnectionFailed, HttpClient, Response, TlsFailed
+from scratchd.registry.http import HttpClient, HttpError, Response
+from scratchd.registry.reference import is_loopback
+
+log = logging.getLogger(__name__)
 
 DEFAULT_EXPIRES_IN = 60  # seconds, per the distribution token spec
 _EARLY = 0.1  # renew when this fraction of the lifetime is left
@@ -51,6 +60,18 @@ class TokenCache:
         self._clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[TokenKey, _Token] = {}
+        self._realms: set[tuple[str, str]] = set()
+
+    def first_use(self, registry: str, realm_host: str) -> bool:
+        """Whether credentials for ``registry`` go to ``realm_host`` for the first time.
+
+        Kept here because this cache outlives single pushes: the daemon logs
+        each realm once, not once per push.
+        """
+        with self._lock:
+            first = (registry, realm_host) not in self._realms
+            self._realms.add((registry, realm_host))
+            return first
 
     def get(self, key: TokenKey) -> str | None:
         with self._lock:
@@ -95,8 +116,14 @@ class Authenticator:
         self._scopes: dict[tuple[str, str], set[str]] = {}  # (host, repository) -> scopes
         self._tokens = tokens if tokens is not None else TokenCache(clock)
         self._creds: dict[str, Credential | None] = {}
+        self._schemes: dict[str, str] = {}  # registry host -> "https" / "http"
         #: Every secret value used so far, for redacting error text.
         self.secrets: set[str | Secret] = set()
+
+    def set_scheme(self, host: str, scheme: str) -> None:
+        """The scheme the registry answered on; an https one gets only https realms."""
+        with self._lock:
+            self._schemes[host] = scheme
 
     def set_challenge(self, host: str, challenge: Challenge | None) -> None:
         with self._lock:
@@ -179,6 +206,7 @@ class Authenticator:
         realm = challenge.get("realm")
         if not realm.startswith(("https://", "http://")):
             raise AuthError(f"registry {host}: Bearer challenge has no usable realm")
+        self._check_realm(host, realm)
         cred = self.credential(host)
         params = [("scope", s) for s in sorted(scopes)]
         if challenge.get("service"):
@@ -198,6 +226,20 @@ class Authenticator:
                 status=response.status_code,
             )
         return self._parse_token(host, response, started)
+
+    def _check_realm(self, host: str, realm: str) -> None:
+        """Refuse a plain-http realm for an https registry; log a realm's first use."""
+        realm_host = urlsplit(realm).netloc
+        with self._lock:
+            secure = self._schemes.get(host, "https") == "https"
+        if secure and realm.startswith("http://") and not is_loopback(realm_host):
+            raise AuthError(
+                f"registry {host}: refusing token realm on plain http://{realm_host} for an "
+                "https registry (credentials and tokens would travel in clear)",
+                code="INSECURE_REALM",
+            )
+        if self.credential(host) is not None and self._tokens.first_use(host, realm_host):
+            log.info("registry %s: sending its credentials to token server %s", host, realm_host)
 
     def _request_token(
         self, realm: str, cred: Credential | None, params: list[tuple[str, str]]
@@ -221,8 +263,8 @@ class Authenticator:
             separator = "&" if "?" in realm else "?"
             url = f"{realm}{separator}{urlencode(params)}"
             return self._http.request("GET", url, headers=headers, verify=verify)
-        except (ConnectionFailed, TlsFailed) as exc:
-            raise RegistryError(f"token server {realm.split('?')[0]} unreachable: {exc}") from None
+        except HttpError as exc:
+            raise RegistryError(f"token server {realm.split('?')[0]}: {exc}") from None
 
     def _parse_token(self, host: str, response: Response, started: float) -> _Token:
         try:

@@ -7,6 +7,12 @@ by 2x. The registry protocol needs little: keep-alive connections per
 origin, TLS with the system store or a CA file, bodies streamed from disk
 with a known length, and a few redirects for GET/HEAD. This is that, and the
 seam unit tests and benchmarks replace (:meth:`HttpClient.request`).
+
+A registry, or anything on the path to it, may be hostile, so every request
+is bounded (:class:`HttpLimits`, see :mod:`.bounds`): connect and per-read
+timeouts, an overall deadline, a cap on the body read into memory.
+Redirects never downgrade https to http and never carry ``Authorization``
+to another origin.
 """
 
 from __future__ import annotations
@@ -21,16 +27,51 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
+from scratchd.registry.bounds import (
+    ConnectionFailed,
+    DeadlineExceeded,
+    HttpError,
+    HttpLimits,
+    ResponseTooLarge,
+    Watchdog,
+    read_body,
+)
+
+__all__ = [
+    "ConnectionFailed",
+    "DeadlineExceeded",
+    "HttpClient",
+    "HttpError",
+    "HttpLimits",
+    "Response",
+    "ResponseTooLarge",
+    "TlsFailed",
+    "UnsafeRedirect",
+    "origin",
+]
+
 _BLOCK = 1 << 20  # bytes per socket write when streaming a body
 _MAX_REDIRECTS = 5
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class ConnectionFailed(Exception):
-    """No response: refused, reset, timed out, or the peer closed the connection."""
-
-
-class TlsFailed(Exception):
+class TlsFailed(HttpError):
     """The TLS handshake failed (untrusted certificate, or not a TLS server)."""
+
+
+class UnsafeRedirect(HttpError):
+    """A redirect from https to plain http: following it would expose the request."""
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of ``url``, the unit credentials are bound to."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or _DEFAULT_PORTS.get(scheme, 0)
+    except ValueError:
+        port = -1  # a malformed port matches no registry
+    return scheme, (parts.hostname or "").lower(), port
 
 
 class Response:
@@ -66,8 +107,8 @@ _Key = tuple[str, str, bool | str]  # scheme, host:port, TLS verification: one i
 class HttpClient:
     """Thread-safe; one per registry client. Idle connections are reused per origin."""
 
-    def __init__(self, *, connect_timeout: float = 10.0, read_timeout: float = 300.0) -> None:
-        self._timeouts = (connect_timeout, read_timeout)
+    def __init__(self, limits: HttpLimits | None = None) -> None:
+        self.limits = limits or HttpLimits()
         self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
         self._contexts: dict[bool | str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
@@ -97,8 +138,11 @@ class HttpClient:
             if not location:
                 return response
             target = urljoin(url, location)
-            if urlsplit(target).netloc != urlsplit(url).netloc:
-                headers.pop("Authorization", None)  # never hand our token to another host
+            if origin(url)[0] == "https" and origin(target)[0] != "https":
+                where = f"{origin(target)[0]}://{urlsplit(target).netloc}"
+                raise UnsafeRedirect(f"{method} {urlsplit(url).path}: redirected to {where}")
+            if origin(target) != origin(url):
+                headers.pop("Authorization", None)  # never hand our token to another origin
             url = target
         raise ConnectionFailed(
             f"{method} {urlsplit(url).path}: more than {_MAX_REDIRECTS} redirects"
@@ -113,21 +157,33 @@ class HttpClient:
         for fresh in (False, True):
             conn, reused = self._connection(key, fresh)
             data = body() if callable(body) else body
+            watchdog = Watchdog(conn, self.limits.deadline)
             try:
                 raw = self._exchange(conn, method, path, headers, data)
-                content = raw.read()  # also for HEAD: marks the response done for reuse
+                content = read_body(raw, self.limits.max_response)
             except ssl.SSLError as exc:
                 conn.close()
+                if watchdog.expired:
+                    raise DeadlineExceeded(watchdog.reason()) from None
                 raise TlsFailed(_tls_reason(exc)) from None
             except (OSError, http.client.HTTPException) as exc:
                 conn.close()
+                if watchdog.expired:
+                    raise DeadlineExceeded(watchdog.reason()) from None
                 if reused and method in ("GET", "HEAD"):
                     continue  # a kept-alive connection died under us: safe to send again
                 raise ConnectionFailed(_reason(exc)) from None
+            except ResponseTooLarge:
+                conn.close()
+                raise
             finally:
+                watchdog.cancel()
                 close = getattr(data, "close", None)
                 if close is not None:
                     close()
+            if watchdog.expired:  # the body ended because the watchdog cut it short
+                conn.close()
+                raise DeadlineExceeded(watchdog.reason())
             self._release(key, conn, raw)
             return Response(method, url, raw, content)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -168,7 +224,7 @@ class HttpClient:
                         return conn, True
                     conn.close()  # the server closed it while it sat idle
         scheme, netloc, verify = key
-        connect, read = self._timeouts
+        connect, read = self.limits.connect_timeout, self.limits.read_timeout
         if scheme == "https":
             conn = _HTTPS(netloc, timeout=connect, context=self._context(verify))
         else:

@@ -5,7 +5,10 @@ Decides the scheme per host (HTTPS with the system trust store or
 ones, the same rule Docker applies), answers a 401 by re-authenticating once,
 and turns any other failure into a :class:`RegistryError` that carries the
 HTTP status and the registry's error code but never a credential or the
-upload's opaque state token. Failures worth retrying are raised as
+upload's opaque state token. The registry's ``Authorization`` goes only to
+the registry's own origin (scheme, host and port as learned by the ping):
+an upload ``Location`` on another host, port or scheme gets the request
+without it. Failures worth retrying are raised as
 :class:`~scratchd.registry.retry.Retryable`; *whether* to retry is up to the
 caller, because a broken blob upload must restart from its ``POST``.
 """
@@ -22,7 +25,16 @@ from scratchd.errors import AuthError, RegistryError
 from scratchd.redact import Redactor
 from scratchd.registry.auth import Authenticator
 from scratchd.registry.challenge import Challenge, parse_challenges
-from scratchd.registry.http import Body, ConnectionFailed, HttpClient, Response, TlsFailed
+from scratchd.registry.http import (
+    Body,
+    ConnectionFailed,
+    DeadlineExceeded,
+    HttpClient,
+    HttpError,
+    Response,
+    TlsFailed,
+    origin,
+)
 from scratchd.registry.reference import is_loopback
 from scratchd.registry.retry import RETRY_STATUSES, Retryable, parse_retry_after
 
@@ -81,6 +93,8 @@ class Transport:
             base = f"{scheme}://{host}"
             try:
                 response = self._ping_at(base)
+            except _Answered as answered:
+                raise answered.error from None  # it speaks this scheme, badly: no fallback
             except Retryable as exc:
                 if exc.status is not None:
                     raise  # the server answered (503 ...): it speaks this scheme
@@ -96,6 +110,7 @@ class Transport:
         raise error
 
     def _learned(self, host: str, base: str, response: Response) -> str:
+        self.auth.set_scheme(host, urlsplit(base).scheme)
         if response.status_code == 401:
             self.auth.set_challenge(host, _pick(parse_challenges(_www(response))))
         with self._lock:
@@ -108,8 +123,12 @@ class Transport:
             response = self.http.request("GET", url, verify=self.verify(url))
         except TlsFailed as exc:
             raise RegistryError(f"{base}: TLS failed: {exc} (use --ca-file PEM)") from None
+        except DeadlineExceeded as exc:
+            raise _Answered(Retryable(f"{base}: GET /v2/: {exc}")) from None
         except ConnectionFailed as exc:
             raise Retryable(f"{base}: cannot connect: {exc}") from None
+        except HttpError as exc:
+            raise _Answered(RegistryError(f"{base}: GET /v2/: {exc}")) from None
         if response.status_code in RETRY_STATUSES:
             raise self.error(response, "GET", url, urlsplit(base).netloc)
         return response
@@ -146,9 +165,10 @@ class Transport:
     ) -> Response:
         host = scope_key[0]
         all_headers = dict(headers or {})
-        authorization = self.auth.header(*scope_key)
-        if authorization:
-            all_headers["Authorization"] = authorization
+        if self._is_registry(host, url):
+            authorization = self.auth.header(*scope_key)
+            if authorization:
+                all_headers["Authorization"] = authorization
         try:
             return self.http.request(
                 method, url, headers=all_headers, body=body, verify=self.verify(url)
@@ -158,6 +178,15 @@ class Transport:
         except ConnectionFailed as exc:
             where = f"{method} {urlsplit(url).path}"
             raise Retryable(f"{host}: {where}: connection failed: {_short(exc)}") from None
+        except HttpError as exc:
+            where = f"{method} {urlsplit(url).path}"
+            raise RegistryError(f"{host}: {where}: {exc}") from None
+
+    def _is_registry(self, host: str, url: str) -> bool:
+        """Whether ``url`` is on the registry's own scheme, host and port."""
+        with self._lock:
+            base = self._bases.get(host)
+        return base is not None and origin(url) == origin(base)
 
     def error(self, response: Response, method: str, url: str, host: str) -> RegistryError:
         """The exception for a failed response: status, registry code, message."""
@@ -183,6 +212,14 @@ class Transport:
                 text += f" (credentials of user {cred.username!r}{origin} rejected)"
             return AuthError(redactor.redact(text), status=status, code=code)
         return RegistryError(text, status=status, code=code)
+
+
+class _Answered(Exception):
+    """A ping failure from a server that spoke HTTP on this scheme: try no other."""
+
+    def __init__(self, error: RegistryError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _registry_error(response: Response) -> tuple[str | None, str]:

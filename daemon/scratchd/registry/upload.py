@@ -247,15 +247,30 @@ class _Body:
 
 
 def _location(response: Response) -> str:
-    """The next URL of an upload session; relative ``Location`` is resolved."""
+    """The next URL of an upload session; relative ``Location`` is resolved.
+
+    A location on another host is allowed (registries hand uploads to
+    storage front-ends), but the transport sends it no credentials; one on
+    plain http for an https registry is refused, since the blob and the
+    session token would cross the network in clear.
+    """
     location = response.headers.get("Location")
+    where = f"{urlsplit(response.url).netloc}: {response.method} {urlsplit(response.url).path}"
     if not location:
         raise RegistryError(
-            f"registry answered {response.method} {urlsplit(response.url).path} "
-            "without a Location header",
+            f"{where}: answered without a Location header", status=response.status_code
+        )
+    target = urljoin(response.url, location)
+    scheme = urlsplit(target).scheme.lower()
+    if scheme not in ("http", "https") or (
+        urlsplit(response.url).scheme == "https" and scheme != "https"
+    ):
+        raise RegistryError(
+            f"{where}: refusing upload location on {scheme}://{urlsplit(target).netloc} "
+            "(an https registry must not send uploads to plain http)",
             status=response.status_code,
         )
-    return urljoin(response.url, location)
+    return target
 
 
 def _with_query(url: str, **params: str) -> str:

@@ -42,11 +42,12 @@ class Executor:
         *,
         registry_client_factory: RegistryClientFactory | None = None,
         image_store: Path | None = None,
+        bake_limits=None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._backend_factory = backend_factory
         self._consumers: tuple[LineConsumer, ...] = (sink,) if sink else ()
-        self._publishing = Publishing(registry_client_factory, image_store)
+        self._publishing = Publishing(registry_client_factory, image_store, bake_limits)
         self._clock = clock
 
     def run(self, plan: BuildPlan, cancel: threading.Event, masker: Redactor) -> BuildOutcome:

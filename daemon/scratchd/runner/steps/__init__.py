@@ -35,6 +35,7 @@ class Publishing:
 
     registry_client_factory: RegistryClientFactory | None = None
     image_store: Path | None = None
+    bake_limits: Any = None  # scratchd.image.tree.Limits: the daemon's bake caps
 
 
 @dataclass

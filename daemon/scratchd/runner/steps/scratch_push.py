@@ -52,7 +52,7 @@ def run(ctx: StepContext) -> StepOutcome:
     blob_dir = ctx.job.dirs.pipeline / "blobs" / ctx.step_id
     blob_dir.mkdir(parents=True, exist_ok=True)
     ctx.log(f"baking {root} into a scratch image")
-    image = bake(root, spec, blob_dir)
+    image = bake(root, spec, blob_dir, limits=ctx.publishing.bake_limits)
     ctx.log(f"image {image.digest}")
     if target is not None:
         return push_image(ctx, image, target)
