@@ -32,6 +32,7 @@ from scratchd.registry.auth import Authenticator, TokenCache
 from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.http import HttpClient
 from scratchd.registry.reference import validate_tag
+from scratchd.registry.referrers import referrer_descriptor, update_fallback_tag
 from scratchd.registry.retry import RetryPolicy
 from scratchd.registry.transport import Transport
 from scratchd.registry.upload import BlobUploader, Progress, ProgressEvent, PushAborted, Target
@@ -49,9 +50,13 @@ class PushResult:
     bytes_uploaded: int = 0
     blobs_skipped: int = 0
     blobs_mounted: int = 0
+    #: For an attested image (an index): the platform manifest's digest and
+    #: how its attestation became findable ("referrers API" or the fallback tag).
+    platform_digest: str = ""
+    referrers: str = ""
 
     def to_json(self) -> dict:
-        return {
+        out = {
             "repository": self.repository,
             "digest": self.digest,
             "tags": list(self.tags),
@@ -59,6 +64,10 @@ class PushResult:
             "blobs_skipped": self.blobs_skipped,
             "blobs_mounted": self.blobs_mounted,
         }
+        if self.platform_digest:
+            out["platform_digest"] = self.platform_digest
+            out["referrers"] = self.referrers
+        return out
 
 
 class BlobMemory:
@@ -159,9 +168,11 @@ class RegistryClient:
         target = Target(ref.registry, base, ref.repository)
         self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull,push"])
         counts = self._push_blobs(target, image.blobs(), dict(mount_from or {}))
+        referrers = self._push_children(target, image)
         for tag in tags:
             self._put_manifest(target, image, tag)
-        result = PushResult(str(ref), image.digest, tags, *counts)
+        platform = image.image.digest if referrers else ""
+        result = PushResult(str(ref), image.digest, tags, *counts, platform, referrers)
         log.info(
             "pushed %s@%s as %s (%d bytes uploaded, %d skipped, %d mounted)",
             ref, image.digest, ",".join(tags), *counts,
@@ -211,21 +222,48 @@ class RegistryClient:
         self._remember(target, desc.digest)
         return "uploaded", size
 
-    def _put_manifest(self, target: Target, image: Image, tag: str) -> None:
+    def _push_children(self, target: Target, image) -> str:
+        """An index's manifests go up (by digest) before the index; "" for a plain image.
+
+        The attestation manifest names the platform manifest as ``subject``: a
+        registry with the referrers API says ``OCI-Subject``; for any other the
+        fallback tag is updated, as OCI distribution 1.1 asks of clients.
+        """
+        attestation = getattr(image, "attestation", None)
+        if attestation is None:
+            return ""
+        self._put_manifest(target, image.image, image.image.digest)
+        subject = self._put_manifest(target, attestation, attestation.digest)
+        if subject == image.image.digest:
+            return "referrers API"
+        descriptor = referrer_descriptor(
+            attestation.manifest, attestation.media_type, attestation.digest
+        )
+        tag = update_fallback_tag(
+            self._transport, self._retry, target, image.image.digest, descriptor
+        )
+        return f"tag {tag}"
+
+    def _put_manifest(self, target: Target, image: Image, tag: str) -> str:
+        """PUT ``image``'s manifest under ``tag`` (or its digest); returns ``OCI-Subject``."""
+
         def put():
             response = self._transport.send(
                 "PUT", target.url(f"manifests/{tag}"), target.host, repository=target.repository,
                 ok=(200, 201), headers={"Content-Type": image.media_type}, body=image.manifest,
             )  # fmt: skip
             response.close()
-            return response.headers.get("Docker-Content-Digest")
+            return response.headers.get("Docker-Content-Digest"), response.headers.get(
+                "OCI-Subject"
+            )
 
-        returned = self._retry.call(put, f"PUT manifest {target.repository}:{tag}")
+        returned, subject = self._retry.call(put, f"PUT manifest {target.repository}:{tag}")
         if returned and returned != image.digest:
             raise RegistryError(
                 f"{target.host}: manifest {target.repository}:{tag} stored as {returned}, "
                 f"expected {image.digest}: the registry changed the manifest"
             )
+        return subject or ""
 
     def _remember(self, target: Target, digest: str) -> None:
         self._memory.remember(target.host, digest, target.repository)
