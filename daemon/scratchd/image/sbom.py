@@ -99,6 +99,7 @@ def _go_packages(info: BuildInfo, file_id, image_id, seen, packages, relationshi
     relationships.append(_rel(image_id, "CONTAINS", main_id))
     relationships.append(_rel(file_id, "GENERATED_FROM", main_id))
     stdlib = _go_package(Module("stdlib", info.go_version), seen, packages)
+    relationships.append(_rel(image_id, "CONTAINS", stdlib))
     relationships.append(_rel(main_id, "DEPENDS_ON", stdlib))
     for dep in info.deps:
         dep_id = _go_package(dep, seen, packages)
