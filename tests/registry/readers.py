@@ -82,13 +82,25 @@ class LayoutSource:
         return _verified(data, digest)
 
     def referrers(self, digest: str) -> dict | None:
-        return None  # a layout has no API: ORAS falls back to the tag
+        """A layout has no API: like ORAS's OCI store, scan its manifests for ``subject``."""
+        index = json.loads((self.path / "index.json").read_text())
+        found = []
+        for entry in index["manifests"]:
+            manifest = json.loads(self.blob(entry["digest"]))
+            if (manifest.get("subject") or {}).get("digest") == digest:
+                found.append(entry)
+        return {"manifests": found}
 
 
 def buildx_find(source, tag: str) -> tuple[str, dict]:
     """(platform manifest digest, statements) via the image index of ``tag``."""
     index = source.manifest(tag)
     assert index is not None and index["mediaType"] in INDEX_TYPES, index
+    return buildx_walk(source, index)
+
+
+def buildx_walk(source, index: dict) -> tuple[str, dict]:
+    """The buildx walk over one image index (a registry's, or a layout's index.json)."""
     images = [m for m in index["manifests"] if m.get("platform", {}).get("os") != "unknown"]
     platform = images[0]["digest"]
     found: dict = {}
