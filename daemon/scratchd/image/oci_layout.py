@@ -209,6 +209,11 @@ def _blob_path(path: Path, digest: str) -> Path:
     return path / "blobs" / algo / hexdigest
 
 
+def read_blob(path: Path, digest: str) -> bytes:
+    """One blob of the layout at ``path``, checked against its digest."""
+    return _read_blob(Path(path), digest)
+
+
 def _read_blob(path: Path, digest: str) -> bytes:
     import hashlib
 

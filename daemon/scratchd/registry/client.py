@@ -180,6 +180,35 @@ class RegistryClient:
         )  # fmt: skip
         return result
 
+    def read(self, ref: ImageRef, kind: str, reference: str, accept: str = "") -> bytes | None:
+        """GET ``manifests/<reference>`` or ``blobs/<digest>`` (pull scope); None on 404.
+
+        Content addressed by digest is checked against it, so a reader such as
+        ``scratchd inspect`` never trusts bytes the registry swapped.
+        """
+        import hashlib
+
+        base = self._retry.call(lambda: self._transport.base(ref.registry), f"ping {ref.registry}")
+        target = Target(ref.registry, base, ref.repository)
+        self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull"])
+
+        def get():
+            return self._transport.send(
+                "GET", target.url(f"{kind}/{reference}"), target.host,
+                repository=ref.repository, ok=(200, 404),
+                headers={"Accept": accept} if accept else None,
+            )  # fmt: skip
+
+        response = self._retry.call(get, f"GET {kind} {ref.repository}:{reference}")
+        if response.status_code == 404:
+            return None
+        data = response.content
+        if reference.startswith("sha256:") and (
+            "sha256:" + hashlib.sha256(data).hexdigest() != reference
+        ):
+            raise RegistryError(f"{ref}: {kind} {reference}: content does not match its digest")
+        return data
+
     def _push_blobs(self, target: Target, blobs: Sequence[Blob], hints: dict[str, str]):
         abort = threading.Event()
         uploader = BlobUploader(
