@@ -102,6 +102,9 @@ def _daemon(t: _Table) -> DaemonConfig:
         retry_limit=t.integer("retry_limit", d.retry_limit, low=1),
         retry_delay=t.duration("retry_delay", d.retry_delay),
         retry_max_delay=t.duration("retry_max_delay", d.retry_max_delay),
+        sbom=t.choice("sbom", d.sbom, ("spdx", "none")),
+        provenance=t.choice("provenance", d.provenance, ("none", "min", "max")),
+        builder_id=t.string("builder_id", d.builder_id),
     )
     t.finish([f.name for f in DaemonConfig.__dataclass_fields__.values()])
     return config

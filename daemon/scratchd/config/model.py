@@ -37,6 +37,9 @@ class DaemonConfig:
     retry_limit: int = 3  # attempts of a build that hits infrastructure errors
     retry_delay: float = 30.0  # first backoff; doubles each attempt
     retry_max_delay: float = 600.0  # backoff ceiling
+    sbom: str = "spdx"  # or "none": the SPDX SBOM attached to every image
+    provenance: str = "min"  # "none", "min" or "max" (timestamps: digests then vary)
+    builder_id: str = ""  # provenance builder id; "" means this host's name
 
 
 @dataclass(frozen=True)

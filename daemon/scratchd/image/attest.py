@@ -39,6 +39,15 @@ SBOM_MODES = ("spdx", "none")
 
 
 @dataclass(frozen=True)
+class AttestSettings:
+    """What to attach (the daemon config's ``sbom``/``provenance``/``builder_id``)."""
+
+    sbom: str = "spdx"
+    provenance: str = "min"
+    builder_id: str = ""  # "": this host's name
+
+
+@dataclass(frozen=True)
 class AttestedImage:
     """An image index: the platform image plus its attestation manifest."""
 

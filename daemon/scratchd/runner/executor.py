@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from scratchd.errors import PipelineError, ScratchdError
+from scratchd.image.attest import AttestSettings
 from scratchd.models import Secret
 from scratchd.pipeline.plan import Pipeline, Plan
 from scratchd.redact import Redactor
@@ -44,10 +45,13 @@ class Executor:
         registry_client_factory: RegistryClientFactory | None = None,
         image_store: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
+        attest: AttestSettings | None = None,
     ) -> None:
         self._backend_factory = backend_factory
         self._consumers: tuple[LineConsumer, ...] = (sink,) if sink else ()
-        self._publishing = Publishing(registry_client_factory, image_store)
+        self._publishing = Publishing(
+            registry_client_factory, image_store, attest or AttestSettings()
+        )
         self._clock = clock
 
     def run(self, request: BuildRequest, cancel: threading.Event) -> BuildResult:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchd.errors import PipelineError, StepFailed
+from scratchd.image.attest import AttestSettings
 from scratchd.models import CommitInfo
 from scratchd.pipeline.plan import Step
 from scratchd.pipeline.steps import SECRET_OPTIONS
@@ -34,6 +35,7 @@ class Publishing:
 
     registry_client_factory: RegistryClientFactory | None = None
     image_store: Path | None = None
+    attest: AttestSettings = field(default_factory=AttestSettings)  # SBOM + provenance
 
 
 @dataclass
