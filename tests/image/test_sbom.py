@@ -126,6 +126,22 @@ def test_sbom_lists_files_and_go_modules_and_is_valid_spdx(tmp_path, go_tree, go
     assert {p["SPDXID"] for p in sbom["packages"]} - contained == {"SPDXRef-Image"}
 
 
+def test_sbom_from_the_tree_equals_sbom_from_the_layer(tmp_path, go_tree):
+    (go_tree / "app.link").hardlink_to(go_tree / "app")
+    (go_tree / "etc" / "motd.sym").symlink_to("motd")
+    image = bake(go_tree, SPEC, tmp_path / "blobs")
+    from_layer = attest_image(image, INPUTS)
+    from_tree = attest_image(image, INPUTS, root=go_tree)
+    assert from_tree.digest == from_layer.digest
+    files = _statements(from_tree)["https://spdx.dev/Document"]["predicate"]["files"]
+    assert [f["fileName"] for f in files] == [
+        "./app",
+        "./app.link",
+        "./etc/motd",
+        "./etc/motd.link",
+    ]
+
+
 def test_provenance_min_and_max(tmp_path, go_tree):
     image = bake(go_tree, SPEC, tmp_path / "blobs")
     minimal = _statements(attest_image(image, INPUTS))["https://slsa.dev/provenance/v1"]

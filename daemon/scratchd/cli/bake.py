@@ -123,6 +123,7 @@ def _attesting(args: argparse.Namespace, bake):
 
     def bake_and_attest(root, spec, blob_dir, **kwargs):
         import time
+        from pathlib import Path
 
         started = rfc3339(int(time.time()))
         image = bake(root, spec, blob_dir, **kwargs)
@@ -137,7 +138,9 @@ def _attesting(args: argparse.Namespace, bake):
         sbom = args.sbom or ("spdx" if args.push else "none")
         provenance = args.provenance or ("min" if args.push else "none")
         name = args.push or "image"
-        return attest_image(image, inputs, sbom=sbom, provenance=provenance, name=name)
+        return attest_image(
+            image, inputs, sbom=sbom, provenance=provenance, name=name, root=Path(root)
+        )
 
     return bake_and_attest
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from scratchd.errors import UsageError
 from scratchd.image.build import canonical_json
@@ -91,15 +92,20 @@ def attest_image(
     provenance: str = "min",
     name: str = "",
     tool: str = "",
+    root: Path | None = None,
 ) -> Image | AttestedImage:
-    """``image`` with the attestations asked for, or ``image`` itself when none are."""
+    """``image`` with the attestations asked for, or ``image`` itself when none are.
+
+    ``root``, the directory ``image`` was just baked from, spares the SBOM a
+    second decompression of the layer; without it the layer is read.
+    """
     check_sbom_mode(sbom)
     check_mode(provenance)
     name = name or "image"
     statements = []
     if sbom == "spdx":
         created = _config(image).get("created") or "1970-01-01T00:00:00Z"
-        doc = spdx_document(image, name=name, created=created, tool=tool or _tool())
+        doc = spdx_document(image, name=name, created=created, tool=tool or _tool(), root=root)
         statements.append(_statement(image, name, PREDICATE_SPDX, doc))
     if provenance != "none":
         doc = predicate(inputs or ProvenanceInputs(), provenance)

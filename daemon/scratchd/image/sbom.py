@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
+import stat
 import tarfile
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote
 
 from scratchd.errors import ImageError
@@ -42,24 +45,65 @@ def image_files(layer: Blob) -> list[FileEntry]:
     """The regular files (and hard links) of one layer, in tar order."""
     entries: dict[str, FileEntry] = {}
     try:
-        with _decompressed(layer) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        with (
+            _decompressed(layer) as stream,
+            tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tar,
+        ):
             for member in tar:
                 name = "./" + member.name.lstrip("./")
                 if member.isreg():
                     entries[name] = _hash_member(name, member, tar.extractfile(member))
                 elif member.islnk() and ("./" + member.linkname.lstrip("./")) in entries:
                     target = entries["./" + member.linkname.lstrip("./")]
-                    entries[name] = FileEntry(name, member.mode, target.sha1, target.sha256)
+                    entries[name] = FileEntry(
+                        name, member.mode, target.sha1, target.sha256, target.go
+                    )
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ImageError(
             f"layer {layer.descriptor.digest}: unreadable for the SBOM: {exc}"
         ) from None
-    return list(entries.values())
+    return sorted(entries.values(), key=lambda e: e.name)
 
 
-def spdx_document(image: Image, *, name: str, created: str, tool: str) -> dict:
-    """The SPDX 2.3 JSON document of ``image`` (as a dict; canonical JSON is the caller's)."""
-    files = [f for layer in image.layers for f in image_files(layer)]
+def tree_files(root: Path) -> list[FileEntry]:
+    """The same entries read from the directory the image was just baked from.
+
+    Decompressing the layer again costs more than the SBOM is worth right
+    after a bake (bench/push.py case d), and the layer holds exactly the
+    tree's regular files, modes and hard links; symlinks carry no content.
+    """
+    entries, seen = [], {}
+    try:
+        for top, dirs, names in os.walk(root):
+            dirs.sort()
+            for name in names:
+                path = Path(top) / name
+                info = path.lstat()
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                rel = "./" + path.relative_to(root).as_posix()
+                known = seen.get((info.st_dev, info.st_ino))
+                if known is None:
+                    with open(path, "rb") as f:
+                        known = seen[(info.st_dev, info.st_ino)] = _hash_stream(f, info.st_size)
+                sha1, sha256, go = known
+                entries.append(FileEntry(rel, stat.S_IMODE(info.st_mode), sha1, sha256, go))
+    except OSError as exc:
+        raise ImageError(f"{root}: unreadable for the SBOM: {exc.strerror}") from None
+    return sorted(entries, key=lambda e: e.name)
+
+
+def spdx_document(
+    image: Image, *, name: str, created: str, tool: str, root: Path | None = None
+) -> dict:
+    """The SPDX 2.3 JSON document of ``image`` (as a dict; canonical JSON is the caller's).
+
+    ``root``: the directory ``image`` was baked from, read instead of the layer.
+    """
+    if root is not None:
+        files = tree_files(root)
+    else:
+        files = [f for layer in image.layers for f in image_files(layer)]
     hexdigest = image.digest.removeprefix("sha256:")
     image_id = "SPDXRef-Image"
     packages = [_image_package(image, name, files, image_id)]
@@ -173,11 +217,17 @@ def _rel(element: str, kind: str, related: str) -> dict:
 
 
 def _hash_member(name: str, member: tarfile.TarInfo, source) -> FileEntry:
+    sha1, sha256, go = _hash_stream(source, member.size)
+    return FileEntry(name, member.mode, sha1, sha256, go)
+
+
+def _hash_stream(source, size: int) -> tuple[str, str, BuildInfo | None]:
+    """SHA-1, SHA-256 and (for an ELF file) Go build info of one file's bytes."""
     sha1, sha256 = hashlib.sha1(), hashlib.sha256()  # noqa: S324 - SPDX requires SHA-1
     kept: list[bytes] | None = None
     first = True
     while chunk := source.read(1 << 20):
-        if first and chunk[:4] == b"\x7fELF" and member.size <= _ELF_LIMIT:
+        if first and chunk[:4] == b"\x7fELF" and size <= _ELF_LIMIT:
             kept = []
         first = False
         if kept is not None:
@@ -185,7 +235,7 @@ def _hash_member(name: str, member: tarfile.TarInfo, source) -> FileEntry:
         sha1.update(chunk)
         sha256.update(chunk)
     go = read_build_info(b"".join(kept)) if kept else None
-    return FileEntry(name, member.mode, sha1.hexdigest(), sha256.hexdigest(), go)
+    return sha1.hexdigest(), sha256.hexdigest(), go
 
 
 @contextlib.contextmanager

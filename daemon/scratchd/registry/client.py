@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 from scratchd.errors import RegistryError
 from scratchd.image.types import Blob, Image
@@ -32,7 +33,11 @@ from scratchd.registry.auth import Authenticator, TokenCache
 from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.http import HttpClient
 from scratchd.registry.reference import validate_tag
-from scratchd.registry.referrers import referrer_descriptor, update_fallback_tag
+from scratchd.registry.referrers import (
+    read_fallback_tag,
+    referrer_descriptor,
+    write_fallback_tag,
+)
 from scratchd.registry.retry import RetryPolicy
 from scratchd.registry.transport import Transport
 from scratchd.registry.upload import BlobUploader, Progress, ProgressEvent, PushAborted, Target
@@ -167,10 +172,17 @@ class RegistryClient:
         base = self._retry.call(lambda: self._transport.base(ref.registry), f"ping {ref.registry}")
         target = Target(ref.registry, base, ref.repository)
         self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull,push"])
-        counts = self._push_blobs(target, image.blobs(), dict(mount_from or {}))
-        referrers = self._push_children(target, image)
-        for tag in tags:
-            self._put_manifest(target, image, tag)
+        plain = getattr(image, "image", image)
+        with ThreadPoolExecutor(max(3, len(tags) + 1)) as side:
+            early = self._start_attestation(side, target, image)
+            counts = self._push_blobs(target, plain.blobs(), dict(mount_from or {}))
+            finish_referrers = self._push_children(side, target, image, early)
+            puts = [side.submit(self._put_manifest, target, image, tag) for tag in tags]
+            for put in puts:
+                put.result()
+            referrers = finish_referrers()
+        if early is not None:
+            counts = tuple(a + b for a, b in zip(counts, early.result()[2], strict=True))
         platform = image.image.digest if referrers else ""
         result = PushResult(str(ref), image.digest, tags, *counts, platform, referrers)
         log.info(
@@ -209,7 +221,9 @@ class RegistryClient:
             raise RegistryError(f"{ref}: {kind} {reference}: content does not match its digest")
         return data
 
-    def _push_blobs(self, target: Target, blobs: Sequence[Blob], hints: dict[str, str]):
+    def _push_blobs(
+        self, target: Target, blobs: Sequence[Blob], hints: dict[str, str], small=frozenset()
+    ):
         abort = threading.Event()
         uploader = BlobUploader(
             self._transport, self._retry,
@@ -217,8 +231,15 @@ class RegistryClient:
             progress=self._progress, abort=abort,
         )  # fmt: skip
         unique = list({b.descriptor.digest: b for b in blobs}.values())
-        with ThreadPoolExecutor(min(self._parallel, len(unique)) or 1) as pool:
-            futures = [pool.submit(self._push_blob, uploader, target, b, hints) for b in unique]
+        # small (attestation) blobs get their own workers: a few KB must not queue behind a layer
+        workers = min(self._parallel, len(unique) - len(small)) + len(small)
+        with ThreadPoolExecutor(workers or 1) as pool:
+            futures = [
+                pool.submit(
+                    self._push_blob, uploader, target, b, hints, b.descriptor.digest in small
+                )
+                for b in unique
+            ]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
@@ -233,8 +254,10 @@ class RegistryClient:
         mounted = sum(1 for kind, _ in outcomes if kind == "mounted")
         return uploaded, skipped, mounted
 
-    def _push_blob(self, uploader: BlobUploader, target: Target, blob: Blob, hints):
+    def _push_blob(self, uploader: BlobUploader, target: Target, blob: Blob, hints, small=False):
         desc = blob.descriptor
+        if small:
+            return self._post_small(uploader, target, blob)
         if uploader.exists(target, blob):
             self._remember(target, desc.digest)
             self._report(desc.digest, desc.size, "skipped")
@@ -251,27 +274,73 @@ class RegistryClient:
         self._remember(target, desc.digest)
         return "uploaded", size
 
-    def _push_children(self, target: Target, image) -> str:
-        """An index's manifests go up (by digest) before the index; "" for a plain image.
+    def _post_small(self, uploader: BlobUploader, target: Target, blob: Blob):
+        """A few-KB attestation blob in one request (monolithic POST, distribution spec).
 
-        The attestation manifest names the platform manifest as ``subject``: a
-        registry with the referrers API says ``OCI-Subject``; for any other the
-        fallback tag is updated, as OCI distribution 1.1 asks of clients.
+        A HEAD first would cost as much as the upload; a registry that answers
+        202 instead gets the rest of an ordinary upload at the URL it gave.
+        """
+        digest = blob.descriptor.digest
+
+        def post():
+            return self._transport.send(
+                "POST", target.url(f"blobs/uploads/?digest={digest}"), target.host,
+                repository=target.repository, ok=(201, 202),
+                headers={"Content-Type": "application/octet-stream"}, body=blob.data,
+            )  # fmt: skip
+
+        response = self._retry.call(post, f"POST blob {digest[:19]}")
+        if response.status_code == 202:
+            location = response.headers.get("Location") or ""
+            uploader.upload(target, blob, urljoin(response.url, location) if location else None)
+        self._remember(target, digest)
+        return "uploaded", blob.descriptor.size
+
+    def _start_attestation(self, side: ThreadPoolExecutor, target: Target, image):
+        """Attestation blobs, its manifest and the fallback tag's read, beside the layers.
+
+        None of them needs the image's blobs (registries accept a ``subject``
+        that is not there yet), so they overlap the layer upload instead of
+        queueing after it.
         """
         attestation = getattr(image, "attestation", None)
         if attestation is None:
-            return ""
-        self._put_manifest(target, image.image, image.image.digest)
-        subject = self._put_manifest(target, attestation, attestation.digest)
-        if subject == image.image.digest:
-            return "referrers API"
+            return None
+
+        def run():
+            small = {b.descriptor.digest for b in attestation.blobs()}
+            counts = self._push_blobs(target, attestation.blobs(), {}, small)
+            subject = self._put_manifest(target, attestation, attestation.digest)
+            if subject == image.image.digest:
+                return subject, None, counts
+            current = read_fallback_tag(self._transport, self._retry, target, image.image.digest)
+            return subject, current, counts
+
+        return side.submit(run)
+
+    def _push_children(self, side: ThreadPoolExecutor, target: Target, image, early):
+        """The platform manifest by digest (before the index names it); referrers finisher.
+
+        A registry with the referrers API answered the attestation's PUT with
+        ``OCI-Subject``; for any other the fallback tag is updated, as OCI
+        distribution 1.1 asks of clients, beside the index PUT. The returned
+        function waits for that and says which way it went ("" for a plain image).
+        """
+        if early is None:
+            return lambda: ""
+        platform = image.image.digest
+        self._put_manifest(target, image.image, platform)
+        subject, current, _ = early.result()
+        if subject == platform:
+            return lambda: "referrers API"
+        attestation = image.attestation
         descriptor = referrer_descriptor(
             attestation.manifest, attestation.media_type, attestation.digest
         )
-        tag = update_fallback_tag(
-            self._transport, self._retry, target, image.image.digest, descriptor
+        fallback = side.submit(
+            write_fallback_tag, self._transport, self._retry, target, platform, current, descriptor
         )
-        return f"tag {tag}"
+        return lambda: f"tag {fallback.result()}"
 
     def _put_manifest(self, target: Target, image: Image, tag: str) -> str:
         """PUT ``image``'s manifest under ``tag`` (or its digest); returns ``OCI-Subject``."""

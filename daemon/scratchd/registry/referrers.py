@@ -57,26 +57,31 @@ def merged_index(current: bytes | None, descriptor: dict) -> bytes | None:
     return json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
 
 
-def update_fallback_tag(transport, retry, target, subject: str, descriptor: dict) -> str:
-    """Add ``descriptor`` to the fallback index of ``subject``; returns the tag."""
+def read_fallback_tag(transport, retry, target, subject: str) -> bytes | None:
+    """The current referrers index under ``subject``'s fallback tag (None: 404)."""
     tag = fallback_tag(subject)
-    url = target.url(f"manifests/{tag}")
 
     def get() -> bytes | None:
         response = transport.send(
-            "GET", url, target.host, repository=target.repository, ok=(200, 404),
-            headers={"Accept": OCI_INDEX},
+            "GET", target.url(f"manifests/{tag}"), target.host, repository=target.repository,
+            ok=(200, 404), headers={"Accept": OCI_INDEX},
         )  # fmt: skip
         return response.content if response.status_code == 200 else None
 
-    body = merged_index(retry.call(get, f"GET referrers tag {tag}"), descriptor)
+    return retry.call(get, f"GET referrers tag {tag}")
+
+
+def write_fallback_tag(transport, retry, target, subject: str, current, descriptor) -> str:
+    """Add ``descriptor`` to ``current`` (what :func:`read_fallback_tag` got) and push it."""
+    tag = fallback_tag(subject)
+    body = merged_index(current, descriptor)
     if body is None:
         return tag
 
     def put() -> None:
         transport.send(
-            "PUT", url, target.host, repository=target.repository, ok=(200, 201),
-            headers={"Content-Type": OCI_INDEX}, body=body,
+            "PUT", target.url(f"manifests/{tag}"), target.host, repository=target.repository,
+            ok=(200, 201), headers={"Content-Type": OCI_INDEX}, body=body,
         ).close()  # fmt: skip
 
     retry.call(put, f"PUT referrers tag {tag}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from scratchd.image.attest import attest_image
@@ -21,8 +22,8 @@ from scratchd.image.provenance import ProvenanceInputs
 from scratchd.runner.steps import StepContext
 
 
-def attest_step_image(ctx: StepContext, image, name: str = ""):
-    """``image`` with the SBOM and provenance the daemon config asks for."""
+def attest_step_image(ctx: StepContext, image, name: str = "", root: Path | None = None):
+    """``image`` (baked from ``root``) with the SBOM and provenance the config asks for."""
     settings = ctx.publishing.attest
     inputs = step_inputs(ctx, settings.builder_id)
     attested = attest_image(

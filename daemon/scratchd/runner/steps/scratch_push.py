@@ -55,7 +55,7 @@ def run(ctx: StepContext) -> StepOutcome:
     ctx.log(f"baking {root} into a scratch image")
     image = bake(root, spec, blob_dir)
     ctx.log(f"image {image.digest}")
-    image = attest_step_image(ctx, image, target.name if target else "")
+    image = attest_step_image(ctx, image, target.name if target else "", root)
     if target is not None:
         return push_image(ctx, image, target)
     return store_image(ctx, image, ctx.publishing.image_store)
