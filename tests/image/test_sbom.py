@@ -168,6 +168,16 @@ def test_provenance_min_and_max(tmp_path, go_tree):
     assert full["predicate"]["buildDefinition"]["internalParameters"] == {"steps": ["go build"]}
 
 
+def test_provenance_never_carries_url_credentials(tmp_path, go_tree):
+    image = bake(go_tree, SPEC, tmp_path / "blobs")
+    leaky = replace(INPUTS, source_uri="https://bot:tok-Secret-9@git.example.org/a.git")
+    attested = attest_image(image, leaky, sbom="none")
+    assert b"tok-Secret-9" not in attested.attestation.layers[0].data
+    statement = _statements(attested)["https://slsa.dev/provenance/v1"]
+    deps = statement["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert deps[0]["uri"] == "git+https://git.example.org/a.git@refs/heads/main"
+
+
 def test_attestation_keeps_platform_digest_and_index_is_reproducible(tmp_path, go_tree):
     plain = bake(go_tree, SPEC, tmp_path / "one")
     again = bake(go_tree, SPEC, tmp_path / "two")

@@ -12,11 +12,11 @@ import threading
 from dataclasses import replace
 
 from scratchd.image.attest import AttestSettings
+from scratchd.image.provenance import without_userinfo
 from scratchd.models import BuildStatus
 from scratchd.pipeline.plan import Pipeline, Plan, Step
 from scratchd.runner.executor import BuildRequest, Executor
 from scratchd.runner.host import HostBackend
-from scratchd.runner.steps.attestations import without_userinfo
 from scratchd.runner.steps.publish import registry_client_factory
 from tests.registry.readers import LayoutSource, RegistrySource, buildx_find, buildx_walk
 from tests.runner.test_steps_scratch_push import COMMIT

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 from scratchd.errors import UsageError
 
@@ -90,7 +91,7 @@ def resolved_dependencies(inputs: ProvenanceInputs) -> list[dict]:
     out = []
     if inputs.commit:
         source = {"digest": {"gitCommit": inputs.commit}}
-        uri = inputs.source_uri or (
+        uri = without_userinfo(inputs.source_uri) or (
             f"scratchd:repo/{inputs.repository}" if inputs.repository else ""
         )
         if uri:
@@ -103,3 +104,14 @@ def resolved_dependencies(inputs: ProvenanceInputs) -> list[dict]:
         if value:
             out.append({"uri": f"docker-image://{name}", "digest": {algorithm: value}})
     return out
+
+
+def without_userinfo(url: str) -> str:
+    """``https://user:token@host/x`` → ``https://host/x``; scp-style ``git@host:x`` kept.
+
+    A remote URL may carry a token; provenance is published with the image.
+    """
+    parts = urlsplit(url)
+    if not parts.scheme or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

@@ -14,11 +14,10 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from scratchd.image.attest import attest_image
 from scratchd.image.build import rfc3339
-from scratchd.image.provenance import ProvenanceInputs
+from scratchd.image.provenance import ProvenanceInputs, without_userinfo
 from scratchd.runner.steps import StepContext
 
 
@@ -54,14 +53,6 @@ def step_inputs(ctx: StepContext, builder_id: str = "") -> ProvenanceInputs:
         build_id=ctx.output.build_id,
         finished_on=rfc3339(int(time.time())),
     )
-
-
-def without_userinfo(url: str) -> str:
-    """``https://user:token@host/x`` → ``https://host/x``; scp-style ``git@host:x`` kept."""
-    parts = urlsplit(url)
-    if not parts.scheme or "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def _file_sha256(path) -> str:
