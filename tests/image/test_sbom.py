@@ -7,10 +7,12 @@ build info we parse) and the SPDX project's ``spdx-tools`` validator.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from spdx_tools.spdx.parser.parse_anything import parse_file
@@ -76,6 +78,23 @@ def test_build_info_equals_go_version_m(go_binaries, which):
             ours.append(("=>", dep.replace.path, dep.replace.version, dep.replace.sum))
     assert ours == _go_tool_modules(tool)
     assert any(d.sum.startswith("h1:") for d in info.deps)  # a real go.sum hash was read
+
+
+def test_seed_go_server_sbom_matches_go_version_m(tmp_path):
+    """The benchmarks' seed (bench/seed.py: the static Go server wercker pushed)."""
+    seed_path = Path(__file__).parents[2] / "bench" / "seed.py"
+    loader = importlib.util.spec_from_file_location("scratchd_bench_seed", seed_path)
+    seed = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(seed)
+    (tmp_path / "work").mkdir()
+    tree = seed.seed_maker(tmp_path / "work")(tmp_path / "tree")
+    image = bake(tree, SPEC, tmp_path / "blobs")
+    sbom = _statements(attest_image(image, INPUTS, root=tree))["https://spdx.dev/Document"]
+    packages = {p["name"]: p.get("versionInfo") for p in sbom["predicate"]["packages"]}
+    tool = go_version_m(tree / "app")
+    for kind, path, version, _ in _go_tool_modules(tool):
+        assert packages[path] == version, (kind, path)
+    assert packages["stdlib"] == tool.splitlines()[0].rsplit(" ", 1)[1]
 
 
 def test_non_go_files_have_no_build_info(tmp_path):
