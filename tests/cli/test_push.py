@@ -64,7 +64,8 @@ def _digest_of(registry_url: str, repository: str, tag: str, **kwargs) -> str | 
     got = requests.head(
         f"{registry_url}/v2/{repository}/manifests/{tag}",
         headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json,"
-                 "application/vnd.oci.image.manifest.v1+json"},
+                 "application/vnd.oci.image.manifest.v1+json,"
+                 "application/vnd.oci.image.index.v1+json"},  # attested pushes are indexes
         timeout=10, **kwargs,
     )  # fmt: skip
     return got.headers.get("Docker-Content-Digest") if got.status_code == 200 else None

@@ -144,14 +144,21 @@ def test_seed_scenario_go_server_pushed_and_served(tmp_path, auth_registry, dock
 
 
 def registry_manifest(registry, name: str, tag: str) -> dict:
+    """The platform manifest ``tag`` names (through the image index of an attested push)."""
     response = requests.get(
         f"{registry.url}/v2/{name}/manifests/{tag}",
         auth=(USERNAME, PASSWORD),
-        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        headers={
+            "Accept": "application/vnd.docker.distribution.manifest.v2+json,"
+            "application/vnd.oci.image.index.v1+json"
+        },
         timeout=10,
     )
     assert response.status_code == 200, response.text
-    return json.loads(response.content)
+    doc = json.loads(response.content)
+    if "manifests" in doc:
+        return registry_manifest(registry, name, doc["manifests"][0]["digest"])
+    return doc
 
 
 def run_image(client, repository: str, tag: str) -> str:

@@ -27,6 +27,7 @@ COMMANDS = (
     "build",
     "bake",
     "push",
+    "inspect",
     "lint",
     "builds",
     "logs",

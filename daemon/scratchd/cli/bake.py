@@ -48,17 +48,36 @@ def register(subparsers) -> None:
     out.add_argument("--oci-layout", metavar="PATH", help="write (or add to) an OCI layout")
     out.add_argument("--docker-archive", metavar="FILE", help="write a `docker load` tarball")
     p.add_argument("--json", action="store_true", help="print digests and sizes as JSON")
+    add_attest_arguments(p)
     add_push_arguments(p)
     p.set_defaults(handler=run)
+
+
+def add_attest_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("attestations (attached as an OCI image index)")
+    group.add_argument(
+        "--sbom",
+        choices=("spdx", "none"),
+        help="SPDX 2.3 SBOM (default: spdx with --push, else none)",
+    )
+    group.add_argument(
+        "--provenance",
+        choices=("none", "min", "max"),
+        help="SLSA provenance v1; max adds timestamps and run ids, so the index digest "
+        "varies (default: min with --push, else none)",
+    )
+    group.add_argument("--builder-id", default="", help="provenance builder id (default: hostname)")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from scratchd.image.build import DEFAULT_GZIP_LEVEL, bake
+    from scratchd.image.build import DEFAULT_GZIP_LEVEL
+    from scratchd.image.build import bake as bake_only
 
     spec = spec_from_args(args)
+    bake = _attesting(args, bake_only)
     tags = _tags(args)
     level = DEFAULT_GZIP_LEVEL if args.gzip_level is None else args.gzip_level
     pushed: dict = {}
@@ -110,6 +129,36 @@ _IMAGE_FLAGS = (
 )
 
 
+def _attesting(args: argparse.Namespace, bake):
+    """``bake`` that also attaches the SBOM and provenance the flags ask for."""
+    from scratchd.image.attest import attest_image
+    from scratchd.image.build import rfc3339
+    from scratchd.image.provenance import ProvenanceInputs
+
+    def bake_and_attest(root, spec, blob_dir, **kwargs):
+        import time
+        from pathlib import Path
+
+        started = rfc3339(int(time.time()))
+        image = bake(root, spec, blob_dir, **kwargs)
+        inputs = ProvenanceInputs(
+            repository=args.push or "",
+            commit=args.revision,
+            source_uri=args.source,
+            builder_id=args.builder_id,
+            started_on=started,
+            finished_on=rfc3339(int(time.time())),
+        )
+        sbom = args.sbom or ("spdx" if args.push else "none")
+        provenance = args.provenance or ("min" if args.push else "none")
+        name = args.push or "image"
+        return attest_image(
+            image, inputs, sbom=sbom, provenance=provenance, name=name, root=Path(root)
+        )
+
+    return bake_and_attest
+
+
 def spec_from_args(args: argparse.Namespace):
     """The ImageSpec the flags describe (every parser names its flag on error)."""
     import os
@@ -155,12 +204,18 @@ def _tags(args: argparse.Namespace) -> tuple[str, ...]:
     return push_tags(args.tag)
 
 
-def summary(image, tags) -> dict:
-    """What ``--json`` prints: enough to push or verify without reading the blobs."""
-    return {
-        "digest": image.digest,
-        "size": len(image.manifest),
-        "mediaType": image.media_type,
+def summary(attested, tags) -> dict:
+    """What ``--json`` prints: enough to push or verify without reading the blobs.
+
+    ``digest`` is what the tags name: the image index when attestations are
+    attached, which then also lists ``manifest`` (the platform manifest,
+    whose digest attestations never change) and ``attestation``.
+    """
+    image = getattr(attested, "image", attested)
+    out = {
+        "digest": attested.digest,
+        "size": len(attested.manifest),
+        "mediaType": attested.media_type,
         "config": {"digest": image.config.descriptor.digest, "size": image.config.descriptor.size},
         "layers": [
             {
@@ -172,3 +227,8 @@ def summary(image, tags) -> dict:
         ],
         "tags": list(tags),
     }
+    if attested is not image:
+        out["manifest"] = {"digest": image.digest, "size": len(image.manifest)}
+        out["manifest"]["mediaType"] = image.media_type
+        out["attestation"] = {"digest": attested.attestation.digest}
+    return out

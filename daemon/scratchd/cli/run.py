@@ -100,6 +100,7 @@ class Daemon:
         from scratchd.git.checkout import Checkout
         from scratchd.git.notes import write_note
         from scratchd.git.watcher import Watcher
+        from scratchd.image.attest import AttestSettings
         from scratchd.runner.executor import Executor
         from scratchd.scheduler import Policy, Scheduler
         from scratchd.sdnotify import Notifier
@@ -108,12 +109,14 @@ class Daemon:
 
         scheduler = Scheduler(store, Policy.from_config(self.config))
         router = OutputRouter()
+        d = self.config.daemon
         executor = Executor(
             backend_factory,
             router,
             registry_client_factory=self.registry_clients(),
             image_store=state.oci,
             bake_limits=bake_limits(self.config.daemon),
+            attest=AttestSettings(d.sbom, d.provenance, d.builder_id),
         )
         # Not under cache/: that holds each repository's WERCKER_CACHE_DIR, which a
         # repository named "x.git" would share with the mirror of "x".

@@ -118,6 +118,9 @@ def _daemon(t: _Table) -> DaemonConfig:
         bake_max_file_size=t.size("bake_max_file_size", None, 1),
         bake_max_total_size=t.size("bake_max_total_size", None, 1),
         bake_timeout=t.duration("bake_timeout", None, positive=True),
+        sbom=t.choice("sbom", d.sbom, ("spdx", "none")),
+        provenance=t.choice("provenance", d.provenance, ("none", "min", "max")),
+        builder_id=t.string("builder_id", d.builder_id),
     )
     t.finish([f.name for f in DaemonConfig.__dataclass_fields__.values()])
     return config

@@ -46,6 +46,9 @@ class DaemonConfig:
     bake_max_file_size: int | None = None
     bake_max_total_size: int | None = None
     bake_timeout: float | None = None
+    sbom: str = "spdx"  # or "none": the SPDX SBOM attached to every image
+    provenance: str = "min"  # "none", "min" or "max" (timestamps: digests then vary)
+    builder_id: str = ""  # provenance builder id; "" means this host's name
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,11 @@ paths) and the blobs under ``blobs/sha256/`` as recent ``docker save``
 lays them out. Layers are stored still compressed: ``docker load``
 decompresses each one and checks it against the config's ``diff_ids``,
 so nothing is re-encoded here and the layer is copied as a stream.
+
+An attested image also brings what an OCI layout holds (``oci-layout``,
+``index.json``, the manifests and attestation blobs), as ``docker save``
+of Docker 25+ does: older ``docker load`` reads only ``manifest.json`` and
+ignores them, while OCI tools find the SBOM and provenance.
 """
 
 from __future__ import annotations
@@ -15,11 +20,14 @@ import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from scratchd.errors import ImageError
 from scratchd.image.options import check_docker_reference
 from scratchd.image.types import Blob, Image
+
+if TYPE_CHECKING:
+    from scratchd.image.attest import AttestedImage
 
 
 def write_docker_archive(image: Image, path: Path, tags: tuple[str, ...] | list[str]) -> None:
@@ -44,7 +52,8 @@ def write_docker_archive(image: Image, path: Path, tags: tuple[str, ...] | list[
         raise
 
 
-def _write(image: Image, out: BinaryIO, tags: Sequence[str]) -> None:
+def _write(attested: Image | AttestedImage, out: BinaryIO, tags: Sequence[str]) -> None:
+    image: Image = getattr(attested, "image", attested)
     manifest = [
         {
             "Config": _member(image.config),
@@ -56,10 +65,22 @@ def _write(image: Image, out: BinaryIO, tags: Sequence[str]) -> None:
     with tarfile.TarFile(
         fileobj=out, mode="w", format=tarfile.PAX_FORMAT, copybufsize=1 << 20
     ) as tar:
-        for blob in image.blobs():
+        for blob in attested.blobs():
             _add(tar, _member(blob), blob)
+        if attested is not image:
+            _add_layout(tar, attested, tags)
         data = json.dumps(manifest, separators=(",", ":")).encode()
         _add(tar, "manifest.json", Blob(image.config.descriptor, data=data), len(data))
+
+
+def _add_layout(tar: tarfile.TarFile, attested, tags) -> None:
+    from scratchd.image.oci_layout import LAYOUT_FILE, index_json
+
+    for child in (*attested.manifests(), attested):
+        blob = Blob(child.descriptor, data=child.manifest)
+        _add(tar, _member(blob), blob)
+    for name, data in (("oci-layout", LAYOUT_FILE), ("index.json", index_json(attested, tags))):
+        _add(tar, name, Blob(attested.descriptor, data=data), len(data))
 
 
 def _member(blob: Blob) -> str:

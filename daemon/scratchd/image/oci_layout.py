@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -25,21 +24,32 @@ from scratchd.models import OCI_INDEX, Descriptor
 JSONDoc = dict[str, Any]  # a parsed index.json / manifest: checked field by field
 
 REF_NAME = "org.opencontainers.image.ref.name"
-_LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
 
 
 def write_oci_layout(image: Image, path: Path, tags: tuple[str, ...] | list[str]) -> None:
-    """Add ``image`` to the layout at ``path`` under each of ``tags``."""
+    """Add ``image`` to the layout at ``path`` under each of ``tags``.
+
+    An attested image (:class:`~scratchd.image.attest.AttestedImage`) brings
+    its attestation manifest. The tags name the platform manifest, and the
+    attestation manifest is an untagged ``index.json`` entry carrying the
+    ``vnd.docker.reference.*`` annotations: a tag naming a nested index is
+    "ambiguous" to umoci, while this keeps ``index.json`` itself in the shape
+    buildx reads. The index blob is stored too; reading the tag back gives
+    the same attested image, with the same index digest.
+    """
     path = Path(path)
     blobs = path / "blobs" / "sha256"
     try:
         blobs.mkdir(parents=True, exist_ok=True)
         if not (path / "oci-layout").exists():
-            _atomic_write(path / "oci-layout", _LAYOUT_FILE)
+            _atomic_write(path / "oci-layout", LAYOUT_FILE)
         for blob in image.blobs():
             _put_blob(blob, blobs)
+        for child in getattr(image, "manifests", tuple)():
+            _put_blob(Blob(child.descriptor, data=child.manifest), blobs)
         _put_blob(Blob(image.descriptor, data=image.manifest), blobs)
-        _atomic_write(path / "index.json", _updated_index(path, image.descriptor, tags))
+        _atomic_write(path / "index.json", _updated_index(path, image, tags))
     except OSError as exc:
         raise ImageError(f"{path}: cannot write OCI layout: {exc.strerror or exc}") from None
 
@@ -47,7 +57,8 @@ def write_oci_layout(image: Image, path: Path, tags: tuple[str, ...] | list[str]
 def read_oci_layout(path: Path, tag: str | None = None) -> Image:
     """The image tagged ``tag`` (or the only image) in the layout at ``path``."""
     path = Path(path)
-    entry = _select(_load_json(path / "index.json"), path, tag)
+    index = _load_json(path / "index.json")
+    entry = _select(index, path, tag)
     manifest = _read_blob(path, entry["digest"])
     doc = json.loads(manifest)
     try:
@@ -60,14 +71,51 @@ def read_oci_layout(path: Path, tag: str | None = None) -> Image:
             raise ImageError(f"{path}: layer blob {layer.descriptor.digest} is missing")
     config = Blob(config_desc, data=_read_blob(path, config_desc.digest))
     media_type = entry.get("mediaType") or doc.get("mediaType", "")
-    return Image(manifest, media_type, config, layers)
+    image = Image(manifest, media_type, config, layers)
+    return _with_attestation(path, image, index["manifests"])
 
 
-def _updated_index(path: Path, desc: Descriptor, tags: Sequence[str]) -> bytes:
+def _with_attestation(path: Path, image: Image, manifests: list[dict]):
+    """``image`` with its attestation manifest from ``index.json``, if it has one."""
+    from scratchd.image.attest import REFERENCE_DIGEST, AttestedImage, image_index
+
+    entry = next(
+        (m for m in manifests if m.get("annotations", {}).get(REFERENCE_DIGEST) == image.digest),
+        None,
+    )
+    if entry is None:
+        return image
+    doc = json.loads(_read_blob(path, entry["digest"]))
+    try:
+        config = _descriptor(doc["config"])
+        layers = tuple(
+            Blob(d, data=_read_blob(path, d.digest)) for d in map(_descriptor, doc["layers"])
+        )
+    except (KeyError, TypeError) as exc:
+        raise ImageError(f"{path}: attestation {entry['digest']} is malformed ({exc})") from None
+    attestation = Image(
+        _read_blob(path, entry["digest"]),
+        entry["mediaType"],
+        Blob(config, data=_read_blob(path, config.digest)),
+        layers,
+    )
+    return AttestedImage(image_index(image, attestation), image, attestation)
+
+
+def _updated_index(path: Path, image, tags) -> bytes:
     index = _load_json(path / "index.json") if (path / "index.json").exists() else {}
+    return index_json(image, tags, index)
+
+
+def index_json(image, tags, index: dict | None = None) -> bytes:
+    """``index.json`` with ``image`` (and its attestation) added under ``tags``."""
+    index = dict(index or {})
     manifests = [
         m for m in index.get("manifests", []) if m.get("annotations", {}).get(REF_NAME) not in tags
     ]
+    attestation = getattr(image, "attestation", None)
+    image = getattr(image, "image", image)
+    desc = image.descriptor
     if tags:
         manifests += [
             Descriptor(desc.media_type, desc.digest, desc.size, ((REF_NAME, t),)).to_json()
@@ -75,12 +123,35 @@ def _updated_index(path: Path, desc: Descriptor, tags: Sequence[str]) -> bytes:
         ]
     elif not any(m.get("digest") == desc.digest for m in manifests):
         manifests.append(desc.to_json())
+    if attestation is not None:  # replaces any earlier attestation of this image
+        manifests = [m for m in manifests if _subject(m) != desc.digest]
+        manifests.append(_attestation_entry(image, attestation))
+    images = {m.get("digest") for m in manifests if _subject(m) is None}
+    manifests = [m for m in manifests if _subject(m) is None or _subject(m) in images]
     index.update({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests})
     return json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _select(index: JSONDoc, path: Path, tag: str | None) -> JSONDoc:
-    manifests = index.get("manifests") or []
+def _attestation_entry(image: Image, attestation: Image) -> dict:
+    """The attestation's entry: the one the image index has, copied into ``index.json``."""
+    from scratchd.image.attest import image_index
+
+    return json.loads(image_index(image, attestation))["manifests"][1]
+
+
+def _subject(entry: dict) -> str | None:
+    """The image an attestation entry is about; None for an image entry."""
+    from scratchd.image.attest import REFERENCE_DIGEST
+
+    return entry.get("annotations", {}).get(REFERENCE_DIGEST)
+
+
+def _select(index: dict, path: Path, tag: str | None) -> dict:
+    from scratchd.image.attest import REFERENCE_TYPE
+
+    manifests = [
+        m for m in index.get("manifests") or [] if REFERENCE_TYPE not in m.get("annotations", {})
+    ]
     if tag is not None:
         for m in manifests:
             if m.get("annotations", {}).get(REF_NAME) == tag:
@@ -139,6 +210,11 @@ def _blob_path(path: Path, digest: str) -> Path:
     if algo != "sha256" or not hexdigest.isalnum():
         raise ImageError(f"{path}: unsupported digest {digest!r}")
     return path / "blobs" / algo / hexdigest
+
+
+def read_blob(path: Path, digest: str) -> bytes:
+    """One blob of the layout at ``path``, checked against its digest."""
+    return _read_blob(Path(path), digest)
 
 
 def _read_blob(path: Path, digest: str) -> bytes:

@@ -147,6 +147,8 @@ class BuildPlan:
     command_timeout: int = DEFAULT_COMMAND_TIMEOUT
     no_response_timeout: int = DEFAULT_NO_RESPONSE_TIMEOUT
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: SHA-256 of the wercker.yml text compiled (provenance records it); "" if not known.
+    pipeline_file_sha256: str = ""
 
     def secret_values(self) -> tuple[str, ...]:
         """Every value to mask: secrets, and password options and box passwords

@@ -10,6 +10,7 @@ the wercker.yml as ``FILE:LINE:COL`` the way ``scratchd lint`` does.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ def plan_build(plan: Plan, inp: CompileInput) -> bp.BuildPlan:
         command_timeout=plan.command_timeout,
         no_response_timeout=plan.no_response_timeout,
         secrets=tuple(v for v in secrets.values() if v),
+        pipeline_file_sha256=hashlib.sha256(inp.text.encode()).hexdigest() if inp.text else "",
     )
 
 

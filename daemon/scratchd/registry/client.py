@@ -24,6 +24,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from urllib.parse import urljoin
 
 from scratchd.errors import RegistryError
 from scratchd.image.types import Blob, Image
@@ -32,6 +33,11 @@ from scratchd.registry.auth import Authenticator, TokenCache
 from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.http import HttpClient
 from scratchd.registry.reference import validate_tag
+from scratchd.registry.referrers import (
+    read_fallback_tag,
+    referrer_descriptor,
+    write_fallback_tag,
+)
 from scratchd.registry.retry import RetryPolicy
 from scratchd.registry.transport import Transport
 from scratchd.registry.upload import BlobUploader, Progress, ProgressEvent, PushAborted, Target
@@ -49,9 +55,13 @@ class PushResult:
     bytes_uploaded: int = 0
     blobs_skipped: int = 0
     blobs_mounted: int = 0
+    #: For an attested image (an index): the platform manifest's digest and
+    #: how its attestation became findable ("referrers API" or the fallback tag).
+    platform_digest: str = ""
+    referrers: str = ""
 
-    def to_json(self) -> dict[str, object]:
-        return {
+    def to_json(self) -> dict:
+        out = {
             "repository": self.repository,
             "digest": self.digest,
             "tags": list(self.tags),
@@ -59,6 +69,10 @@ class PushResult:
             "blobs_skipped": self.blobs_skipped,
             "blobs_mounted": self.blobs_mounted,
         }
+        if self.platform_digest:
+            out["platform_digest"] = self.platform_digest
+            out["referrers"] = self.referrers
+        return out
 
 
 class BlobMemory:
@@ -158,10 +172,19 @@ class RegistryClient:
         base = self._retry.call(lambda: self._transport.base(ref.registry), f"ping {ref.registry}")
         target = Target(ref.registry, base, ref.repository)
         self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull,push"])
-        counts = self._push_blobs(target, image.blobs(), dict(mount_from or {}))
-        for tag in tags:
-            self._put_manifest(target, image, tag)
-        result = PushResult(str(ref), image.digest, tags, *counts)
+        plain = getattr(image, "image", image)
+        with ThreadPoolExecutor(max(3, len(tags) + 1)) as side:
+            early = self._start_attestation(side, target, image)
+            counts = self._push_blobs(target, plain.blobs(), dict(mount_from or {}))
+            finish_referrers = self._push_children(side, target, image, early)
+            puts = [side.submit(self._put_manifest, target, image, tag) for tag in tags]
+            for put in puts:
+                put.result()
+            referrers = finish_referrers()
+        if early is not None:
+            counts = tuple(a + b for a, b in zip(counts, early.result()[2], strict=True))
+        platform = image.image.digest if referrers else ""
+        result = PushResult(str(ref), image.digest, tags, *counts, platform, referrers)
         log.info(
             "pushed %s@%s as %s (%d bytes uploaded, %d skipped, %d mounted)",
             ref, image.digest, ",".join(tags), *counts,
@@ -169,9 +192,38 @@ class RegistryClient:
         )  # fmt: skip
         return result
 
+    def read(self, ref: ImageRef, kind: str, reference: str, accept: str = "") -> bytes | None:
+        """GET ``manifests/<reference>`` or ``blobs/<digest>`` (pull scope); None on 404.
+
+        Content addressed by digest is checked against it, so a reader such as
+        ``scratchd inspect`` never trusts bytes the registry swapped.
+        """
+        import hashlib
+
+        base = self._retry.call(lambda: self._transport.base(ref.registry), f"ping {ref.registry}")
+        target = Target(ref.registry, base, ref.repository)
+        self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull"])
+
+        def get():
+            return self._transport.send(
+                "GET", target.url(f"{kind}/{reference}"), target.host,
+                repository=ref.repository, ok=(200, 404),
+                headers={"Accept": accept} if accept else None,
+            )  # fmt: skip
+
+        response = self._retry.call(get, f"GET {kind} {ref.repository}:{reference}")
+        if response.status_code == 404:
+            return None
+        data = response.content
+        if reference.startswith("sha256:") and (
+            "sha256:" + hashlib.sha256(data).hexdigest() != reference
+        ):
+            raise RegistryError(f"{ref}: {kind} {reference}: content does not match its digest")
+        return data
+
     def _push_blobs(
-        self, target: Target, blobs: Sequence[Blob], hints: Mapping[str, str]
-    ) -> tuple[int, int, int]:
+        self, target: Target, blobs: Sequence[Blob], hints: dict[str, str], small=frozenset()
+    ):
         abort = threading.Event()
         uploader = BlobUploader(
             self._transport, self._retry,
@@ -179,8 +231,15 @@ class RegistryClient:
             progress=self._progress, abort=abort,
         )  # fmt: skip
         unique = list({b.descriptor.digest: b for b in blobs}.values())
-        with ThreadPoolExecutor(min(self._parallel, len(unique)) or 1) as pool:
-            futures = [pool.submit(self._push_blob, uploader, target, b, hints) for b in unique]
+        # small (attestation) blobs get their own workers: a few KB must not queue behind a layer
+        workers = min(self._parallel, len(unique) - len(small)) + len(small)
+        with ThreadPoolExecutor(workers or 1) as pool:
+            futures = [
+                pool.submit(
+                    self._push_blob, uploader, target, b, hints, b.descriptor.digest in small
+                )
+                for b in unique
+            ]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
@@ -195,10 +254,10 @@ class RegistryClient:
         mounted = sum(1 for kind, _ in outcomes if kind == "mounted")
         return uploaded, skipped, mounted
 
-    def _push_blob(
-        self, uploader: BlobUploader, target: Target, blob: Blob, hints: Mapping[str, str]
-    ) -> tuple[str, int]:
+    def _push_blob(self, uploader: BlobUploader, target: Target, blob: Blob, hints, small=False):
         desc = blob.descriptor
+        if small:
+            return self._post_small(uploader, target, blob)
         if uploader.exists(target, blob):
             self._remember(target, desc.digest)
             self._report(desc.digest, desc.size, "skipped")
@@ -215,21 +274,94 @@ class RegistryClient:
         self._remember(target, desc.digest)
         return "uploaded", size
 
-    def _put_manifest(self, target: Target, image: Image, tag: str) -> None:
-        def put() -> str | None:
+    def _post_small(self, uploader: BlobUploader, target: Target, blob: Blob):
+        """A few-KB attestation blob in one request (monolithic POST, distribution spec).
+
+        A HEAD first would cost as much as the upload; a registry that answers
+        202 instead gets the rest of an ordinary upload at the URL it gave.
+        """
+        digest = blob.descriptor.digest
+
+        def post():
+            return self._transport.send(
+                "POST", target.url(f"blobs/uploads/?digest={digest}"), target.host,
+                repository=target.repository, ok=(201, 202),
+                headers={"Content-Type": "application/octet-stream"}, body=blob.data,
+            )  # fmt: skip
+
+        response = self._retry.call(post, f"POST blob {digest[:19]}")
+        if response.status_code == 202:
+            location = response.headers.get("Location") or ""
+            uploader.upload(target, blob, urljoin(response.url, location) if location else None)
+        self._remember(target, digest)
+        return "uploaded", blob.descriptor.size
+
+    def _start_attestation(self, side: ThreadPoolExecutor, target: Target, image):
+        """Attestation blobs, its manifest and the fallback tag's read, beside the layers.
+
+        None of them needs the image's blobs (registries accept a ``subject``
+        that is not there yet), so they overlap the layer upload instead of
+        queueing after it.
+        """
+        attestation = getattr(image, "attestation", None)
+        if attestation is None:
+            return None
+
+        def run():
+            small = {b.descriptor.digest for b in attestation.blobs()}
+            counts = self._push_blobs(target, attestation.blobs(), {}, small)
+            subject = self._put_manifest(target, attestation, attestation.digest)
+            if subject == image.image.digest:
+                return subject, None, counts
+            current = read_fallback_tag(self._transport, self._retry, target, image.image.digest)
+            return subject, current, counts
+
+        return side.submit(run)
+
+    def _push_children(self, side: ThreadPoolExecutor, target: Target, image, early):
+        """The platform manifest by digest (before the index names it); referrers finisher.
+
+        A registry with the referrers API answered the attestation's PUT with
+        ``OCI-Subject``; for any other the fallback tag is updated, as OCI
+        distribution 1.1 asks of clients, beside the index PUT. The returned
+        function waits for that and says which way it went ("" for a plain image).
+        """
+        if early is None:
+            return lambda: ""
+        platform = image.image.digest
+        self._put_manifest(target, image.image, platform)
+        subject, current, _ = early.result()
+        if subject == platform:
+            return lambda: "referrers API"
+        attestation = image.attestation
+        descriptor = referrer_descriptor(
+            attestation.manifest, attestation.media_type, attestation.digest
+        )
+        fallback = side.submit(
+            write_fallback_tag, self._transport, self._retry, target, platform, current, descriptor
+        )
+        return lambda: f"tag {fallback.result()}"
+
+    def _put_manifest(self, target: Target, image: Image, tag: str) -> str:
+        """PUT ``image``'s manifest under ``tag`` (or its digest); returns ``OCI-Subject``."""
+
+        def put():
             response = self._transport.send(
                 "PUT", target.url(f"manifests/{tag}"), target.host, repository=target.repository,
                 ok=(200, 201), headers={"Content-Type": image.media_type}, body=image.manifest,
             )  # fmt: skip
             response.close()
-            return response.headers.get("Docker-Content-Digest")
+            return response.headers.get("Docker-Content-Digest"), response.headers.get(
+                "OCI-Subject"
+            )
 
-        returned = self._retry.call(put, f"PUT manifest {target.repository}:{tag}")
+        returned, subject = self._retry.call(put, f"PUT manifest {target.repository}:{tag}")
         if returned and returned != image.digest:
             raise RegistryError(
                 f"{target.host}: manifest {target.repository}:{tag} stored as {returned}, "
                 f"expected {image.digest}: the registry changed the manifest"
             )
+        return subject or ""
 
     def _remember(self, target: Target, digest: str) -> None:
         self._memory.remember(target.host, digest, target.repository)

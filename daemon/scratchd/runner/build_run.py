@@ -139,6 +139,7 @@ class BuildRun:
             cancel=self.cancel,
             commit=self.plan.commit,
             publishing=self.publishing,
+            pipeline_file_sha256=self.plan.pipeline_file_sha256,
             command_timeout=self.plan.command_timeout,
             no_response_timeout=self.plan.no_response_timeout,
         )

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scratchd.errors import ScratchdError
+from scratchd.image.attest import AttestSettings
 from scratchd.outcome import BuildOutcome, StepResult, decide
 from scratchd.pipeline.buildplan import BuildPlan
 from scratchd.redact import Redactor
@@ -44,10 +45,13 @@ class Executor:
         image_store: Path | None = None,
         bake_limits=None,
         clock: Callable[[], float] = time.monotonic,
+        attest: AttestSettings | None = None,
     ) -> None:
         self._backend_factory = backend_factory
         self._consumers: tuple[LineConsumer, ...] = (sink,) if sink else ()
-        self._publishing = Publishing(registry_client_factory, image_store, bake_limits)
+        self._publishing = Publishing(
+            registry_client_factory, image_store, bake_limits, attest or AttestSettings()
+        )
         self._clock = clock
 
     def run(self, plan: BuildPlan, cancel: threading.Event, masker: Redactor) -> BuildOutcome:

@@ -18,6 +18,7 @@ from typing import Any
 
 from scratchd.errors import StepFailed
 from scratchd.expand import expand
+from scratchd.image.attest import AttestSettings
 from scratchd.models import CommitInfo
 from scratchd.pipeline import buildplan as bp
 from scratchd.runner.backend import Backend, PipelineJob, StepCommand
@@ -36,6 +37,7 @@ class Publishing:
     registry_client_factory: RegistryClientFactory | None = None
     image_store: Path | None = None
     bake_limits: Any = None  # scratchd.image.tree.Limits: the daemon's bake caps
+    attest: AttestSettings = field(default_factory=AttestSettings)  # SBOM + provenance
 
 
 @dataclass
@@ -52,6 +54,7 @@ class StepContext:
     cancel: threading.Event
     commit: CommitInfo
     publishing: Publishing = field(default_factory=Publishing)
+    pipeline_file_sha256: str = ""  # the compiled wercker.yml, for provenance
     command_timeout: float = 25 * 60
     no_response_timeout: float = 5 * 60
 

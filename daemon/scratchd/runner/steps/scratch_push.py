@@ -16,6 +16,7 @@ from pathlib import Path
 from scratchd.errors import PipelineError
 from scratchd.models import ImageSpec
 from scratchd.runner.steps import StepContext, StepOutcome
+from scratchd.runner.steps.attestations import attest_step_image
 from scratchd.runner.steps.publish import push_image, target_for
 
 #: Options this step understands (the parser lints the same list).
@@ -54,6 +55,7 @@ def run(ctx: StepContext) -> StepOutcome:
     ctx.log(f"baking {root} into a scratch image")
     image = bake(root, spec, blob_dir, limits=ctx.publishing.bake_limits)
     ctx.log(f"image {image.digest}")
+    image = attest_step_image(ctx, image, target.name if target else "", root)
     if target is not None:
         return push_image(ctx, image, target)
     store = ctx.publishing.image_store
@@ -95,8 +97,9 @@ def store_image(ctx: StepContext, image, store: Path) -> StepOutcome:
 
     tags = target_tags(ctx)
     write_oci_layout(image, store, tags)
-    ctx.log(f"stored {image.digest} in {store} as {', '.join(tags)}")
-    return StepOutcome(digest=image.digest, images=tuple(f"{store}:{t}" for t in tags))
+    digest = getattr(image, "image", image).digest  # layout tags name the platform manifest
+    ctx.log(f"stored {digest} in {store} as {', '.join(tags)}")
+    return StepOutcome(digest=digest, images=tuple(f"{store}:{t}" for t in tags))
 
 
 def target_tags(ctx: StepContext) -> tuple[str, ...]:

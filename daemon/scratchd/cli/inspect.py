@@ -1,0 +1,105 @@
+"""``scratchd inspect IMAGE``: what is in an image and where it came from.
+
+IMAGE is an OCI layout (``PATH`` or ``PATH:TAG``, when PATH is a
+directory) or a registry reference (``host/repo:tag`` or ``host/repo@sha256:…``).
+Prints a summary of the attached SPDX SBOM and SLSA provenance; ``--json``
+prints the documents themselves. Exit code 1 when the image has neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "inspect",
+        help="show an image's SBOM and provenance (registry reference or OCI layout)",
+        description="Find the SBOM and provenance attached to IMAGE (the image index "
+        "entries buildx reads, else the OCI referrers) and summarise them.",
+    )
+    p.add_argument("image", metavar="IMAGE", help="OCI_LAYOUT[:TAG] or host/repo[:tag|@digest]")
+    p.add_argument("--json", action="store_true", help="print the SBOM and provenance documents")
+    p.add_argument(
+        "--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
+        help="allow plain HTTP / unverified TLS for this registry (repeatable)",
+    )  # fmt: skip
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from scratchd.errors import ImageError
+    from scratchd.image.inspect import find, summary
+
+    found = find(*_source(args))
+    if found is None:
+        raise ImageError(f"{args.image}: no such image")
+    if args.json:
+        doc = {
+            "digest": found.digest,
+            "manifest": found.platform,
+            "sbom": found.sbom,
+            "provenance": found.provenance,
+        }
+        print(json.dumps(doc, indent=2, sort_keys=True))
+    else:
+        print("\n".join(summary(found)))
+    return 0 if found.statements else 1
+
+
+def _source(args: argparse.Namespace) -> tuple:
+    """``(reference, manifest, blob, referrers)`` for the layout or the registry."""
+    from pathlib import Path
+
+    from scratchd.cli.push import _split_layout
+
+    path, tag = _split_layout(args.image)
+    if Path(path).is_dir():
+        return _layout_source(Path(path), tag)
+    return _registry_source(args)
+
+
+def _layout_source(path, tag: str | None) -> tuple:
+    from scratchd.image.oci_layout import read_blob, read_oci_layout
+
+    image = read_oci_layout(path, tag)
+    manifests = {image.digest: image.manifest}
+    for child in getattr(image, "manifests", tuple)():
+        manifests[child.digest] = child.manifest
+    return image.digest, manifests.get, lambda digest: read_blob(path, digest)
+
+
+def _registry_source(args: argparse.Namespace) -> tuple:
+    from scratchd.image.inspect import INDEX_TYPES
+    from scratchd.models import DOCKER_MANIFEST, OCI_MANIFEST
+    from scratchd.registry.client import RegistryClient
+    from scratchd.registry.credentials import CredentialStore
+    from scratchd.registry.reference import parse_repository
+
+    name, reference = _split_reference(args.image)
+    ref = parse_repository(name)
+    client = RegistryClient(CredentialStore(), insecure=args.insecure_registry)
+    accept = ", ".join((*INDEX_TYPES, OCI_MANIFEST, DOCKER_MANIFEST))
+    return (
+        reference,
+        lambda r: client.read(ref, "manifests", r, accept),
+        lambda digest: client.read(ref, "blobs", digest) or b"{}",
+        lambda digest: client.read(ref, "referrers", digest),
+    )
+
+
+def _split_reference(text: str) -> tuple[str, str]:
+    """``host/repo:tag`` / ``host/repo@sha256:…`` → (repository, tag or digest)."""
+    from scratchd.errors import UsageError
+
+    if "@" in text:
+        name, _, digest = text.partition("@")
+        return name, digest
+    name, sep, tag = text.rpartition(":")
+    if not sep or "/" in tag:
+        return text, "latest"
+    if not name:
+        raise UsageError(f"{text!r}: not an image reference")
+    return name, tag

@@ -1,0 +1,257 @@
+"""An SPDX 2.3 SBOM of a baked image, read back from its layer.
+
+The layer blob is the truth about what is in the image (the tree walk may
+skip or refuse things), so the SBOM streams the layer tar once: every
+regular file's SHA-1 (SPDX makes it mandatory) and SHA-256 and its mode;
+hard links get their target's checksums. ELF files are kept in memory one
+at a time so :mod:`.gobuildinfo` can list the Go modules they were built
+from, as packages with ``pkg:golang`` purls.
+
+Nothing here reads a clock: ``created`` is the image's own creation time
+and the namespace is derived from the manifest digest, so the same image
+always gives byte-identical SBOM JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from scratchd.errors import ImageError
+from scratchd.image.gobuildinfo import BuildInfo, Module, read_build_info
+from scratchd.image.types import Blob, Image
+
+PREDICATE_SPDX = "https://spdx.dev/Document"
+_ELF_LIMIT = 1 << 30  # larger files are listed, not searched for Go build info
+_NONE = "NOASSERTION"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    name: str  # "./app"
+    mode: int
+    sha1: str
+    sha256: str
+    go: BuildInfo | None = None
+
+
+def image_files(layer: Blob) -> list[FileEntry]:
+    """The regular files (and hard links) of one layer, in tar order."""
+    entries: dict[str, FileEntry] = {}
+    try:
+        with (
+            _decompressed(layer) as stream,
+            tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tar,
+        ):
+            for member in tar:
+                name = "./" + member.name.lstrip("./")
+                if member.isreg():
+                    entries[name] = _hash_member(name, member, tar.extractfile(member))
+                elif member.islnk() and ("./" + member.linkname.lstrip("./")) in entries:
+                    target = entries["./" + member.linkname.lstrip("./")]
+                    entries[name] = FileEntry(
+                        name, member.mode, target.sha1, target.sha256, target.go
+                    )
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise ImageError(
+            f"layer {layer.descriptor.digest}: unreadable for the SBOM: {exc}"
+        ) from None
+    return sorted(entries.values(), key=lambda e: e.name)
+
+
+def tree_files(root: Path) -> list[FileEntry]:
+    """The same entries read from the directory the image was just baked from.
+
+    Decompressing the layer again costs more than the SBOM is worth right
+    after a bake (bench/push.py case d), and the layer holds exactly the
+    tree's regular files, modes and hard links; symlinks carry no content.
+    """
+    entries, seen = [], {}
+    try:
+        for top, dirs, names in os.walk(root):
+            dirs.sort()
+            for name in names:
+                path = Path(top) / name
+                info = path.lstat()
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                rel = "./" + path.relative_to(root).as_posix()
+                known = seen.get((info.st_dev, info.st_ino))
+                if known is None:
+                    with open(path, "rb") as f:
+                        known = seen[(info.st_dev, info.st_ino)] = _hash_stream(f, info.st_size)
+                sha1, sha256, go = known
+                entries.append(FileEntry(rel, stat.S_IMODE(info.st_mode), sha1, sha256, go))
+    except OSError as exc:
+        raise ImageError(f"{root}: unreadable for the SBOM: {exc.strerror}") from None
+    return sorted(entries, key=lambda e: e.name)
+
+
+def spdx_document(
+    image: Image, *, name: str, created: str, tool: str, root: Path | None = None
+) -> dict:
+    """The SPDX 2.3 JSON document of ``image`` (as a dict; canonical JSON is the caller's).
+
+    ``root``: the directory ``image`` was baked from, read instead of the layer.
+    """
+    if root is not None:
+        files = tree_files(root)
+    else:
+        files = [f for layer in image.layers for f in image_files(layer)]
+    hexdigest = image.digest.removeprefix("sha256:")
+    image_id = "SPDXRef-Image"
+    packages = [_image_package(image, name, files, image_id)]
+    relationships = [_rel("SPDXRef-DOCUMENT", "DESCRIBES", image_id)]
+    file_docs = []
+    seen: dict[tuple[str, str, str], str] = {}
+    for number, entry in enumerate(files, 1):
+        file_id = f"SPDXRef-File-{number}"
+        file_docs.append(_file(entry, file_id))
+        relationships.append(_rel(image_id, "CONTAINS", file_id))
+        if entry.go is not None:
+            _go_packages(entry.go, file_id, image_id, seen, packages, relationships)
+    return {
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": name,
+        "documentNamespace": f"https://scratchd.invalid/spdx/sha256-{hexdigest}",
+        "creationInfo": {"created": created, "creators": [f"Tool: {tool}"]},
+        "documentDescribes": [image_id],
+        "packages": packages,
+        "files": file_docs,
+        "relationships": relationships,
+    }
+
+
+def golang_purl(path: str, version: str) -> str:
+    """``pkg:golang/github.com/org/mod@v1.2.3`` (purl spec: each segment percent-encoded)."""
+    encoded = "/".join(quote(segment, safe="") for segment in path.split("/"))
+    if version and not version.startswith("("):
+        return f"pkg:golang/{encoded}@{quote(version, safe='')}"
+    return f"pkg:golang/{encoded}"
+
+
+def _go_packages(info: BuildInfo, file_id, image_id, seen, packages, relationships) -> None:
+    main_id = _go_package(info.main or Module(info.path, ""), seen, packages, info)
+    relationships.append(_rel(image_id, "CONTAINS", main_id))
+    relationships.append(_rel(file_id, "GENERATED_FROM", main_id))
+    stdlib = _go_package(Module("stdlib", info.go_version), seen, packages)
+    relationships.append(_rel(image_id, "CONTAINS", stdlib))
+    relationships.append(_rel(main_id, "DEPENDS_ON", stdlib))
+    for dep in info.deps:
+        dep_id = _go_package(dep, seen, packages)
+        relationships.append(_rel(image_id, "CONTAINS", dep_id))
+        relationships.append(_rel(main_id, "DEPENDS_ON", dep_id))
+
+
+def _go_package(module: Module, seen, packages, info: BuildInfo | None = None) -> str:
+    used = module.replace if module.replace and module.replace.version[:1] == "v" else module
+    key = (module.path, used.version, used.sum)
+    if key in seen:
+        return seen[key]
+    spdx_id = f"SPDXRef-Package-go-{len(seen) + 1}"
+    seen[key] = spdx_id
+    notes = [f"go.sum {used.sum}"] if used.sum else []
+    if module.replace is not None:
+        notes.append(f"replaced by {module.replace.path} {module.replace.version}".rstrip())
+    if info is not None:
+        notes.append(f"main module, built with {info.go_version}")
+    package = {
+        "SPDXID": spdx_id,
+        "name": module.path,
+        "downloadLocation": _NONE,
+        "filesAnalyzed": False,
+        "externalRefs": [
+            {
+                "referenceCategory": "PACKAGE-MANAGER",
+                "referenceType": "purl",
+                "referenceLocator": golang_purl(module.path, used.version),
+            }
+        ],
+    }
+    if used.version:
+        package["versionInfo"] = used.version
+    if notes:
+        package["comment"] = "; ".join(notes)
+    packages.append(package)
+    return spdx_id
+
+
+def _image_package(image: Image, name: str, files: list[FileEntry], spdx_id: str) -> dict:
+    code = hashlib.sha1(  # noqa: S324 - SPDX defines the verification code with SHA-1
+        "".join(sorted(f.sha1 for f in files)).encode()
+    ).hexdigest()
+    return {
+        "SPDXID": spdx_id,
+        "name": name,
+        "versionInfo": image.digest,
+        "downloadLocation": _NONE,
+        "filesAnalyzed": True,
+        "packageVerificationCode": {"packageVerificationCodeValue": code},
+        "primaryPackagePurpose": "CONTAINER",
+    }
+
+
+def _file(entry: FileEntry, spdx_id: str) -> dict:
+    return {
+        "SPDXID": spdx_id,
+        "fileName": entry.name,
+        "checksums": [
+            {"algorithm": "SHA1", "checksumValue": entry.sha1},
+            {"algorithm": "SHA256", "checksumValue": entry.sha256},
+        ],
+        "comment": f"mode {entry.mode:04o}",
+        "fileTypes": ["BINARY" if entry.go is not None else "OTHER"],
+    }
+
+
+def _rel(element: str, kind: str, related: str) -> dict:
+    return {"spdxElementId": element, "relationshipType": kind, "relatedSpdxElement": related}
+
+
+def _hash_member(name: str, member: tarfile.TarInfo, source) -> FileEntry:
+    sha1, sha256, go = _hash_stream(source, member.size)
+    return FileEntry(name, member.mode, sha1, sha256, go)
+
+
+def _hash_stream(source, size: int) -> tuple[str, str, BuildInfo | None]:
+    """SHA-1, SHA-256 and (for an ELF file) Go build info of one file's bytes."""
+    sha1, sha256 = hashlib.sha1(), hashlib.sha256()  # noqa: S324 - SPDX requires SHA-1
+    kept: list[bytes] | None = None
+    first = True
+    while chunk := source.read(1 << 20):
+        if first and chunk[:4] == b"\x7fELF" and size <= _ELF_LIMIT:
+            kept = []
+        first = False
+        if kept is not None:
+            kept.append(chunk)
+        sha1.update(chunk)
+        sha256.update(chunk)
+    go = read_build_info(b"".join(kept)) if kept else None
+    return sha1.hexdigest(), sha256.hexdigest(), go
+
+
+@contextlib.contextmanager
+def _decompressed(layer: Blob):
+    """A readable stream of the layer's tar, whatever its compression."""
+    media_type = layer.descriptor.media_type
+    with layer.open() as raw:
+        if media_type.endswith("zstd"):
+            import zstandard
+
+            with zstandard.ZstdDecompressor().stream_reader(raw) as stream:
+                yield stream
+        elif media_type.endswith("gzip"):
+            import gzip
+
+            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+                yield stream
+        else:
+            yield raw

@@ -1,0 +1,65 @@
+"""What a pipeline step knows about its build, as provenance inputs for the image.
+
+The one entry point, :func:`attest_step_image`, is what
+``internal/docker-scratch-push`` calls between baking and publishing. Only
+facts that are not secret go in: the configured repository name, the
+branch, the pipeline, the commit, the remote URL *without* its userinfo
+(a token in ``https://user:token@host/...`` must never reach an image),
+the wercker.yml digest, pinned box digests, the build id. No environment
+value and no step option is read.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from scratchd.image.attest import attest_image
+from scratchd.image.build import rfc3339
+from scratchd.image.provenance import ProvenanceInputs, without_userinfo
+from scratchd.runner.steps import StepContext
+
+
+def attest_step_image(ctx: StepContext, image, name: str = "", root: Path | None = None):
+    """``image`` (baked from ``root``) with the SBOM and provenance the config asks for."""
+    settings = ctx.publishing.attest
+    inputs = step_inputs(ctx, settings.builder_id)
+    attested = attest_image(
+        image,
+        inputs,
+        sbom=settings.sbom,
+        provenance=settings.provenance,
+        name=name or ctx.commit.repo,
+    )
+    if attested is not image:
+        ctx.log(
+            f"attached sbom={settings.sbom} provenance={settings.provenance}: {attested.digest}"
+        )
+    return attested
+
+
+def step_inputs(ctx: StepContext, builder_id: str = "") -> ProvenanceInputs:
+    commit = ctx.commit
+    return ProvenanceInputs(
+        repository=commit.repo,
+        ref=f"refs/heads/{commit.branch}" if commit.branch else "",
+        pipeline=ctx.pipeline,
+        commit=commit.sha,
+        source_uri=without_userinfo(commit.remote_url),
+        wercker_yml_sha256=ctx.pipeline_file_sha256,
+        boxes=_pinned_boxes(ctx),
+        builder_id=builder_id,
+        build_id=ctx.output.build_id,
+        finished_on=rfc3339(int(time.time())),
+    )
+
+
+def _pinned_boxes(ctx: StepContext) -> tuple[tuple[str, str], ...]:
+    """Boxes named by digest (``golang@sha256:…``); a bare tag's digest is not known here."""
+    boxes = [ctx.job.box, *ctx.job.services] if ctx.job.box else list(ctx.job.services)
+    out = []
+    for box in boxes:
+        name, _, digest = box.id.partition("@")
+        if digest.startswith("sha256:"):
+            out.append((name, digest))
+    return tuple(out)

@@ -1,0 +1,115 @@
+"""Pushing an image with its SBOM and provenance: an index, an attestation manifest, referrers.
+
+Judged by skopeo, docker pull/run, the reference registry's tag list, a
+registry with the referrers API written from the spec, and two readers
+written from the buildx and ORAS algorithms (tests/registry/readers.py).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import requests
+
+from scratchd.image.attest import attest_image
+from scratchd.image.provenance import ProvenanceInputs
+from scratchd.models import OCI_INDEX
+from scratchd.registry.reference import parse_repository
+from tests.registry.conftest import make_client
+from tests.registry.readers import RegistrySource, buildx_find, oras_find
+from tests.registry.referrers_server import ReferrersRegistry
+
+INPUTS = ProvenanceInputs(
+    repository="cities", ref="refs/heads/main", pipeline="deploy", commit="c0ffee" * 6 + "abcd",
+    builder_id="https://ci.example/scratchd", build_id="42",
+)  # fmt: skip
+
+
+@pytest.fixture
+def referrers_registry():
+    with ReferrersRegistry().running() as registry:
+        yield registry
+
+
+def _attested(bake_image, message="attested"):
+    image = bake_image(message)
+    return image, attest_image(image, INPUTS, name="team/app")
+
+
+def _assert_found(found: dict, image) -> None:
+    assert set(found) == {"sbom", "provenance"}
+    for statement in found.values():
+        assert statement["subject"][0]["digest"]["sha256"] == image.digest.removeprefix("sha256:")
+    names = {f["fileName"] for f in found["sbom"]["predicate"]["files"]}
+    assert names == {"./bin/busybox", "./message"}
+    deps = found["provenance"]["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert deps[0]["digest"] == {"gitCommit": INPUTS.commit}
+
+
+def test_reference_registry_gets_fallback_tag_and_docker_still_pulls(
+    registry, bake_image, docker_client
+):
+    image, attested = _attested(bake_image, "hello from an attested push")
+    result = make_client().push(attested, parse_repository(f"{registry.host}/team/app"), ["v1"])
+
+    fallback = "sha256-" + image.digest.removeprefix("sha256:")
+    assert result.digest == attested.digest
+    assert result.platform_digest == image.digest
+    assert result.referrers == f"tag {fallback}"
+    tags = requests.get(f"{registry.url}/v2/team/app/tags/list", timeout=10).json()["tags"]
+    assert sorted(tags) == sorted(["v1", fallback])
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{registry.host}/team/app:v1"],
+        capture_output=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert raw == attested.index
+    assert json.loads(raw)["mediaType"] == OCI_INDEX
+    source = RegistrySource(registry.host, "team/app")
+    platform, found = buildx_find(source, "v1")
+    assert platform == image.digest
+    _assert_found(found, image)
+    _assert_found(oras_find(source, image.digest), image)
+    assert source.manifest(image.digest) == json.loads(image.manifest)  # digest unchanged
+    name = f"{registry.host}/team/app:v1"
+    try:
+        pulled = docker_client.images.pull(name)
+        assert attested.digest in "".join(pulled.attrs["RepoDigests"])
+        assert docker_client.containers.run(name, remove=True) == b"hello from an attested push"
+    finally:
+        docker_client.images.remove(name, force=True)
+
+
+def test_fallback_tag_lists_each_attestation_once(registry, bake_image):
+    image, attested = _attested(bake_image, "twice")
+    ref = parse_repository(f"{registry.host}/team/twice")
+    make_client().push(attested, ref, ["a"])
+    make_client().push(attested, ref, ["b"])
+    index = RegistrySource(registry.host, "team/twice").manifest(image.digest.replace(":", "-"))
+    assert [m["digest"] for m in index["manifests"]] == [attested.attestation.digest]
+    assert index["manifests"][0]["artifactType"] == (
+        "application/vnd.docker.attestation.manifest.v1+json"
+    )
+
+
+def test_registry_with_referrers_api_gets_no_fallback_tag(referrers_registry, bake_image):
+    image, attested = _attested(bake_image, "api")
+    ref = parse_repository(f"{referrers_registry.host}/team/app")
+    result = make_client().push(attested, ref, ["v1"])
+
+    assert result.referrers == "referrers API"
+    assert referrers_registry.tags_of("team/app") == ["v1"]
+    assert not [p for m, p in referrers_registry.requests if m == "PUT" and "sha256-" in p]
+    source = RegistrySource(referrers_registry.host, "team/app")
+    _assert_found(oras_find(source, image.digest), image)
+    _assert_found(buildx_find(source, "v1")[1], image)
+
+
+def test_plain_image_is_pushed_as_before(referrers_registry, bake_image):
+    image = bake_image("plain")
+    plain = attest_image(image, INPUTS, sbom="none", provenance="none")
+    result = make_client().push(plain, parse_repository(f"{referrers_registry.host}/t/p"), ["v1"])
+    assert plain is image
+    assert result.digest == image.digest
+    assert result.referrers == ""
