@@ -163,6 +163,10 @@ class OutboxMixin:
     def retry_later(self, event: int, sink: str, at: float, error: str) -> None:
         self._delivery(event, sink, "next_at=?, attempts=attempts+1, last_error=?", at, error)
 
+    def postpone(self, event: int, sink: str, at: float) -> None:
+        """Wait for ``at`` without counting an attempt (its sink is down for now)."""
+        self._delivery(event, sink, "next_at=max(next_at, ?)", at)
+
     def gave_up(self, event: int, sink: str, now: float, error: str) -> None:
         self._delivery(event, sink, "gave_up_at=?, attempts=attempts+1, last_error=?", now, error)
 
