@@ -60,6 +60,7 @@ class Daemon:
         lock = DaemonLock(state.root)
         lock.acquire()
         store = Store(state.db)
+        sender = self.sender(store).start()  # beside the build path, never in it
         try:
             service = self.service(state, store)
             service.install_signal_handlers()
@@ -72,6 +73,7 @@ class Daemon:
             )
             return service.run()
         finally:
+            sender.stop()
             store.close()
             lock.release()
 
@@ -127,6 +129,16 @@ class Daemon:
             notifier=Notifier.from_environ(unset=True),
         )
         return self._service
+
+    def sender(self, store):
+        """The notification sender; it reads sinks from the *current* config (SIGHUP)."""
+        from scratchd.cli.notify import commit_facts
+        from scratchd.notify import Sender
+
+        def config():
+            return self._service.config if self._service is not None else self.config
+
+        return Sender(store, config, commit_facts=commit_facts(config), mask=_mask)
 
     def registry_clients(self):
         """A ``(ref, credential) -> RegistryClient`` factory reading the *current* config.
