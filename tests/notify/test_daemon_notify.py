@@ -99,7 +99,7 @@ def test_burst_with_the_receiver_down_then_every_event_arrives(tmp_path, secret_
         heads = [r.head() for r in repos]
         d.wait(
             lambda: len([b for b in d.builds() if b.status == "passed"]) >= 100,
-            timeout=240,
+            timeout=600,
             what="100 builds passed",
         )
         assert {h for h in heads} <= {b.sha for b in d.builds() if b.status == "passed"}

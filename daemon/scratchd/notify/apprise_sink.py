@@ -9,8 +9,13 @@ the log masker before apprise (which logs on its own) ever sees it.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
+
 from scratchd.errors import CredentialError, DeliveryError
 from scratchd.notify.events import human
+from scratchd.redact import Redactor
 
 MISSING = "apprise is not installed (pip install 'scratchd[notify]')"
 
@@ -29,11 +34,12 @@ class AppriseSink:
         except CredentialError as exc:
             raise DeliveryError(str(exc)) from None
         notifier = _apprise(name)
-        if not notifier.add(url.reveal()):
-            raise DeliveryError(f"sink {name}: apprise does not understand the URL")
         title, text = human(body)
-        if not notifier.notify(title=title, body=text):
-            raise DeliveryError(f"sink {name}: apprise could not deliver the message")
+        with masked_in_apprise_logs(url.reveal()):
+            if not notifier.add(url.reveal()):
+                raise DeliveryError(f"sink {name}: apprise does not understand the URL")
+            if not notifier.notify(title=title, body=text):
+                raise DeliveryError(f"sink {name}: apprise could not deliver the message")
 
 
 def _apprise(name: str):
@@ -50,6 +56,31 @@ def url_problem(url: str) -> str | None:
         import apprise
     except ModuleNotFoundError:
         return MISSING
-    if not apprise.Apprise().add(url):
+    with masked_in_apprise_logs(url):
+        understood = apprise.Apprise().add(url)
+    if not understood:
         return "apprise does not understand this URL (see apprise's supported services)"
     return None
+
+
+class _Masking(logging.Filter):
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self._redactor = Redactor([secret])
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._redactor.redact(record.getMessage())
+        record.args = None
+        return True
+
+
+@contextlib.contextmanager
+def masked_in_apprise_logs(url: str) -> Iterator[None]:
+    """apprise logs the URLs it cannot parse, token and all: mask it on its logger."""
+    logger = logging.getLogger("apprise")
+    masking = _Masking(url)
+    logger.addFilter(masking)
+    try:
+        yield
+    finally:
+        logger.removeFilter(masking)

@@ -96,18 +96,18 @@ class Sender:
         notify = self._config().notify
         now = self._clock()
         self._store.route(lambda e: self._sinks_for(notify, e, now), now)
-        held: dict[str, float] = {}  # unreachable sink -> its retry time
+        held: set[str] = set()  # unreachable sinks: the rest of their events wait
         attempted = 0
         for delivery in self._store.due_deliveries(now):
             if self._stop.is_set():
                 break
             if delivery.sink in held:
-                self._store.postpone(delivery.event.id, delivery.sink, held[delivery.sink])
                 continue
             attempted += 1
             retry_at = self._deliver(notify, delivery)
             if retry_at is not None:
-                held[delivery.sink] = retry_at
+                held.add(delivery.sink)
+                self._store.postpone(delivery.sink, retry_at)
         if now >= self._next_prune:
             self._store.prune_outbox(now - max(notify.give_up_after, 7 * 86400))
             self._next_prune = now + PRUNE_EVERY

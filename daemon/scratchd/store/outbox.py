@@ -128,6 +128,8 @@ class OutboxMixin:
 
     def route(self, sinks_for: Callable[[Event], Iterable[str]], now: float, limit=500) -> int:
         """Give unrouted events one delivery per sink ``sinks_for(event)`` names."""
+        if not self.db.read("SELECT 1 FROM notify_events WHERE routed=0 LIMIT 1"):
+            return 0  # the common case: no write transaction at all
         with self.db.write() as conn:
             rows = conn.execute(
                 "SELECT * FROM notify_events WHERE routed=0 ORDER BY id LIMIT ?", (limit,)
@@ -163,9 +165,19 @@ class OutboxMixin:
     def retry_later(self, event: int, sink: str, at: float, error: str) -> None:
         self._delivery(event, sink, "next_at=?, attempts=attempts+1, last_error=?", at, error)
 
-    def postpone(self, event: int, sink: str, at: float) -> None:
-        """Wait for ``at`` without counting an attempt (its sink is down for now)."""
-        self._delivery(event, sink, "next_at=max(next_at, ?)", at)
+    def postpone(self, sink: str, at: float) -> int:
+        """Every pending delivery to ``sink`` waits for ``at``, no attempt counted (it is down).
+
+        One statement, not one per event: a dead receiver with a long backlog
+        must not cost the database a write per event per round.
+        """
+        with self.db.write() as conn:
+            cur = conn.execute(
+                "UPDATE notify_deliveries SET next_at=? WHERE sink=? AND next_at<?"
+                " AND delivered_at IS NULL AND gave_up_at IS NULL",
+                (at, sink, at),
+            )
+        return cur.rowcount
 
     def gave_up(self, event: int, sink: str, now: float, error: str) -> None:
         self._delivery(event, sink, "gave_up_at=?, attempts=attempts+1, last_error=?", now, error)
