@@ -147,3 +147,19 @@ def test_notify_test_sends_a_signed_sample(tmp_path, capsys, receiver, secret_fi
     receiver.stop()
     assert main(["notify", "test", "--config", str(path), "--sink", "hook"]) == 1
     assert "cannot reach the receiver" in capsys.readouterr().err
+
+
+def test_the_example_config_documents_every_notify_key():
+    from pathlib import Path
+
+    from scratchd.config import load_config
+    from scratchd.config.notify import _SINK_KEYS, NotifyConfig
+
+    example = Path(__file__).parents[2] / "config" / "scratchd.toml"
+    notify = load_config(example).notify
+    assert [s.name for s in notify.sinks] == ["ops", "after", "cities-team"]
+    assert notify.sinks_for("build.broken", "cities") == ["ops", "cities-team"]
+    text = example.read_text()
+    keys = [k for k in NotifyConfig.__dataclass_fields__ if k != "sinks"] + list(_SINK_KEYS)
+    for key in keys:
+        assert f"{key} = " in text, f"{key} is not in the example"
