@@ -163,3 +163,17 @@ def test_the_example_config_documents_every_notify_key():
     keys = [k for k in NotifyConfig.__dataclass_fields__ if k != "sinks"] + list(_SINK_KEYS)
     for key in keys:
         assert f"{key} = " in text, f"{key} is not in the example"
+
+
+def test_the_readme_example_is_a_valid_config(tmp_path):
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## Notifications", 1)[1]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    notify = parse(tmp_path, example).notify
+    assert {s.name: s.type for s in notify.sinks} == {
+        "ops": "webhook",
+        "after": "exec",
+        "team": "apprise",
+    }
