@@ -6,6 +6,7 @@ import collections
 import time
 
 from tests.git.repos import WorkRepo
+from tests.notify.conftest import SECRET
 from tests.notify.receiver import Receiver
 from tests.support.daemon import QUICK_YML, Daemon, repo_table
 
@@ -56,7 +57,9 @@ def test_kill9_between_build_end_and_delivery_delivers_exactly_once(tmp_path, se
     receiver = Receiver().start()
     receiver.stop()  # down: the port is known, nothing answers
     repo = project(tmp_path / "app")
-    d = notifying_daemon(tmp_path, [repo_table("app", repo.path)], receiver.url, secret_file)
+    token = "s3cret-hook-token"
+    url = f"{receiver.url}?token={token}"
+    d = notifying_daemon(tmp_path, [repo_table("app", repo.path)], url, secret_file)
     try:
         d.start()
         build = d.wait_status(repo.head(), "passed")
@@ -80,6 +83,12 @@ def test_kill9_between_build_end_and_delivery_delivers_exactly_once(tmp_path, se
         counts = received(receiver)
         assert set(counts) == expected_ids(d) and len(counts) == 6
         assert max(counts.values()) == 1, counts
+        assert all(r["path"] == f"/hook?token={token}" for r in receiver.accepted)
+        # The URL's token and the signing secret stay out of the daemon's log and database.
+        assert "cannot reach the receiver" in d.log()
+        state = b"".join(p.read_bytes() for p in d.state.root.glob("scratchd.db*"))
+        for secret in (token, SECRET, SECRET.removeprefix("whsec_")):
+            assert secret not in d.log() and secret.encode() not in state
     finally:
         d.close()
         receiver.stop()
@@ -93,6 +102,8 @@ def test_burst_with_the_receiver_down_then_every_event_arrives(tmp_path, secret_
     d = notifying_daemon(tmp_path, tables, receiver.url, secret_file, max_concurrent_builds=4)
     try:
         d.start()
+        # The first scan queues each branch tip; commits made before it would be part of it.
+        d.wait(lambda: len(d.builds()) >= 10, what="the 10 first builds queued")
         for _ in range(9):
             for r in repos:
                 r.commit()

@@ -162,3 +162,32 @@ def test_unreachable_sink_holds_its_other_events(tmp_path, store, receiver, secr
     drain(sender, lambda: len(receiver.accepted) >= 15)
     ids = [r["headers"]["webhook-id"] for r in receiver.accepted]
     assert len(ids) == len(set(ids)) == 15
+
+
+def test_backoff_doubles_up_to_the_ceiling_for_any_attempt_count(tmp_path):
+    from scratchd.notify.sender import backoff
+
+    config = config_from(tmp_path, '[notify]\nretry_delay = "1s"\nretry_max_delay = "1m"\n')
+    delays = [backoff(config.notify, n) for n in (0, 1, 2, 5, 6, 100, 5000)]
+    assert delays == [1, 2, 4, 32, 60, 60, 60]  # a receiver down for days: no overflow
+
+
+def test_a_bug_in_a_sink_does_not_stop_the_sender(tmp_path, store, receiver, secret_file, caplog):
+    config = config_from(tmp_path, hook(receiver.url, secret_file, 'on = ["finished"]'))
+    build(store, 1, passed=True)
+    calls = []
+
+    def flaky(sink_config):
+        from scratchd.notify import make_sink
+
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a bug")
+        return make_sink(sink_config)
+
+    sender = sender_for(store, config, make_sink=flaky).start()
+    try:
+        receiver.wait_for(1, timeout=20)
+    finally:
+        sender.stop()
+    assert "unexpected error" in caplog.text

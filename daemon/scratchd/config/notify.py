@@ -48,7 +48,8 @@ class SinkConfig:
     type: str
     on: tuple[str, ...] = EVENTS
     repos: tuple[str, ...] = ()  # empty: every repository
-    url: Secret | None = None
+    # Not compared: equality must not depend on how a Secret wrapper compares.
+    url: Secret | None = field(default=None, compare=False)
     url_file: Path | None = None
     secret_file: Path | None = None
     secret_credential: str = ""

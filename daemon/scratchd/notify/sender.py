@@ -82,6 +82,9 @@ class Sender:
             except ScratchdError as exc:  # the database was busy or broken: try again
                 log.error("notifications: %s", exc)
                 wait = IDLE * 4
+            except Exception:  # a bug must not end notifications for the daemon's lifetime
+                log.exception("notifications: unexpected error; retrying")
+                wait = IDLE * 4
             self._wake.wait(wait)
             self._wake.clear()
 
@@ -142,7 +145,7 @@ class Sender:
         event, name = delivery.event, delivery.sink
         reason = self._redactor.redact(str(exc))
         now = self._clock()
-        delay = min(notify.retry_max_delay, notify.retry_delay * 2**delivery.attempts)
+        delay = backoff(notify, delivery.attempts)
         if now + delay - event.created_at > notify.give_up_after:
             self._give_up(event, name, f"{reason}; {delivery.attempts + 1} attempts")
             return None
@@ -171,6 +174,11 @@ class Sender:
         if self._mask is not None:
             for value in values:
                 self._mask(value)
+
+
+def backoff(notify, attempts: int) -> float:
+    """``retry_delay * 2**attempts`` up to ``retry_max_delay``; any attempt count is fine."""
+    return min(notify.retry_max_delay, notify.retry_delay * 2.0 ** min(attempts, 40))
 
 
 def _fields(event) -> dict:
