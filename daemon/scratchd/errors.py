@@ -26,7 +26,8 @@ away if we try again*, because the scheduler retries only the latter::
     │   │   └── AuthError          401/403, bad credentials, DENIED
     │   ├── GitError               repository unreadable, object missing
     │   └── StoreError             the state database failed
-    └── CredentialError            no usable credential / broken helper
+    ├── CredentialError            no usable credential / broken helper
+    └── DeliveryError              a notification sink failed (retried until give-up)
 
 Messages never contain secrets: code that builds a message from user data
 that may hold a credential passes it through :mod:`scratchd.redact` first.
@@ -186,3 +187,16 @@ class StoreError(InfrastructureError):
 
 class CredentialError(ScratchdError):
     """No usable credential could be found, or a credential helper failed."""
+
+
+class DeliveryError(ScratchdError):
+    """A notification could not be delivered to a sink this time.
+
+    ``unreachable`` says the sink itself is down (connection refused, timeout),
+    not this one event: the sender then holds the sink's other events back
+    until the retry instead of failing each of them in turn.
+    """
+
+    def __init__(self, message: str, *, unreachable: bool = False) -> None:
+        self.unreachable = unreachable
+        super().__init__(message)

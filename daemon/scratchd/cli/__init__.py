@@ -35,6 +35,7 @@ COMMANDS = (
     "cancel",
     "status",
     "check_config",
+    "notify",
 )
 
 

@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     allow_foreign_repositories()  # the scratchd user checks repositories others own
     problems = check_config(config)
     problems += secrets_syntax(config, problems)
+    problems += sink_targets(config, problems)
     for problem in problems:
         print(problem, file=sys.stderr)
     errors = sum(p.severity == ERROR for p in problems)
@@ -72,6 +73,40 @@ def secrets_syntax(config, known) -> list:
     return found
 
 
+def sink_targets(config, known) -> list:
+    """Sink URLs apprise cannot use and webhook secrets that are not base64.
+
+    Reads each secret the way the sender will; messages name the key, never the value.
+    """
+    from scratchd.config import Problem
+    from scratchd.config.lines import dotted
+    from scratchd.errors import CredentialError
+    from scratchd.notify.apprise_sink import url_problem
+    from scratchd.notify.webhook import signing_key
+
+    flagged = {p.key for p in known}
+    found = []
+
+    def add(key, message):
+        if dotted(key) not in flagged:
+            found.append(Problem(message, dotted(key), config.line_of(key), str(config.path)))
+
+    for sink in config.notify.sinks:
+        url_key = (*sink.where, "url" if sink.url is not None else "url_file")
+        try:
+            if sink.type == "apprise":
+                problem = url_problem(sink.target().reveal())
+                if problem:
+                    add(url_key, problem)
+            secret = sink.secret() if sink.type == "webhook" else None
+            if secret is not None:
+                signing_key(secret)
+        except CredentialError as exc:
+            key = "secret_file" if sink.secret_file else "secret_credential"
+            add((*sink.where, key) if "secret" in str(exc) else url_key, str(exc))
+    return found
+
+
 def summary(config) -> str:
     """A readable picture of the effective config (defaults filled in)."""
     from scratchd.config import format_duration
@@ -102,4 +137,7 @@ def summary(config) -> str:
         pipelines = " -> ".join(repo.pipelines)
         lines.append(f"    branches {refs}; pipelines {pipelines} from {repo.pipeline_file}")
         lines.append(f"    {', '.join(extras)}")
+    for sink in config.notify.sinks:
+        scope = ", ".join(sink.repos) if sink.repos else "all repositories"
+        lines.append(f"notify {sink.name}: {sink.type} on {', '.join(sink.on)} ({scope})")
     return "\n".join(lines)

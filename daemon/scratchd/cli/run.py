@@ -80,6 +80,7 @@ class Daemon:
         lock.acquire()
         store = Store(state.db, masker=self.masker)
         registry_settings(self.config, self.masker)  # masked before the first build starts
+        sender = self.sender(store).start()  # beside the build path, never in it
         try:
             service = self.service(state, store)
             service.install_signal_handlers()
@@ -92,6 +93,7 @@ class Daemon:
             )
             return service.run()
         finally:
+            sender.stop()
             store.close()
             lock.release()
 
@@ -165,6 +167,16 @@ class Daemon:
         config = self._service.config if self._service is not None else self.config
         registry_settings(config, self.masker)
         return Masker(parents=(self.masker,))
+
+    def sender(self, store):
+        """The notification sender; it reads sinks from the *current* config (SIGHUP)."""
+        from scratchd.cli.notify import commit_facts
+        from scratchd.notify import Sender
+
+        def config():
+            return self._service.config if self._service is not None else self.config
+
+        return Sender(store, config, commit_facts=commit_facts(config), mask=self.masker.add)
 
     def registry_clients(self):
         """A ``(ref, credential) -> RegistryClient`` factory reading the *current* config.

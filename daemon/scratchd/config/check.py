@@ -57,6 +57,9 @@ def check_config(config: Config, environ: dict[str, str] | None = None) -> list[
         checker.password(where, registry, env)
     for index, repo in enumerate(config.repos):
         checker.repo(index, repo)
+    from scratchd.config.notify_check import check_sinks
+
+    check_sinks(checker, config, env)
     return checker.problems
 
 

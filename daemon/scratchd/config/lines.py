@@ -9,6 +9,7 @@ line that defines it::
     [registry."quay.io"]   ("registry", "quay.io")
     [[repo]]               ("repo", 0)   (the Nth [[repo]] block is index N-1)
     name = "cities"        ("repo", 0, "name")
+    [repo.notify.team]     ("repo", 0, "notify", "team")  (a table inside the block)
 
 It understands enough TOML to never mistake text inside strings or
 multi-line arrays for a key; inline tables map to the line of their key.
@@ -50,19 +51,30 @@ class KeyLines:
             if not line or line.startswith("#"):
                 continue
             if line.startswith("[["):
-                name = tuple(_split_key(line[2:])[0])
+                parts = _split_key(line[2:])[0]
+                name = (*_in_arrays(parts[:-1], counts), *parts[-1:])
                 index = counts.get(name, 0)
                 counts[name] = index + 1
                 table = (*name, index)
                 self._lines.setdefault(table, number)
             elif line.startswith("["):
-                table = tuple(_split_key(line[1:])[0])
+                table = _in_arrays(_split_key(line[1:])[0], counts)
                 self._lines.setdefault(table, number)
             else:
                 parts, rest = _split_key(line)
                 if parts and rest.startswith("="):
                     self._lines.setdefault((*table, *parts), number)
                     scanner.feed(rest[1:])
+
+
+def _in_arrays(parts: list[str], counts: dict[KeyPath, int]) -> KeyPath:
+    """``[repo.notify.x]`` after the 2nd ``[[repo]]`` is ``("repo", 1, "notify", "x")``."""
+    out: list[str | int] = []
+    for part in parts:
+        out.append(part)
+        if tuple(out) in counts:
+            out.append(counts[tuple(out)] - 1)
+    return tuple(out)
 
 
 def _split_key(text: str) -> tuple[list[str], str]:

@@ -26,10 +26,11 @@ from scratchd.config.model import (
     RepoConfig,
     glob_problem,
 )
+from scratchd.config.notify import parse_notify
 from scratchd.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/scratchd/scratchd.toml")
-TOP_LEVEL = ("daemon", "registry", "repo")
+TOP_LEVEL = ("daemon", "notify", "registry", "repo")
 # Repository names become directory names under state_dir and journal field values.
 _REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -65,7 +66,10 @@ def parse_config(text: str, path: Path) -> Config:
         host: _registry(host, root.table(("registry", host)))
         for host in root.table("registry").data
     }
-    repos = tuple(_repo(t) for t in root.table_list("repo"))
+    repo_tables = root.table_list("repo")
+    repos = tuple(_repo(t) for t in repo_tables)
+    own_sinks = [(r.name, t.table("notify")) for r, t in zip(repos, repo_tables, strict=True)]
+    notify = parse_notify(root.table("notify"), own_sinks)
     root.finish(TOP_LEVEL)
     _no_duplicates(repos, root)
     return Config(
@@ -73,6 +77,7 @@ def parse_config(text: str, path: Path) -> Config:
         daemon=daemon,
         registries=MappingProxyType(registries),
         repos=repos,
+        notify=notify,
         lines=lines,
     )
 
@@ -162,7 +167,7 @@ def _repo(t: _Table) -> RepoConfig:
         executor=t.choice("executor", None, EXECUTORS),
         notes=t.boolean("notes", None),
     )
-    t.finish(list(RepoConfig.__dataclass_fields__))
+    t.finish([*RepoConfig.__dataclass_fields__, "notify"])  # notify: parse_notify
     return config
 
 

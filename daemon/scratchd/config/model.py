@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from scratchd.config.lines import KeyLines, KeyPath
+from scratchd.config.notify import NotifyConfig
 from scratchd.errors import CredentialError
 from scratchd.models import MIN_SECRET_LENGTH, Secret
 from scratchd.refglob import ref_matches
@@ -149,6 +150,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     registries: Mapping[str, RegistryConfig] = field(default_factory=lambda: MappingProxyType({}))
     repos: tuple[RepoConfig, ...] = ()
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     lines: KeyLines | None = field(default=None, compare=False, repr=False)
 
     def repo(self, name: str) -> RepoConfig | None:

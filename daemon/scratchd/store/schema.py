@@ -58,6 +58,35 @@ MIGRATIONS: tuple[str, ...] = (
         config_path TEXT NOT NULL DEFAULT ''
     );
     """,
+    # 2: the notification outbox. Events are written in the transaction that changes a
+    # build's status; deliveries (one per event and sink) are made by the sender, which
+    # records each success before it sends anything else (exactly once per sink).
+    # No foreign key to builds: pruning a build must not lose its undelivered events.
+    """
+    CREATE TABLE notify_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT NOT NULL UNIQUE,
+        type TEXT NOT NULL,
+        build_id INTEGER NOT NULL,
+        repo TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        build TEXT NOT NULL,
+        previous TEXT,
+        routed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX notify_events_unrouted ON notify_events (routed, id);
+    CREATE TABLE notify_deliveries (
+        event INTEGER NOT NULL REFERENCES notify_events (id) ON DELETE CASCADE,
+        sink TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_at REAL NOT NULL,
+        delivered_at REAL,
+        gave_up_at REAL,
+        last_error TEXT,
+        PRIMARY KEY (event, sink)
+    );
+    CREATE INDEX notify_deliveries_due ON notify_deliveries (delivered_at, gave_up_at, next_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

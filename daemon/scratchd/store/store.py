@@ -6,6 +6,8 @@ resurrect a finished build, and nothing but :meth:`Store.mark_passed` on a
 *running* build ever writes ``passed``. Callers mask a build's own secrets
 in messages before passing them in; the store's ``masker`` (the daemon's, with
 every registry password it can read) masks each message once more on write.
+Each status change also writes its notification events
+(:mod:`scratchd.store.outbox`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scratchd.models import BuildStatus, Commit, Trigger
+from scratchd.store import outbox
 from scratchd.store.db import Database
 from scratchd.store.heartbeat import HeartbeatMixin
+from scratchd.store.outbox import OutboxMixin
 from scratchd.store.records import BuildRecord
 from scratchd.store.refs import RefsMixin, set_ref_in
 
@@ -29,7 +33,7 @@ Q, R = BuildStatus.QUEUED.value, BuildStatus.RUNNING.value
 FINISHED = tuple(s.value for s in BuildStatus if s.finished)
 
 
-class Store(RefsMixin, HeartbeatMixin):
+class Store(RefsMixin, HeartbeatMixin, OutboxMixin):
     """All reads and writes of the state database. Safe across threads and processes."""
 
     def __init__(
@@ -80,6 +84,7 @@ class Store(RefsMixin, HeartbeatMixin):
         """
         now = time.time() if now is None else now
         ids: list[int] = []
+        new: list[int] = []
         with self.db.write() as conn:
             for c in commits:
                 row = conn.execute(
@@ -92,15 +97,18 @@ class Store(RefsMixin, HeartbeatMixin):
                         " VALUES (?,?,?,?,?,?,?) RETURNING id",
                         (c.repo, c.ref, c.branch, c.sha, str(trigger), Q, now),
                     ).fetchone()
+                    new.append(row[0])
                 ids.append(row[0])
+            outbox.queued(conn, new, now)
             newest = {(c.repo, c.ref): c for c in commits}
             for (repo, ref), c in newest.items():
                 if coalesce:
-                    conn.execute(
+                    rows = conn.execute(
                         "UPDATE builds SET status='cancelled', finished_at=?, message=?"
-                        " WHERE repo=? AND ref=? AND status=? AND sha<>?",
+                        " WHERE repo=? AND ref=? AND status=? AND sha<>? RETURNING id",
                         (now, f"superseded by {c.sha}", repo, ref, Q, c.sha),
-                    )
+                    ).fetchall()
+                    outbox.finished(conn, sorted(r[0] for r in rows), now)
                 if update_ref:
                     set_ref_in(conn, repo, ref, c.sha, now)
         return [b for b in (self.get(i) for i in dict.fromkeys(ids)) if b is not None]
@@ -145,6 +153,7 @@ class Store(RefsMixin, HeartbeatMixin):
                 " WHERE id=?",
                 (R, now, row[0]),
             )
+            outbox.started(conn, row[0], now)
         return self.get(row[0])
 
     def next_retry_at(self) -> float | None:
@@ -219,6 +228,8 @@ class Store(RefsMixin, HeartbeatMixin):
                 f"UPDATE builds SET {assigns} WHERE id=? AND status IN ({marks})",  # noqa: S608
                 (*columns.values(), build_id, *allowed),
             )
+            if cur.rowcount == 1 and status.finished:
+                outbox.finished(conn, [build_id], now)
         return cur.rowcount == 1
 
     def set_paths(
@@ -243,11 +254,12 @@ class Store(RefsMixin, HeartbeatMixin):
         """Queued → cancelled now; running → flagged for the daemon. Returns the new state."""
         now = time.time()
         with self.db.write() as conn:
-            conn.execute(
+            rows = conn.execute(
                 "UPDATE builds SET status='cancelled', finished_at=?, message=?"
-                " WHERE id=? AND status IN (?, 'interrupted')",
+                " WHERE id=? AND status IN (?, 'interrupted') RETURNING id",
                 (now, reason, build_id, Q),
-            )
+            ).fetchall()
+            outbox.finished(conn, [r[0] for r in rows], now)
             conn.execute(
                 "UPDATE builds SET cancel_requested=1, message=? WHERE id=? AND status=?",
                 (reason, build_id, R),
@@ -290,12 +302,13 @@ class Store(RefsMixin, HeartbeatMixin):
                     "SELECT id FROM builds WHERE status IN (?, 'interrupted') ORDER BY id", (R,)
                 )
             ]
-            conn.execute(
+            given_up = conn.execute(
                 "UPDATE builds SET status='error', finished_at=?, cancel_requested=0,"
                 " message='interrupted again after a restart; not retried'"
-                " WHERE status IN (?, 'interrupted') AND interruptions>0",
+                " WHERE status IN (?, 'interrupted') AND interruptions>0 RETURNING id",
                 (now, R),
-            )
+            ).fetchall()
+            outbox.finished(conn, sorted(r[0] for r in given_up), now)
             conn.execute(
                 "UPDATE builds SET status=?, interruptions=interruptions+1, attempt=attempt+1,"
                 " started_at=NULL, finished_at=NULL, retry_after=NULL, cancel_requested=0,"
@@ -313,6 +326,7 @@ class Store(RefsMixin, HeartbeatMixin):
                 " WHERE repo=? AND ref=? AND status=? RETURNING id",
                 (now, message, repo, ref, Q),
             ).fetchall()
+            outbox.finished(conn, sorted(r[0] for r in rows), now)
             conn.execute("DELETE FROM refs WHERE repo=? AND ref=?", (repo, ref))
         return sorted(r[0] for r in rows)
 
@@ -322,12 +336,14 @@ class Store(RefsMixin, HeartbeatMixin):
         Its last-seen refs stay, so adding the repository back builds what
         changed meanwhile instead of rebuilding every branch tip.
         """
+        now = time.time()
         with self.db.write() as conn:
             rows = conn.execute(
                 "UPDATE builds SET status='cancelled', finished_at=?, message=?"
                 " WHERE repo=? AND status=? RETURNING id",
-                (time.time(), message, repo, Q),
+                (now, message, repo, Q),
             ).fetchall()
+            outbox.finished(conn, sorted(r[0] for r in rows), now)
         return sorted(r[0] for r in rows)
 
     def prune(self, repo: str, keep: int) -> list[BuildRecord]:
