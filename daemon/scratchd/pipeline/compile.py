@@ -22,8 +22,9 @@ from scratchd.pipeline import steps as known
 from scratchd.pipeline.environment import pipeline_env
 from scratchd.pipeline.localstep import local_step
 from scratchd.pipeline.plan import Pipeline, Plan, Step
+from scratchd.pipeline.selection import DEFAULT_PIPELINES, select
 
-DEFAULT_PIPELINES = ("build", "deploy")
+__all__ = ["DEFAULT_PIPELINES", "CompileInput", "compile_build", "compile_step", "plan_build"]
 
 _INTERNAL = {
     "internal/docker-scratch-push": bp.ScratchPushStep,
@@ -60,7 +61,14 @@ def compile_build(inp: CompileInput) -> bp.BuildPlan:
     """Parse ``inp.text`` and resolve it into a BuildPlan; raises PipelineError."""
     from scratchd.pipeline.parse import parse_plan
 
-    return plan_build(parse_plan(inp.text, inp.path), inp)
+    plan = parse_plan(
+        inp.text,
+        inp.path,
+        requested=inp.pipelines,
+        configured=inp.configured,
+        branch=inp.commit.branch,
+    )
+    return plan_build(plan, inp)
 
 
 def plan_build(plan: Plan, inp: CompileInput) -> bp.BuildPlan:
@@ -117,20 +125,11 @@ def _now() -> float:
 
 
 def _select(plan: Plan, inp: CompileInput) -> list[Pipeline]:
-    """The pipelines to run, in order (see :class:`CompileInput`)."""
-    if inp.pipelines:
-        missing = [n for n in inp.pipelines if plan.pipeline(n) is None]
-        if missing:
-            names = ", ".join(p.name for p in plan.pipelines) or "none"
-            raise PipelineError(f"{plan.path}: no pipeline {missing[0]!r} (pipelines: {names})")
-        return [p for n in inp.pipelines if (p := plan.pipeline(n)) is not None]
-    wanted = inp.configured or DEFAULT_PIPELINES
-    chosen = [p for n in wanted if (p := plan.pipeline(n)) is not None]
-    if chosen:
-        return chosen
-    if inp.configured:
-        raise PipelineError(f"{plan.path}: none of the pipelines {', '.join(wanted)} is defined")
-    raise PipelineError(f"{plan.path}: has neither a 'build' nor a 'deploy' pipeline")
+    """The pipelines to run, in order (see :mod:`scratchd.pipeline.selection`)."""
+    try:
+        return select(plan, inp.pipelines, inp.configured, inp.commit.branch)
+    except PipelineError as exc:
+        raise PipelineError(f"{plan.path}: {exc}") from None
 
 
 def _steps_of(pipeline: Pipeline, target: str) -> tuple[Step, ...]:

@@ -15,6 +15,7 @@ code gets ``set -e`` in front unless it starts with ``#!`` (normalizeCode).
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode
@@ -48,7 +49,12 @@ class StepReader:
         if len(entries) == 1:
             if not isinstance(value, MappingNode):
                 if not is_null(value):
-                    self.out.error(where(value), f"options of step '{step_id}' must be a map")
+                    self.out.error(
+                        where(value),
+                        f"options of step '{step_id}' must be a map of 'option: value' "
+                        "lines indented under the step id",
+                        group="step-options",
+                    )
                 else:
                     self.out.error(
                         where(id_node),
@@ -110,6 +116,7 @@ class StepReader:
             )
             return None
         step_kind = known.classify(ref)
+        options = _renamed(ref.identifier, options)
         props = {k: v for k, _, v in options}
         self._check(id_node, ref, step_kind, options)
         code = props.pop("code", "") if step_kind == known.SCRIPT else ""
@@ -151,7 +158,12 @@ class StepReader:
             if key in ignored:
                 self.out.warn(where(key_node), f"option '{key}' of {step_id} is ignored here")
             elif key not in allowed:
-                self.out.error(where(key_node), f"unknown step option '{key}' for {step_id}")
+                close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                self.out.warn(
+                    where(key_node),
+                    f"unknown option '{key}' of {step_id} is ignored, as wercker ignored it{hint}",
+                )
             elif key in known.SECRET_OPTIONS and value and "$" not in value:
                 self.out.warn(
                     where(key_node),
@@ -194,6 +206,17 @@ class StepReader:
             f"vendor it: copy the step's files (run.sh, step.yml) into "
             f"{known.vendored_dir(ref)}/",
         )
+
+
+def _renamed(step_id: str, options: list) -> list:
+    """Old option names as the option they mean (``buildargs`` → ``build-args``),
+    unless the file also gives the new name, which then wins."""
+    aliases = known.OPTION_ALIASES.get(step_id, {})
+    given = {key for key, _, _ in options}
+    return [
+        (aliases[key], kn, v) if key in aliases and aliases[key] not in given else (key, kn, v)
+        for key, kn, v in options
+    ]
 
 
 def _normalize_code(code: str) -> str:

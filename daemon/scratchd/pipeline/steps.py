@@ -83,9 +83,20 @@ OPTIONS: dict[str, frozenset[str]] = {
 
 #: Options wercker knew for a built-in step that scratchd accepts and ignores.
 IGNORED_OPTIONS: dict[str, frozenset[str]] = {
-    "internal/docker-scratch-push": _WERCKER_ONLY_PUSH | {"image-name"},
-    "internal/docker-push": _WERCKER_ONLY_PUSH,
+    "internal/docker-scratch-push": _WERCKER_ONLY_PUSH | {"image-name", "force-tags"},
+    # force-tags: docker <1.10 refused to move a tag without it; a registry
+    # push always moves the tag, so there is nothing left to force.
+    "internal/docker-push": _WERCKER_ONLY_PUSH | {"force-tags"},
     "internal/docker-build": frozenset({"disable-sync"}),
+}
+
+#: Option names older wercker releases read, and the name they mean now.
+OPTION_ALIASES: dict[str, dict[str, str]] = {
+    "internal/docker-build": {
+        "tag": "image-name",
+        "buildargs": "build-args",
+        "extrahosts": "extra-hosts",
+    },
 }
 
 #: Options a built-in step needs.
