@@ -18,9 +18,10 @@ from pathlib import Path
 from scratchd.errors import PipelineError, StepCompileError
 from scratchd.models import CommitInfo, Secret
 from scratchd.pipeline import buildplan as bp
+from scratchd.pipeline import registrysteps as rs
 from scratchd.pipeline import steps as known
 from scratchd.pipeline.environment import pipeline_env
-from scratchd.pipeline.localstep import local_step
+from scratchd.pipeline.localstep import find_step, local_step
 from scratchd.pipeline.plan import Pipeline, Plan, Step
 from scratchd.pipeline.selection import DEFAULT_PIPELINES, select
 
@@ -30,6 +31,23 @@ _INTERNAL = {
     "internal/docker-scratch-push": bp.ScratchPushStep,
     "internal/docker-push": bp.DockerPushStep,
     "internal/docker-build": bp.DockerBuildStep,
+}
+
+#: Registry steps run natively (a vendored copy in .scratchd/steps/ wins).
+_BUILTIN: dict[str, type[rs.BuiltinStep]] = {
+    "npm-install": rs.NpmInstallStep,
+    "npm-test": rs.NpmTestStep,
+    "bundle-install": rs.BundleInstallStep,
+    "pip-install": rs.PipInstallStep,
+    "setup-go-workspace": rs.SetupGoWorkspaceStep,
+    "install-packages": rs.InstallPackagesStep,
+    "add-ssh-key": rs.AddSshKeyStep,
+    "add-to-known_hosts": rs.AddToKnownHostsStep,
+    "bash-template": rs.BashTemplateStep,
+    "kubectl": rs.KubectlStep,
+    "slack-notifier": rs.SlackNotifierStep,
+    "github-create-release": rs.GithubCreateReleaseStep,
+    "github-upload-asset": rs.GithubUploadAssetStep,
 }
 
 
@@ -162,6 +180,11 @@ def compile_step(step: Step, source: Path, path: str) -> bp.PlanStep:
         return bp.ScriptStep(**common, code=step.code, cwd=step.cwd or step.prop("cwd"))
     if kind == known.INTERNAL:
         return _INTERNAL[ref.identifier](**common)
+    if kind == known.BUILTIN and find_step(ref, source) is None:
+        name = known.builtin_name(ref)
+        secret = known.SECRET_OPTIONS | known.BUILTIN_SECRETS.get(name, frozenset())
+        tools = known.BUILTIN_STEPS[name][1]
+        return _BUILTIN[name](**{**common, "secret_options": secret}, tools=tools)
     if kind == known.RETIRED:
         reason = known.RETIRED_INTERNAL.get(ref.identifier, "wercker's platform ran it")
         return bp.SkippedStep(**common, reason=reason)

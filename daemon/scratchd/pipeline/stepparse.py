@@ -148,6 +148,8 @@ class StepReader:
             self._check_local(at, ref)
         elif step_kind == known.REGISTRY:
             self._warn_registry(at, ref)
+        elif step_kind == known.BUILTIN and not self._vendored(ref):
+            self._check_builtin(known.builtin_name(ref), options)
 
     def _check_internal(self, at, step_id: str, options) -> None:
         allowed = known.OPTIONS[step_id] | known.COMMON_OPTIONS
@@ -196,8 +198,20 @@ class StepReader:
         elif self.root is not None and not (self.root / path / "run.sh").is_file():
             self.out.warn(at, f"step '{ref.identifier}': {path}/run.sh does not exist")
 
+    def _vendored(self, ref: known.StepRef) -> bool:
+        return self.root is not None and (self.root / known.vendored_dir(ref) / "run.sh").is_file()
+
+    def _check_builtin(self, name: str, options) -> None:
+        """Built-in registry steps ignore unknown options, as wercker's steps did."""
+        allowed = known.BUILTIN_STEPS[name][0] | known.COMMON_OPTIONS
+        for key, key_node, _ in options:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                self.out.warn(where(key_node), f"unknown option '{key}' of {name} is ignored{hint}")
+
     def _warn_registry(self, at, ref: known.StepRef) -> None:
-        if self.root is not None and (self.root / known.vendored_dir(ref) / "run.sh").is_file():
+        if self._vendored(ref):
             return  # vendored: the runner will find it
         source = f"the URL {ref.url}" if ref.url else "wercker's retired step registry"
         self.out.warn(
