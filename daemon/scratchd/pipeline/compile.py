@@ -24,6 +24,7 @@ from scratchd.pipeline.environment import pipeline_env
 from scratchd.pipeline.localstep import find_step, local_step
 from scratchd.pipeline.plan import Pipeline, Plan, Step
 from scratchd.pipeline.selection import DEFAULT_PIPELINES, select
+from scratchd.pipeline.workflows import required_source
 
 __all__ = ["DEFAULT_PIPELINES", "CompileInput", "compile_build", "compile_step", "plan_build"]
 
@@ -111,11 +112,13 @@ def plan_build(plan: Plan, inp: CompileInput) -> bp.BuildPlan:
         compiled.append(
             bp.PipelinePlan(
                 name=pipeline.name,
-                steps=_steps(_steps_of(pipeline, inp.deploy_target), inp),
+                steps=_base_path(pipeline, inp)
+                + _steps(_steps_of(pipeline, inp.deploy_target), inp),
                 after_steps=_steps(pipeline.after_steps, inp),
                 box=plan.box_for(pipeline),
                 services=plan.services_for(pipeline),
                 env=env,
+                source_from=required_source(plan.workflows, pipeline.name),
             )
         )
     return bp.BuildPlan(
@@ -157,6 +160,17 @@ def _steps_of(pipeline: Pipeline, target: str) -> tuple[Step, ...]:
             if name == target:
                 return steps
     return pipeline.steps
+
+
+def _base_path(pipeline: Pipeline, inp: CompileInput) -> tuple[bp.PlanStep, ...]:
+    """wercker's ``base-path``: an absolute path in the box; on the host, the same
+    path under the pipeline's own directory (never outside the build's dirs)."""
+    if not pipeline.base_path:
+        return ()
+    path = "/" + pipeline.base_path.strip("/")
+    if inp.executor == "host":
+        path = "$WERCKER_PIPELINE_DIR/base-path" + path
+    return (rs.BasePathStep(name="base-path", id="base-path", options=(("path", path),)),)
 
 
 def _steps(steps: Iterable[Step], inp: CompileInput) -> tuple[bp.PlanStep, ...]:

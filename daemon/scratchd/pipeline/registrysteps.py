@@ -84,5 +84,11 @@ class GithubCreateReleaseStep(BuiltinStep):
 
 
 @dataclass(frozen=True)
+class BasePathStep(BuiltinStep):
+    """wercker's pipeline ``base-path``: the source is placed at option ``path`` and
+    the steps after work there (made by the compiler, first in the pipeline)."""
+
+
+@dataclass(frozen=True)
 class GithubUploadAssetStep(BuiltinStep):
     """Upload ``file`` to a GitHub release (``release_id``, default: the one just made)."""

@@ -8,7 +8,9 @@ In order of precedence: pipelines asked for by name (``scratchd build
 --pipeline``, ``scratchd lint --pipeline``: each must exist), the
 repository config's ``pipelines`` (those the file has), the file's
 ``workflows`` (for the commit's branch; every branch when lint has none),
-and otherwise ``build`` then ``deploy`` as present.
+and otherwise ``build`` then ``deploy`` as present. The repository config's
+default (``build``, ``deploy``) gives way to the file's workflows: only a
+config naming other pipelines overrides them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def select(
             names = ", ".join(p.name for p in plan.pipelines) or "none"
             raise PipelineError(f"no pipeline {missing[0]!r} (pipelines: {names})")
         return [p for n in requested if (p := plan.pipeline(n)) is not None]
-    if configured:
+    if configured and not (plan.workflows and configured == DEFAULT_PIPELINES):
         chosen = [p for n in configured if (p := plan.pipeline(n)) is not None]
         if not chosen:
             raise PipelineError(f"none of the pipelines {', '.join(configured)} is defined")

@@ -59,7 +59,10 @@ class BuildRun:
 
     def run_all(self) -> None:
         root = self.plan.source
+        outputs: dict[str, Path] = {}
         for pipeline in self.plan.pipelines:
+            if pipeline.source_from is not None:  # workflows: the required pipeline's output
+                root = outputs.get(pipeline.source_from, self.plan.source)
             if self.cancel.is_set():
                 self.cancelled = True
                 self.info(pipeline.name, "", f"=== pipeline {pipeline.name} not started: cancelled")
@@ -68,7 +71,7 @@ class BuildRun:
             self.run_pipeline(pipeline, dirs)
             if self.failure or self.cancelled:
                 return
-            root = dirs.output  # wercker: the build's output is the deploy's source
+            root = outputs[pipeline.name] = dirs.output  # the build's output: the deploy's source
 
     def dirs(self, name: str, root: Path) -> PipelineDirs:
         base = self.plan.work_dir / name

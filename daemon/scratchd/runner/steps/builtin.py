@@ -38,6 +38,7 @@ def run(ctx: StepContext) -> StepOutcome:
         rs.InstallPackagesStep: shellsteps.install_packages,
         rs.BashTemplateStep: shellsteps.bash_template,
         rs.SetupGoWorkspaceStep: go_workspace.run,
+        rs.BasePathStep: go_workspace.base_path,
         rs.AddSshKeyStep: ssh.add_ssh_key,
         rs.AddToKnownHostsStep: ssh.add_to_known_hosts,
         rs.KubectlStep: kubectl.run,

@@ -26,6 +26,21 @@ PATH="$GOPATH/bin:$PATH"
 """
 
 
+BASE_PATH = """\
+target="$SCRATCHD_BASE_PATH"
+mkdir -p "$target"
+cp -a "$WERCKER_SOURCE_DIR/." "$target/"
+echo "base-path: the source is at $target"
+WERCKER_SOURCE_DIR="$target"
+"""
+
+
+def base_path(ctx: StepContext) -> StepOutcome:
+    """wercker's pipeline ``base-path``: the same move, to the path the file gives."""
+    env = {"SCRATCHD_BASE_PATH": ctx.prop("path")}
+    return shell(ctx, BASE_PATH + export_line("WERCKER_SOURCE_DIR"), env)
+
+
 def run(ctx: StepContext) -> StepOutcome:
     env = option_env(ctx, "WERCKER_SETUP_GO_WORKSPACE", ("package-dir", "gopath"))
     exports = "".join(export_line(n) for n in ("GOPATH", "WERCKER_SOURCE_DIR", "PATH"))
