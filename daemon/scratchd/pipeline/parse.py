@@ -240,7 +240,8 @@ class _PlanReader:
         if is_null(node):
             self.out.warn(where(key_node), f"pipeline '{name}' has no steps")
             return Pipeline(name=name, line=line)
-        fields: dict = {}
+        assert isinstance(node, MappingNode)  # _is_pipeline let only maps (and null) through
+        fields: dict[str, Node] = {}
         targets = []
         for key, kn, value in self.doc.entries(node, self.out):
             if key in _PIPELINE_KEYS:

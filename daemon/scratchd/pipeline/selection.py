@@ -32,8 +32,8 @@ def select(
     if requested:
         missing = [n for n in requested if plan.pipeline(n) is None]
         if missing:
-            names = ", ".join(p.name for p in plan.pipelines) or "none"
-            raise PipelineError(f"no pipeline {missing[0]!r} (pipelines: {names})")
+            defined = ", ".join(p.name for p in plan.pipelines) or "none"
+            raise PipelineError(f"no pipeline {missing[0]!r} (pipelines: {defined})")
         return [p for n in requested if (p := plan.pipeline(n)) is not None]
     if configured and not (plan.workflows and configured == DEFAULT_PIPELINES):
         chosen = [p for n in configured if (p := plan.pipeline(n)) is not None]

@@ -201,7 +201,7 @@ class StepReader:
     def _vendored(self, ref: known.StepRef) -> bool:
         return self.root is not None and (self.root / known.vendored_dir(ref) / "run.sh").is_file()
 
-    def _check_builtin(self, name: str, options) -> None:
+    def _check_builtin(self, name: str, options: list[tuple[str, Node, str]]) -> None:
         """Built-in registry steps ignore unknown options, as wercker's steps did."""
         allowed = known.BUILTIN_STEPS[name][0] | known.COMMON_OPTIONS
         for key, key_node, _ in options:
@@ -222,7 +222,7 @@ class StepReader:
         )
 
 
-def _renamed(step_id: str, options: list) -> list:
+def _renamed(step_id: str, options: list[tuple[str, Node, str]]) -> list[tuple[str, Node, str]]:
     """Old option names as the option they mean (``buildargs`` → ``build-args``),
     unless the file also gives the new name, which then wins."""
     aliases = known.OPTION_ALIASES.get(step_id, {})

@@ -54,11 +54,11 @@ def option_env(ctx: StepContext, prefix: str, keys: tuple[str, ...]) -> dict[str
     return {f"{prefix}_{k.replace('-', '_').upper()}": ctx.prop(k) for k in keys}
 
 
-def shell(ctx: StepContext, body: str, env: Mapping[str, str] = ()) -> StepOutcome:
+def shell(ctx: StepContext, body: str, env: Mapping[str, str] | None = None) -> StepOutcome:
     """Run ``body`` (bash, ``set -e``) after checking the step's tools; read its exports."""
     step = ctx.step
     assert isinstance(step, BuiltinStep)
-    ctx.run_script("set -e\n" + _tool_check(step) + body, env=env)
+    ctx.run_script("set -e\n" + _tool_check(step) + body, env=env or {})
     return StepOutcome(env=_read_exports(ctx))
 
 
