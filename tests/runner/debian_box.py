@@ -1,7 +1,8 @@
 """A Debian 12 box with the tools wercker's registry steps need, made offline-able.
 
 Built like the systemd test's root (:mod:`tests.systemd.rootfs`): debootstrap
-from the mirror this machine's apt uses, the result cached as a tarball
+from the mirror this machine's apt uses (then the root's own apt for the
+tools, from the same mirror), the result cached as a tarball
 under ``/var/cache/scratchd-test/`` keyed by its package list, then
 ``docker import``-ed once. It holds Debian's npm, bundler, pip, Go and
 kubectl, so the built-in steps run inside a box as they would in a real
@@ -52,19 +53,44 @@ def tarball(cache_dir: Path = CACHE_DIR) -> Path:
 
 
 def _bootstrap(path: Path) -> None:
+    """debootstrap a minimal root, then apt-get the tools inside it.
+
+    debootstrap's own ``--include`` resolver misses dependencies given by
+    ``Provides`` (npm's node-* packages), so the packages are installed by
+    the root's apt, from the same mirror, in a chroot.
+    """
     if shutil.which("debootstrap") is None:
         raise RuntimeError("debootstrap is not installed (apt-get install debootstrap)")
     with tempfile.TemporaryDirectory(dir=path.parent, prefix="steps-root-") as tmp:
         root = Path(tmp) / "root"
-        subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(PACKAGES)}",
-             SUITE, str(root), apt_mirror()],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=3600,
-        )  # fmt: skip
+        debs = path.parent / "debs"  # downloaded packages kept: a retry downloads less
+        debs.mkdir(exist_ok=True)
+        _run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}",
+              SUITE, str(root), apt_mirror()], root)  # fmt: skip
+        shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+        subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
+        try:
+            install = (
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive "
+                "apt-get install -y -qq --no-install-recommends " + " ".join(PACKAGES)
+            )
+            _run(["chroot", str(root), "/bin/sh", "-c", install], root)
+        finally:
+            subprocess.run(["umount", str(root / "proc")], check=False)
         _trim(root)
         partial = path.with_suffix(".partial")
         subprocess.run(["tar", "-C", str(root), "-cf", str(partial), "."], check=True)
         os.replace(partial, path)
+
+
+def _run(argv: list[str], root: Path) -> None:
+    done = subprocess.run(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=3600
+    )
+    if done.returncode != 0:
+        log = root / "debootstrap" / "debootstrap.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else done.stderr[-3000:]
+        raise RuntimeError(f"{argv[0]} failed:\n{tail}")
 
 
 def docker_image(client) -> str:
