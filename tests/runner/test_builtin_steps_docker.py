@@ -104,3 +104,23 @@ def test_a_tool_missing_from_the_box_names_its_debian_package(builds, busybox_bo
     result = builds(f"box: {busybox_box}\nbuild:\n  steps:\n    - npm-test\n")
     assert result.status == BuildStatus.FAILED and result.exit_code == 127
     assert "install the Debian package 'npm' (apt-get install npm)" in result.output
+
+
+def test_base_path_in_the_box_is_the_absolute_path_the_file_gives(builds, busybox_box):
+    (builds.source / "main.txt").write_text("source file\n")
+    result = builds(
+        f"""\
+box: {busybox_box}
+build:
+  base-path: /go/src/example.org/acme/cities
+  steps:
+    - script:
+        name: where
+        code: |
+          echo "pwd=$(pwd) src=$WERCKER_SOURCE_DIR"
+          cat main.txt
+"""
+    )
+    assert result.status == BuildStatus.PASSED, result.output
+    path = "/go/src/example.org/acme/cities"
+    assert builds.stdout("where") == [f"pwd={path} src={path}", "source file"]
