@@ -19,6 +19,7 @@ from scratchd.models import BuildStatus
 from scratchd.pipeline.parse import parse_plan
 from tests.runner.receivers import start_receiver
 from tests.runner.test_executor import Run
+from tests.support.services import unavailable
 
 
 @pytest.fixture
@@ -41,7 +42,7 @@ def lines(run: Run, step: str) -> list[str]:
 def needs(*tools: str) -> None:
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
-        pytest.skip(f"not installed: {', '.join(missing)}")
+        unavailable(f"not installed: {', '.join(missing)}")  # fails under CI=true
 
 
 def test_npm_install_and_npm_test_with_a_local_dependency(run):

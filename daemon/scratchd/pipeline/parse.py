@@ -2,15 +2,18 @@
 
 The shape follows wercker's ``core/config.go``: a handful of top-level
 settings (``box``, ``services``, ``command-timeout``, ``no-response-timeout``,
-``source-dir``, plus ``workflows`` and ``ignore-file`` which scratchd ignores)
-and every other top-level key is a pipeline, except keys starting with a dot,
-which are "hidden" holders of YAML anchors (wercker skipped what it could not
-read as a pipeline). A pipeline has ``box``,
-``services``, ``steps``, ``after-steps``, ``base-path`` and ``docker``; any
-other key must be a list of steps (wercker's old "deploy targets").
+``source-dir``, ``workflows``; ``ignore-file`` is ignored) and every other
+top-level key is a pipeline, except keys starting with a dot, which are
+"hidden" holders of YAML anchors. wercker skipped top-level keys it could
+not read as a pipeline (a stray scalar, a list, an anchor holder): they are
+warnings here. A pipeline has ``box``, ``services``, ``steps``,
+``after-steps``, ``base-path`` and ``docker``; any other key whose value is
+a list of steps is an old-style deploy target, whatever its name; other
+keys were ignored by wercker (warnings), except a nested pipeline (error).
 
 Everything found wrong is collected (see :mod:`.diagnostics`);
-:func:`parse_plan` raises the first error, :func:`compile_plan` returns all.
+:func:`parse_plan` raises the first error, :func:`compile_plan` returns what
+lint shows.
 """
 
 from __future__ import annotations
