@@ -113,7 +113,8 @@ class PipelineSyntaxError(PipelineError):
 
     def __init__(self, message: str, *, path: str, line: int = 0, column: int = 0) -> None:
         self.path, self.line, self.column, self.reason = path, line, column, message
-        super().__init__(f"{path}:{line}:{column}: {message}")
+        where = f"{path}:{line}:{column}" if line else path  # line 0: the file as a whole
+        super().__init__(f"{where}: {message}")
 
 
 class StepCompileError(PipelineSyntaxError):

@@ -220,6 +220,7 @@ class WorkerPool:
             work_dir=work / "pipelines",
             cache_dir=self._state.cache_dir(repo.name),
             configured=tuple(repo.pipelines),
+            deploy_target=repo.deploy_target,
             executor=config.executor_for(repo),
             build_id=str(record.id),
         )

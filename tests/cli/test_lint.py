@@ -11,8 +11,8 @@ import pytest
 CLEAN = "box: golang\nbuild:\n  steps:\n    - script:\n        code: go build\n"
 WARN_ONLY = "box: golang\nbuild:\n  steps:\n    - internal/watch\n"
 BROKEN = (
-    "box: golang\nbuild:\n  steps:\n    - internal/docker-scratch-push:\n"
-    "        repository: quay.io/o/a\n        tagz: x\n    - internal/shell\n"
+    "box: golang\nbuild:\n  steps:\n    - internal/docker-push:\n"
+    "        respository: quay.io/o/a\n        tagz: x\n    - internal/shell\n"
 )
 
 
@@ -37,7 +37,11 @@ def test_errors_and_warnings_are_printed_with_file_line_col(tmp_path):
     out = scratchd_lint("ci.yml", cwd=tmp_path)
     assert out.returncode == 1
     assert out.stdout.splitlines() == [
-        "ci.yml:6:9: unknown step option 'tagz' for internal/docker-scratch-push",
+        "ci.yml:4:7: internal/docker-push needs the option 'repository'",
+        "ci.yml:5:9: warning: unknown option 'respository' of internal/docker-push is ignored, "
+        "as wercker ignored it; did you mean 'repository'?",
+        "ci.yml:6:9: warning: unknown option 'tagz' of internal/docker-push is ignored, "
+        "as wercker ignored it; did you mean 'tag'?",
         "ci.yml:7:7: warning: step 'internal/shell' will not run here: "
         "it opens an interactive shell for 'wercker dev'",
     ]

@@ -23,10 +23,10 @@ def test_three_step_shapes_give_the_same_step():
     assert {(s.id, s.name, s.code, s.kind) for s in shapes} == {
         ("script", "nm", "set -e\nmake", "script")
     }
-    bare = steps_of("build:\n  steps:\n    - npm-install\n")[0]
+    bare = steps_of("build:\n  steps:\n    - hipchat-notify\n")[0]  # npm-install is built in
     assert (bare.id, bare.name, bare.kind, bare.properties) == (
-        "npm-install",
-        "npm-install",
+        "hipchat-notify",
+        "hipchat-notify",
         "registry",
         (),
     )

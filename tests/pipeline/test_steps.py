@@ -13,7 +13,13 @@ from scratchd.pipeline.steps import StepRef, classify, parse_step_id, property_e
     [
         ("script", StepRef("script", "wercker", "script", "*"), steps.SCRIPT),
         ("wercker/script@1.0", StepRef("wercker/script@1.0", "wercker", "script", "1.0"), "script"),
-        ("npm-install", StepRef("npm-install", "wercker", "npm-install", "*"), steps.REGISTRY),
+        ("npm-install", StepRef("npm-install", "wercker", "npm-install", "*"), steps.BUILTIN),
+        ("wercker/npm-install@1.1.4",
+         StepRef("wercker/npm-install@1.1.4", "wercker", "npm-install", "1.1.4"), steps.BUILTIN),
+        ("asux/bundle-install@1.1.8",  # another owner's fork may differ: not the built-in
+         StepRef("asux/bundle-install@1.1.8", "asux", "bundle-install", "1.1.8"), steps.REGISTRY),
+        ("hipchat-notify", StepRef("hipchat-notify", "wercker", "hipchat-notify", "*"),
+         steps.REGISTRY),
         ("wercker/golint@1.0.0", StepRef("wercker/golint@1.0.0", "wercker", "golint", "1.0.0"),
          steps.REGISTRY),
         ("internal/docker-scratch-push",

@@ -47,9 +47,9 @@ class Run:
     def __call__(self, plan: Plan, *, cancel=None, **kw):
         self.count += 1
         executor = Executor(lambda kind: HostBackend(kill_grace=1.0), self.lines.append)
+        kw.setdefault("commit", COMMIT)
         build, masker = compiled(
             plan,
-            commit=COMMIT,
             source=self.source,
             work_dir=self.tmp / f"work{self.count}",
             cache_dir=self.cache,

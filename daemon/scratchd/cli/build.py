@@ -29,6 +29,12 @@ def register(subparsers) -> None:
         metavar="NAMES",
         help="comma-separated pipelines to run in order (default: build,deploy as present)",
     )
+    p.add_argument(
+        "--deploy-target",
+        default="",
+        metavar="NAME",
+        help="run this old-style deploy target of the deploy pipelines (wercker v1 targets)",
+    )
     p.add_argument("--executor", choices=("host", "docker"), default="docker")
     p.add_argument("--env", action="append", default=[], metavar="K=V", help="repeatable")
     p.add_argument("--secrets-file", metavar="FILE", help="K=V lines: env values, masked")
@@ -104,6 +110,7 @@ def _prepare(args: argparse.Namespace, work, masker):
         pipelines=tuple(n.strip() for n in args.pipeline.split(",") if n.strip()),
         executor=args.executor,
         env=env,
+        deploy_target=args.deploy_target,
     )
 
 

@@ -159,6 +159,7 @@ def _repo(t: _Table) -> RepoConfig:
         branches=t.globs("branches", d.branches),
         tags=t.globs("tags", d.tags),
         pipelines=t.strings("pipelines", d.pipelines, nonempty=True),
+        deploy_target=t.string("deploy_target", d.deploy_target),
         pipeline_file=t.string("pipeline_file", d.pipeline_file),
         secrets_file=t.path("secrets_file", None),
         schedule=t.cron("schedule"),

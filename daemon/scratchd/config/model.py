@@ -129,6 +129,9 @@ class RepoConfig:
     branches: tuple[str, ...] = ("main", "master")
     tags: tuple[str, ...] = ()
     pipelines: tuple[str, ...] = ("build", "deploy")
+    #: An old-style deploy target of the file to run (``deploy: {production: [...]}``);
+    #: "" runs the deploy pipelines' own ``steps``.
+    deploy_target: str = ""
     pipeline_file: str = "wercker.yml"
     secrets_file: Path | None = None
     schedule: str | None = None  # crontab line, checked by apscheduler

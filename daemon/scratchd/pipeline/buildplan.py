@@ -121,6 +121,9 @@ class PipelinePlan:
     box: Box | None = None
     services: tuple[Box, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    #: Whose output this pipeline works on: None the pipeline before it (the
+    #: commit for the first), "" the commit, else that pipeline's (workflows' requires).
+    source_from: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,37 @@ from typing import Any
 from scratchd.errors import PipelineError, StepCompileError
 from scratchd.models import CommitInfo, Secret
 from scratchd.pipeline import buildplan as bp
+from scratchd.pipeline import registrysteps as rs
 from scratchd.pipeline import steps as known
 from scratchd.pipeline.environment import pipeline_env
-from scratchd.pipeline.localstep import local_step
+from scratchd.pipeline.localstep import find_step, local_step
 from scratchd.pipeline.plan import Pipeline, Plan, Step
+from scratchd.pipeline.selection import DEFAULT_PIPELINES, select
+from scratchd.pipeline.workflows import required_source
 
-DEFAULT_PIPELINES = ("build", "deploy")
+__all__ = ["DEFAULT_PIPELINES", "CompileInput", "compile_build", "compile_step", "plan_build"]
 
 _INTERNAL = {
     "internal/docker-scratch-push": bp.ScratchPushStep,
     "internal/docker-push": bp.DockerPushStep,
     "internal/docker-build": bp.DockerBuildStep,
+}
+
+#: Registry steps run natively (a vendored copy in .scratchd/steps/ wins).
+_BUILTIN: dict[str, type[rs.BuiltinStep]] = {
+    "npm-install": rs.NpmInstallStep,
+    "npm-test": rs.NpmTestStep,
+    "bundle-install": rs.BundleInstallStep,
+    "pip-install": rs.PipInstallStep,
+    "setup-go-workspace": rs.SetupGoWorkspaceStep,
+    "install-packages": rs.InstallPackagesStep,
+    "add-ssh-key": rs.AddSshKeyStep,
+    "add-to-known_hosts": rs.AddToKnownHostsStep,
+    "bash-template": rs.BashTemplateStep,
+    "kubectl": rs.KubectlStep,
+    "slack-notifier": rs.SlackNotifierStep,
+    "github-create-release": rs.GithubCreateReleaseStep,
+    "github-upload-asset": rs.GithubUploadAssetStep,
 }
 
 
@@ -62,7 +82,14 @@ def compile_build(inp: CompileInput) -> bp.BuildPlan:
     """Parse ``inp.text`` and resolve it into a BuildPlan; raises PipelineError."""
     from scratchd.pipeline.parse import parse_plan
 
-    return plan_build(parse_plan(inp.text, inp.path), inp)
+    plan = parse_plan(
+        inp.text,
+        inp.path,
+        requested=inp.pipelines,
+        configured=inp.configured,
+        branch=inp.commit.branch,
+    )
+    return plan_build(plan, inp)
 
 
 def plan_build(plan: Plan, inp: CompileInput) -> bp.BuildPlan:
@@ -87,11 +114,13 @@ def plan_build(plan: Plan, inp: CompileInput) -> bp.BuildPlan:
         compiled.append(
             bp.PipelinePlan(
                 name=pipeline.name,
-                steps=_steps(_steps_of(pipeline, inp.deploy_target), inp),
+                steps=_base_path(pipeline, inp)
+                + _steps(_steps_of(pipeline, inp.deploy_target), inp),
                 after_steps=_steps(pipeline.after_steps, inp),
                 box=plan.box_for(pipeline),
                 services=plan.services_for(pipeline),
                 env=env,
+                source_from=required_source(plan.workflows, pipeline.name),
             )
         )
     return bp.BuildPlan(
@@ -120,20 +149,11 @@ def _now() -> float:
 
 
 def _select(plan: Plan, inp: CompileInput) -> list[Pipeline]:
-    """The pipelines to run, in order (see :class:`CompileInput`)."""
-    if inp.pipelines:
-        missing = [n for n in inp.pipelines if plan.pipeline(n) is None]
-        if missing:
-            names = ", ".join(p.name for p in plan.pipelines) or "none"
-            raise PipelineError(f"{plan.path}: no pipeline {missing[0]!r} (pipelines: {names})")
-        return [p for n in inp.pipelines if (p := plan.pipeline(n)) is not None]
-    wanted = inp.configured or DEFAULT_PIPELINES
-    chosen = [p for n in wanted if (p := plan.pipeline(n)) is not None]
-    if chosen:
-        return chosen
-    if inp.configured:
-        raise PipelineError(f"{plan.path}: none of the pipelines {', '.join(wanted)} is defined")
-    raise PipelineError(f"{plan.path}: has neither a 'build' nor a 'deploy' pipeline")
+    """The pipelines to run, in order (see :mod:`scratchd.pipeline.selection`)."""
+    try:
+        return select(plan, inp.pipelines, inp.configured, inp.commit.branch)
+    except PipelineError as exc:
+        raise PipelineError(f"{plan.path}: {exc}") from None
 
 
 def _steps_of(pipeline: Pipeline, target: str) -> tuple[Step, ...]:
@@ -143,6 +163,17 @@ def _steps_of(pipeline: Pipeline, target: str) -> tuple[Step, ...]:
             if name == target:
                 return steps
     return pipeline.steps
+
+
+def _base_path(pipeline: Pipeline, inp: CompileInput) -> tuple[bp.PlanStep, ...]:
+    """wercker's ``base-path``: an absolute path in the box; on the host, the same
+    path under the pipeline's own directory (never outside the build's dirs)."""
+    if not pipeline.base_path:
+        return ()
+    path = "/" + pipeline.base_path.strip("/")
+    if inp.executor == "host":
+        path = "$WERCKER_PIPELINE_DIR/base-path" + path
+    return (rs.BasePathStep(name="base-path", id="base-path", options=(("path", path),)),)
 
 
 def _steps(steps: Iterable[Step], inp: CompileInput) -> tuple[bp.PlanStep, ...]:
@@ -166,6 +197,11 @@ def compile_step(step: Step, source: Path, path: str) -> bp.PlanStep:
         return bp.ScriptStep(**common, code=step.code, cwd=step.cwd or step.prop("cwd"))
     if kind == known.INTERNAL:
         return _INTERNAL[ref.identifier](**common)
+    if kind == known.BUILTIN and find_step(ref, source) is None:
+        name = known.builtin_name(ref)
+        secret = known.SECRET_OPTIONS | known.BUILTIN_SECRETS.get(name, frozenset())
+        tools = known.BUILTIN_STEPS[name][1]
+        return _BUILTIN[name](**{**common, "secret_options": secret}, tools=tools)
     if kind == known.RETIRED:
         reason = known.RETIRED_INTERNAL.get(ref.identifier, "wercker's platform ran it")
         return bp.SkippedStep(**common, reason=reason)

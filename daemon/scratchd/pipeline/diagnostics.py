@@ -21,6 +21,11 @@ class Diagnostic:
     col: int
     severity: str = field(compare=False)
     message: str = field(compare=False)
+    #: The pipeline the finding is inside ("" for the file's top level): lint
+    #: leaves out warnings of pipelines a run would not start.
+    pipeline: str = field(default="", compare=False)
+    #: Errors of one repeated mistake share a group and are shown once.
+    group: str = field(default="", compare=False)
 
     def format(self, path: str) -> str:
         """``FILE:LINE:COL: message`` (``warning:`` before warnings' messages)."""
@@ -34,12 +39,13 @@ class Collector:
 
     def __init__(self) -> None:
         self.items: list[Diagnostic] = []
+        self.pipeline = ""  # set by the reader while it is inside a pipeline
 
-    def error(self, where: tuple[int, int], message: str) -> None:
-        self.items.append(Diagnostic(where[0], where[1], ERROR, message))
+    def error(self, where: tuple[int, int], message: str, group: str = "") -> None:
+        self.items.append(Diagnostic(where[0], where[1], ERROR, message, self.pipeline, group))
 
     def warn(self, where: tuple[int, int], message: str) -> None:
-        self.items.append(Diagnostic(where[0], where[1], WARNING, message))
+        self.items.append(Diagnostic(where[0], where[1], WARNING, message, self.pipeline))
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -48,3 +54,36 @@ class Collector:
     @property
     def warnings(self) -> list[Diagnostic]:
         return [d for d in self.items if d.severity == WARNING]
+
+
+def condense(found: list[Diagnostic], running: frozenset[str] | None) -> list[Diagnostic]:
+    """What lint shows: sorted, one error per repeated mistake, each warning once.
+
+    ``running`` names the pipelines a run would start (None: all); warnings
+    inside other pipelines (a ``dev`` pipeline of ``internal/watch``) are
+    left out. Errors always stay: the daemon refuses the whole file.
+    """
+    out: list[Diagnostic] = []
+    groups: dict[str, list[Diagnostic]] = {}
+    seen: set[str] = set()
+    for d in sorted(found):
+        if d.severity == ERROR and d.group:
+            groups.setdefault(d.group, []).append(d)
+            if len(groups[d.group]) > 1:
+                continue
+        elif d.severity == WARNING:
+            if running is not None and d.pipeline and d.pipeline not in running:
+                continue
+            if d.message in seen:
+                continue
+            seen.add(d.message)
+        out.append(d)
+    return [_grouped(d, groups.get(d.group, [])) if d.group else d for d in out]
+
+
+def _grouped(first: Diagnostic, all_of: list[Diagnostic]) -> Diagnostic:
+    if len(all_of) < 2:
+        return first
+    lines = ", ".join(str(d.line) for d in all_of[1:])
+    message = f"{first.message} (the same on line{'s' if len(all_of) > 2 else ''} {lines})"
+    return Diagnostic(first.line, first.col, ERROR, message, first.pipeline, first.group)

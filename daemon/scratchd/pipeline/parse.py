@@ -2,15 +2,18 @@
 
 The shape follows wercker's ``core/config.go``: a handful of top-level
 settings (``box``, ``services``, ``command-timeout``, ``no-response-timeout``,
-``source-dir``, plus ``workflows`` and ``ignore-file`` which scratchd ignores)
-and every other top-level key is a pipeline, except keys starting with a dot,
-which are "hidden" holders of YAML anchors (wercker skipped what it could not
-read as a pipeline). A pipeline has ``box``,
-``services``, ``steps``, ``after-steps``, ``base-path`` and ``docker``; any
-other key must be a list of steps (wercker's old "deploy targets").
+``source-dir``, ``workflows``; ``ignore-file`` is ignored) and every other
+top-level key is a pipeline, except keys starting with a dot, which are
+"hidden" holders of YAML anchors. wercker skipped top-level keys it could
+not read as a pipeline (a stray scalar, a list, an anchor holder): they are
+warnings here. A pipeline has ``box``, ``services``, ``steps``,
+``after-steps``, ``base-path`` and ``docker``; any other key whose value is
+a list of steps is an old-style deploy target, whatever its name; other
+keys were ignored by wercker (warnings), except a nested pipeline (error).
 
 Everything found wrong is collected (see :mod:`.diagnostics`);
-:func:`parse_plan` raises the first error, :func:`compile_plan` returns all.
+:func:`parse_plan` raises the first error, :func:`compile_plan` returns what
+lint shows.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from scratchd.errors import PipelineError, PipelineSyntaxError
 from scratchd.pipeline.boxes import BoxReader
-from scratchd.pipeline.diagnostics import Collector, Diagnostic
+from scratchd.pipeline.diagnostics import ERROR, Collector, Diagnostic, condense
 from scratchd.pipeline.limits import check_size
 from scratchd.pipeline.plan import (
     DEFAULT_COMMAND_TIMEOUT,
@@ -35,11 +38,14 @@ from scratchd.pipeline.plan import (
     Step,
 )
 from scratchd.pipeline.stepparse import StepReader
+from scratchd.pipeline.workflowparse import WorkflowReader
+from scratchd.pipeline.yamlhints import likely_cause
 from scratchd.pipeline.yamlnodes import Document, is_null, kind, plain_text, where
 
 MAX_TIMEOUT_MINUTES = 60  # wercker caps both timeouts at an hour
 _SETTINGS = frozenset({"box", "services", "command-timeout", "no-response-timeout", "source-dir"})
-_IGNORED_SETTINGS = frozenset({"workflows", "ignore-file"})
+_IGNORED_SETTINGS = frozenset({"ignore-file"})
+_NULL = ScalarNode("tag:yaml.org,2002:null", "")
 _PIPELINE_KEYS = frozenset({"box", "services", "steps", "after-steps", "base-path", "docker"})
 
 
@@ -65,10 +71,23 @@ def decode(data: bytes, path: str) -> str:
         ) from None
 
 
-def parse_plan(text: str, path: str) -> Plan:
-    """Parse wercker.yml text; the first error raises PipelineSyntaxError."""
-    plan, found = compile_plan(text, path)
-    errors = sorted(d for d in found if d.severity == "error")
+def parse_plan(
+    text: str,
+    path: str,
+    *,
+    requested: tuple[str, ...] = (),
+    configured: tuple[str, ...] = (),
+    branch: str | None = None,
+) -> Plan:
+    """Parse wercker.yml text; the first error raises PipelineSyntaxError.
+
+    The selection arguments are :func:`scratchd.pipeline.selection.select`'s:
+    a file with nothing to run for them is an error here as in lint.
+    """
+    plan, found = compile_plan(
+        text, path, requested=requested, configured=configured, branch=branch
+    )
+    errors = [d for d in found if d.severity == ERROR]
     if errors or plan is None:
         first = errors[0]
         raise PipelineSyntaxError(first.message, path=path, line=first.line, column=first.col)
@@ -76,20 +95,37 @@ def parse_plan(text: str, path: str) -> Plan:
 
 
 def compile_plan(
-    text: str, path: str, root: Path | None = None
+    text: str,
+    path: str,
+    root: Path | None = None,
+    *,
+    requested: tuple[str, ...] = (),
+    configured: tuple[str, ...] = (),
+    branch: str | None = None,
 ) -> tuple[Plan | None, list[Diagnostic]]:
-    """The Plan (None if the file has errors) and every diagnostic, in file order.
+    """The Plan (None if the file has errors) and what lint shows, in file order.
 
     ``root`` is the repository directory when known; it lets the checks see
-    whether registry steps are vendored there.
+    whether registry steps are vendored there. Warnings of pipelines the
+    selection would not run are left out; each warning appears once and a
+    repeated error once (:func:`~scratchd.pipeline.diagnostics.condense`).
     """
+    from scratchd.pipeline.selection import select
+
     out = Collector()
     doc = _compose(text, out)
     plan = None
+    running: frozenset[str] | None = None
     if doc is not None:
         plan = _PlanReader(doc, out, root).read(doc.root, path)
-    found = sorted(out.items)
-    if any(d.severity == "error" for d in found):
+        if not out.errors:
+            try:
+                running = frozenset(p.name for p in select(plan, requested, configured, branch))
+            except PipelineError as exc:
+                out.error((0, 0), str(exc))
+                running = frozenset()  # nothing runs: no pipeline's warnings matter
+    found = condense(out.items, running)
+    if plan is None or any(d.severity == ERROR for d in found):
         return None, found
     if plan is None:  # _compose already reported why there is no document
         return None, found
@@ -126,6 +162,9 @@ def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[tuple[int, int], 
     if "\t" in indent:
         return (line, indent.index("\t") + 1), "tab used for indentation; YAML needs spaces"
     problem = " ".join(str(exc.problem or "invalid YAML").split())
+    cause = likely_cause(problem, text.splitlines(), line)
+    if cause:
+        return cause
     context = " ".join(str(exc.context).split()) if exc.context else ""
     if context and not context.startswith("while"):
         return (line, col), f"invalid YAML: {context}, {problem}"
@@ -151,15 +190,17 @@ class _PlanReader:
         settings: dict[str, Any] = {}
         pipelines = []
         for key, key_node, value in self.doc.entries(node, self.out):
-            if key in _SETTINGS:
+            if key in _SETTINGS or key == "workflows":
                 settings[key] = value
             elif key in _IGNORED_SETTINGS:
                 self.out.warn(where(key_node), f"'{key}' is ignored by scratchd")
             elif key.startswith("."):
                 continue  # a hidden key: holds YAML anchors for the pipelines to reuse
-            else:
+            elif self._is_pipeline(key, key_node, value):
+                self.out.pipeline = key
                 pipelines.append(self._pipeline(key, key_node, value))
-        if not any(p.name == "build" for p in pipelines):
+                self.out.pipeline = ""
+        if not any(p.name == "build" for p in pipelines) and "workflows" not in settings:
             self.out.warn(where(node), "no 'build' pipeline")
         return Plan(
             path=path,
@@ -171,6 +212,7 @@ class _PlanReader:
                 settings, "no-response-timeout", DEFAULT_NO_RESPONSE_TIMEOUT
             ),
             source_dir=self._source_dir(settings.get("source-dir")),
+            workflows=WorkflowReader(self.doc, self.out).read(settings.get("workflows", _NULL)),
         )
 
     def _timeout(self, settings: dict[str, Any], key: str, default: int) -> int:
@@ -206,20 +248,16 @@ class _PlanReader:
         if is_null(node):
             self.out.warn(where(key_node), f"pipeline '{name}' has no steps")
             return Pipeline(name=name, line=line)
-        if not isinstance(node, MappingNode):
-            typo = _did_you_mean(name, _SETTINGS)
-            self.out.error(
-                where(key_node) if typo else where(node),
-                typo or f"pipeline '{name}' must be a map with 'steps', not {kind(node)}",
-            )
-            return Pipeline(name=name, line=line)
-        fields: dict[str, Any] = {}
+        assert isinstance(node, MappingNode)  # _is_pipeline let only maps (and null) through
+        fields: dict[str, Node] = {}
         targets = []
         for key, kn, value in self.doc.entries(node, self.out):
             if key in _PIPELINE_KEYS:
                 fields[key] = value
-            else:
+            elif isinstance(value, SequenceNode):
                 targets.append((key, self._target(name, key, kn, value)))
+            else:
+                self._not_a_target(name, key, kn, value)
         if "steps" not in fields and not targets:
             self.out.warn(where(key_node), f"pipeline '{name}' has no steps")
         return Pipeline(
@@ -234,24 +272,61 @@ class _PlanReader:
             line=line,
         )
 
-    def _target(self, pipeline: str, key: str, key_node: Node, node: Node) -> tuple[Step, ...]:
-        typo = _did_you_mean(key, _PIPELINE_KEYS)
-        if typo:
-            self.out.error(where(key_node), f"in pipeline '{pipeline}': {typo}")
-            return ()
-        if not isinstance(node, SequenceNode):
-            self.out.error(
-                where(key_node),
-                f"unknown key '{key}' in pipeline '{pipeline}' (expected steps, after-steps, "
-                "box, services, base-path, docker or a deploy target's list of steps)",
-            )
-            return ()
+    def _is_pipeline(self, key: str, key_node: Node, value: Node) -> bool:
+        """wercker read every other top-level key as a pipeline and skipped what
+        did not read as one (a stray scalar, a list, an anchor holder): so do we,
+        with a warning instead of rejecting the file."""
+        if is_null(value):
+            return True
+        if isinstance(value, MappingNode):
+            keys = {k.value for k, _ in value.value if isinstance(k, ScalarNode)}
+            lists = any(isinstance(v, SequenceNode) for _, v in value.value)
+            if keys & _PIPELINE_KEYS or lists or "<<" in keys:
+                return True
+            what = "a map without 'steps'"
+        else:
+            what = kind(value)
+        typo = _did_you_mean(key, _SETTINGS)
         self.out.warn(
             where(key_node),
-            f"deploy target '{key}' of pipeline '{pipeline}' is not run by scratchd; "
-            "make it a pipeline of its own",
+            f"{typo} (skipped: wercker skipped top-level keys that are not pipelines)"
+            if typo
+            else f"top-level key '{key}' is not a pipeline ({what}); "
+            "it is skipped, as wercker skipped it",
+        )
+        return False
+
+    def _target(
+        self, pipeline: str, key: str, key_node: Node, node: SequenceNode
+    ) -> tuple[Step, ...]:
+        """A list of steps beside ``steps`` is a deploy target, whatever its name."""
+        self.out.warn(
+            where(key_node),
+            f"deploy target '{key}' of pipeline '{pipeline}' runs only when selected: "
+            f'deploy_target = "{key}" in the repository\'s config, or '
+            f"scratchd build --deploy-target {key}",
         )
         return self._steps(node, key)
+
+    def _not_a_target(self, pipeline: str, key: str, key_node: Node, node: Node) -> None:
+        if isinstance(node, MappingNode) and any(
+            isinstance(k, ScalarNode) and k.value in ("steps", "after-steps") for k, _ in node.value
+        ):
+            self.out.error(
+                where(key_node),
+                f"pipelines cannot be nested: '{key}' is inside '{pipeline}'; "
+                "move it to the top level (no indentation)",
+                group="nested",
+            )
+            return
+        typo = _did_you_mean(key, _PIPELINE_KEYS)
+        self.out.warn(
+            where(key_node),
+            f"in pipeline '{pipeline}': {typo} (ignored, as wercker ignored it)"
+            if typo
+            else f"in pipeline '{pipeline}': key '{key}' is ignored, as wercker ignored it "
+            "(a deploy target is a list of steps)",
+        )
 
     def _steps(self, node: Node | None, key: str) -> tuple[Step, ...]:
         if node is None or is_null(node):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from scratchd.pipeline.workflows import Workflow
+
 DEFAULT_COMMAND_TIMEOUT = 25 * 60  # seconds; wercker's 25 minutes
 DEFAULT_NO_RESPONSE_TIMEOUT = 5 * 60  # seconds; wercker's 5 minutes
 
@@ -105,7 +107,14 @@ class Plan:
     command_timeout: int = DEFAULT_COMMAND_TIMEOUT
     no_response_timeout: int = DEFAULT_NO_RESPONSE_TIMEOUT
     source_dir: str = ""
+    workflows: tuple[Workflow, ...] = ()
     warnings: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """Every old-style deploy target name of the file, once each, in file order."""
+        names = (name for p in self.pipelines for name, _ in p.targets)
+        return tuple(dict.fromkeys(names))
 
     def pipeline(self, name: str) -> Pipeline | None:
         return next((p for p in self.pipelines if p.name == name), None)

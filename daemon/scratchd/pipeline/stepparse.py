@@ -15,6 +15,7 @@ code gets ``set -e`` in front unless it starts with ``#!`` (normalizeCode).
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,7 +53,12 @@ class StepReader:
         if len(entries) == 1:
             if not isinstance(value, MappingNode):
                 if not is_null(value):
-                    self.out.error(where(value), f"options of step '{step_id}' must be a map")
+                    self.out.error(
+                        where(value),
+                        f"options of step '{step_id}' must be a map of 'option: value' "
+                        "lines indented under the step id",
+                        group="step-options",
+                    )
                 else:
                     self.out.error(
                         where(id_node),
@@ -116,6 +122,7 @@ class StepReader:
             )
             return None
         step_kind = known.classify(ref)
+        options = _renamed(ref.identifier, options)
         props = {k: v for k, _, v in options}
         self._check(id_node, ref, step_kind, options)
         code = props.pop("code", "") if step_kind == known.SCRIPT else ""
@@ -147,6 +154,8 @@ class StepReader:
             self._check_local(at, ref)
         elif step_kind == known.REGISTRY:
             self._warn_registry(at, ref)
+        elif step_kind == known.BUILTIN and not self._vendored(ref):
+            self._check_builtin(known.builtin_name(ref), options)
 
     def _check_internal(self, at: At, step_id: str, options: Options) -> None:
         allowed = known.OPTIONS[step_id] | known.COMMON_OPTIONS
@@ -157,7 +166,12 @@ class StepReader:
             if key in ignored:
                 self.out.warn(where(key_node), f"option '{key}' of {step_id} is ignored here")
             elif key not in allowed:
-                self.out.error(where(key_node), f"unknown step option '{key}' for {step_id}")
+                close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                self.out.warn(
+                    where(key_node),
+                    f"unknown option '{key}' of {step_id} is ignored, as wercker ignored it{hint}",
+                )
             elif key in known.SECRET_OPTIONS and value and "$" not in value:
                 self.out.warn(
                     where(key_node),
@@ -190,8 +204,20 @@ class StepReader:
         elif self.root is not None and not (self.root / path / "run.sh").is_file():
             self.out.warn(at, f"step '{ref.identifier}': {path}/run.sh does not exist")
 
+    def _vendored(self, ref: known.StepRef) -> bool:
+        return self.root is not None and (self.root / known.vendored_dir(ref) / "run.sh").is_file()
+
+    def _check_builtin(self, name: str, options: list[tuple[str, Node, str]]) -> None:
+        """Built-in registry steps ignore unknown options, as wercker's steps did."""
+        allowed = known.BUILTIN_STEPS[name][0] | known.COMMON_OPTIONS
+        for key, key_node, _ in options:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+                hint = f"; did you mean '{close[0]}'?" if close else ""
+                self.out.warn(where(key_node), f"unknown option '{key}' of {name} is ignored{hint}")
+
     def _warn_registry(self, at: At, ref: known.StepRef) -> None:
-        if self.root is not None and (self.root / known.vendored_dir(ref) / "run.sh").is_file():
+        if self._vendored(ref):
             return  # vendored: the runner will find it
         source = f"the URL {ref.url}" if ref.url else "wercker's retired step registry"
         self.out.warn(
@@ -200,6 +226,17 @@ class StepReader:
             f"vendor it: copy the step's files (run.sh, step.yml) into "
             f"{known.vendored_dir(ref)}/",
         )
+
+
+def _renamed(step_id: str, options: list[tuple[str, Node, str]]) -> list[tuple[str, Node, str]]:
+    """Old option names as the option they mean (``buildargs`` → ``build-args``),
+    unless the file also gives the new name, which then wins."""
+    aliases = known.OPTION_ALIASES.get(step_id, {})
+    given = {key for key, _, _ in options}
+    return [
+        (aliases[key], kn, v) if key in aliases and aliases[key] not in given else (key, kn, v)
+        for key, kn, v in options
+    ]
 
 
 def _normalize_code(code: str) -> str:

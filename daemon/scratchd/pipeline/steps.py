@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 
 SCRIPT = "script"
+BUILTIN = "builtin"  # a registry step scratchd runs natively (pipeline.registrysteps)
 INTERNAL = "internal"
 LOCAL = "local"
 REGISTRY = "registry"
@@ -83,9 +84,20 @@ OPTIONS: dict[str, frozenset[str]] = {
 
 #: Options wercker knew for a built-in step that scratchd accepts and ignores.
 IGNORED_OPTIONS: dict[str, frozenset[str]] = {
-    "internal/docker-scratch-push": _WERCKER_ONLY_PUSH | {"image-name"},
-    "internal/docker-push": _WERCKER_ONLY_PUSH,
+    "internal/docker-scratch-push": _WERCKER_ONLY_PUSH | {"image-name", "force-tags"},
+    # force-tags: docker <1.10 refused to move a tag without it; a registry
+    # push always moves the tag, so there is nothing left to force.
+    "internal/docker-push": _WERCKER_ONLY_PUSH | {"force-tags"},
     "internal/docker-build": frozenset({"disable-sync"}),
+}
+
+#: Option names older wercker releases read, and the name they mean now.
+OPTION_ALIASES: dict[str, dict[str, str]] = {
+    "internal/docker-build": {
+        "tag": "image-name",
+        "buildargs": "build-args",
+        "extrahosts": "extra-hosts",
+    },
 }
 
 #: Options a built-in step needs.
@@ -98,7 +110,73 @@ REQUIRED_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 
 #: Options whose values are credentials: masked in every output.
-SECRET_OPTIONS = frozenset({"password", "aws-secret-key", "azure-client-secret"})
+SECRET_OPTIONS = frozenset({"password", "token", "aws-secret-key", "azure-client-secret"})
+
+_KUBECTL_FLAGS = frozenset(
+    {
+        "server", "username", "password", "token", "insecure-skip-tls-verify",
+        "certificate-authority", "client-certificate", "client-key", "namespace",
+        "all", "current-replicas", "deployment-label-key", "file", "grace-period", "image",
+        "interactive", "output", "overwrite", "patch", "pod", "poll-interval", "replicas",
+        "resource-version", "rollback", "selector", "stdin", "template", "timeout", "tty",
+        "update-period",
+    }
+)  # fmt: skip
+_GITHUB = frozenset({"token", "owner", "repo", "api-url"})
+
+#: The retired registry steps built in: options (as their READMEs documented
+#: them) and the commands each needs with the Debian package that has them.
+BUILTIN_STEPS: dict[str, tuple[frozenset[str], tuple[tuple[str, str], ...]]] = {
+    "npm-install": (
+        frozenset({"options", "use-cache", "clear-cache-on-failed"}),
+        (("npm", "npm"),),
+    ),
+    "npm-test": (frozenset(), (("npm", "npm"),)),
+    "bundle-install": (
+        frozenset({"path", "without", "jobs", "gemfile", "deployment", "frozen", "binstubs",
+                   "clean", "retry"}),
+        (("bundle", "ruby-bundler"),),
+    ),
+    "pip-install": (
+        frozenset({"requirements_file", "packages_list", "extra_args", "cleanup_wheel_dir",
+                   "auto_run_wheel"}),
+        (("pip3", "python3-pip"),),
+    ),
+    "setup-go-workspace": (frozenset({"package-dir", "gopath"}), ()),
+    "install-packages": (frozenset({"packages"}), (("apt-get", "apt"),)),
+    "add-ssh-key": (frozenset({"keyname", "host"}), ()),
+    "add-to-known_hosts": (
+        frozenset({"hostname", "fingerprint", "type", "port", "local"}),
+        (("ssh-keyscan", "openssh-client"),),
+    ),
+    "bash-template": (frozenset({"input", "output"}), ()),
+    "kubectl": (
+        _KUBECTL_FLAGS | {"command", "cmd", "raw-global-args", "raw-args", "debug"},
+        (("kubectl", "kubernetes-client"),),
+    ),
+    "slack-notifier": (
+        frozenset({"url", "channel", "username", "icon_url", "notify_on", "branch"}),
+        (),
+    ),
+    "github-create-release": (
+        _GITHUB | {"tag", "title", "body", "draft", "prerelease", "target-commitish", "export-id"},
+        (),
+    ),
+    "github-upload-asset": (
+        _GITHUB | {"file", "filename", "content-type", "release-id", "upload-url"},
+        (),
+    ),
+}  # fmt: skip
+
+#: Step-specific secret options (besides SECRET_OPTIONS): a Slack webhook URL is a credential.
+BUILTIN_SECRETS: dict[str, frozenset[str]] = {"slack-notifier": frozenset({"url"})}
+
+
+def builtin_name(ref: StepRef) -> str:
+    """The built-in a registry step id names ("" if none): wercker's own steps only,
+    with or without the ``wercker/`` owner and a version; other owners' forks differ."""
+    return ref.name if ref.owner == "wercker" and ref.name in BUILTIN_STEPS else ""
+
 
 #: wercker's display names of the built-in steps.
 DISPLAY_NAMES = {
@@ -166,7 +244,7 @@ def classify(ref: StepRef) -> str:
         return RETIRED
     if ref.url:
         return LOCAL if ref.url.startswith("file://") else REGISTRY
-    return REGISTRY
+    return BUILTIN if builtin_name(ref) else REGISTRY
 
 
 def vendored_dir(ref: StepRef) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -59,7 +59,10 @@ class BuildRun:
 
     def run_all(self) -> None:
         root = self.plan.source
+        outputs: dict[str, Path] = {}
         for pipeline in self.plan.pipelines:
+            if pipeline.source_from is not None:  # workflows: the required pipeline's output
+                root = outputs.get(pipeline.source_from, self.plan.source)
             if self.cancel.is_set():
                 self.cancelled = True
                 self.info(pipeline.name, "", f"=== pipeline {pipeline.name} not started: cancelled")
@@ -68,7 +71,7 @@ class BuildRun:
             self.run_pipeline(pipeline, dirs)
             if self.failure or self.cancelled:
                 return
-            root = dirs.output  # wercker: the build's output is the deploy's source
+            root = outputs[pipeline.name] = dirs.output  # the build's output: the deploy's source
 
     def dirs(self, name: str, root: Path) -> PipelineDirs:
         base = self.plan.work_dir / name
@@ -109,7 +112,7 @@ class BuildRun:
             for step in pipeline.steps:
                 if self.failure or self.cancelled:
                     break
-                self.run_one(pipeline.name, step, backend, job, env, after=False)
+                env.update(self.run_one(pipeline.name, step, backend, job, env, after=False))
             if not self.cancelled:
                 result = "failed" if self.failure else "passed"
                 failed = self.failure
@@ -125,8 +128,13 @@ class BuildRun:
         status = "cancelled" if self.cancelled else "failed" if self.failure else "passed"
         log.info("pipeline %s %s", pipeline.name, status, extra=fields)
 
-    def run_one(self, pipeline: str, step: PlanStep, backend, job, env, *, after: bool) -> None:
+    def run_one(
+        self, pipeline: str, step: PlanStep, backend, job, env, *, after: bool
+    ) -> Mapping[str, str]:
+        """Run one step and record its result; returns what it exports to later steps."""
         step_id = uuid.uuid4().hex[:12]
+        moved = env.get("WERCKER_SOURCE_DIR", "") != backend.env_paths().get("WERCKER_SOURCE_DIR")
+        workdir = env.get("WERCKER_SOURCE_DIR", "") if moved else ""
         env = {**env, **step_env(step_id, step.name, env)}
         ctx = StepContext(
             pipeline=pipeline,
@@ -142,6 +150,7 @@ class BuildRun:
             pipeline_file_sha256=self.plan.pipeline_file_sha256,
             command_timeout=self.plan.command_timeout,
             no_response_timeout=self.plan.no_response_timeout,
+            workdir=workdir,
         )
         fields = {**self.fields, "PIPELINE": pipeline, "STEP": step.name}
         self.info(pipeline, step.name, f"--- {'after-step ' if after else ''}{step.name}")
@@ -153,7 +162,7 @@ class BuildRun:
         except BuildCancelled as exc:
             self.cancelled = True
             self.record(pipeline, step, "cancelled", started, after, message=str(exc))
-            return
+            return {}
         except ScratchdError as exc:
             if isinstance(exc, InfrastructureError) and exc.retryable:
                 exc.args = (self.output.redact(str(exc)),)
@@ -164,10 +173,11 @@ class BuildRun:
             result = self.record(pipeline, step, "failed", started, after, code, message)
             if not after and self.failure is None:
                 self.failure = result
-            return
+            return {}
         extra = {"IMAGE_DIGEST": outcome.digest} if outcome.digest else {}
         log.info("step %s passed", step.name, extra={**fields, **extra})
         self.record(pipeline, step, "passed", started, after, outcome=outcome)
+        return outcome.env
 
     def record(
         self, pipeline, step, status, started, after, code=None, message="", outcome=None

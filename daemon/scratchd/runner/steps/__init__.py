@@ -9,6 +9,7 @@ nothing here knows step ids or YAML.
 
 from __future__ import annotations
 
+import posixpath
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,9 @@ class StepContext:
     pipeline_file_sha256: str = ""  # the compiled wercker.yml, for provenance
     command_timeout: float = 25 * 60
     no_response_timeout: float = 5 * 60
+    #: Where steps start when an earlier step moved the source (setup-go-workspace);
+    #: "" is the backend's source dir.
+    workdir: str = ""
 
     def prop(self, key: str, default: str = "") -> str:
         """A step option with ``$VAR`` expanded; ``password`` values become secrets."""
@@ -73,6 +77,8 @@ class StepContext:
         self, script: str, *, cwd: str = "", env: Mapping[str, str] = MappingProxyType({})
     ) -> None:
         """Run a shell script on the backend; a non-zero exit is a :class:`StepFailed`."""
+        if self.workdir:
+            cwd = posixpath.join(self.workdir, cwd)
         command = StepCommand(
             name=self.step.name,
             script=script,
@@ -97,13 +103,25 @@ class StepOutcome:
 
     digest: str = ""
     images: tuple[str, ...] = ()  # references pushed or stored, for the summary
+    #: Variables the step exports to the steps after it (wercker ran all steps of a
+    #: pipeline in one shell, so a step's ``export`` reached the next ones).
+    env: Mapping[str, str] = field(default_factory=dict)
 
 
 def run_step(ctx: StepContext) -> StepOutcome:
     """Run the step by its compiled type; a retired step is only logged."""
-    from scratchd.runner.steps import docker_build, docker_push, local, scratch_push, script
+    from scratchd.runner.steps import (
+        builtin,
+        docker_build,
+        docker_push,
+        local,
+        scratch_push,
+        script,
+    )
 
     step = ctx.step
+    if isinstance(step, builtin.BuiltinStep):
+        return builtin.run(ctx)
     if isinstance(step, bp.SkippedStep):
         ctx.log(f"skipped {step.id}: it does not run here ({step.reason})")
         return StepOutcome()
