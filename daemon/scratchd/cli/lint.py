@@ -16,6 +16,12 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--strict", action="store_true", help="treat warnings as errors (exit 1 on any finding)"
     )
+    parser.add_argument(
+        "--secrets-file",
+        metavar="FILE",
+        help="the K=V secrets file builds get: warn when one of its variables would go "
+        "into an image config",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -24,7 +30,12 @@ def run(args: argparse.Namespace) -> int:
 
     from scratchd.pipeline.lint import lint_file
 
-    found = lint_file(Path(args.file))
+    names: frozenset[str] = frozenset()
+    if args.secrets_file:
+        from scratchd.pipeline.secrets import load_secrets_file
+
+        names = frozenset(load_secrets_file(args.secrets_file))
+    found = lint_file(Path(args.file), names)
     for diagnostic in found:
         print(diagnostic.format(args.file))
     failing = found if args.strict else [d for d in found if d.severity == "error"]

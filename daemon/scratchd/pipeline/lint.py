@@ -13,17 +13,20 @@ from scratchd.pipeline.diagnostics import ERROR, Diagnostic
 from scratchd.pipeline.parse import compile_plan, decode
 
 
-def lint(text: str, path: str, root: Path | None = None) -> list[Diagnostic]:
+def lint(
+    text: str, path: str, root: Path | None = None, secret_names: frozenset[str] = frozenset()
+) -> list[Diagnostic]:
     """Errors and warnings of wercker.yml ``text``, in file order.
 
     ``root`` is the repository directory, when known, so vendored steps in
-    ``.scratchd/steps/`` are recognised.
+    ``.scratchd/steps/`` are recognised; ``secret_names`` are the variables
+    of the secrets file the builds will get, when known.
     """
-    _, found = compile_plan(text, path, root)
+    _, found = compile_plan(text, path, root, secret_names)
     return found
 
 
-def lint_file(path: Path) -> list[Diagnostic]:
+def lint_file(path: Path, secret_names: frozenset[str] = frozenset()) -> list[Diagnostic]:
     """Like :func:`lint` for a file; unreadable or non-UTF-8 files are errors too."""
     try:
         data = path.read_bytes()
@@ -33,4 +36,4 @@ def lint_file(path: Path) -> list[Diagnostic]:
         text = decode(data, str(path))
     except PipelineSyntaxError as exc:
         return [Diagnostic(exc.line, exc.column, ERROR, exc.reason)]
-    return lint(text, str(path), path.parent)
+    return lint(text, str(path), path.parent, secret_names)

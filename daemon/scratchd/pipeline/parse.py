@@ -74,18 +74,20 @@ def parse_plan(text: str, path: str) -> Plan:
 
 
 def compile_plan(
-    text: str, path: str, root: Path | None = None
+    text: str, path: str, root: Path | None = None, secret_names: frozenset[str] = frozenset()
 ) -> tuple[Plan | None, list[Diagnostic]]:
     """The Plan (None if the file has errors) and every diagnostic, in file order.
 
     ``root`` is the repository directory when known; it lets the checks see
-    whether registry steps are vendored there.
+    whether registry steps are vendored there. ``secret_names`` are the
+    variables of a secrets file, when known (lint warns when one would go
+    into an image config).
     """
     out = Collector()
     doc = _compose(text, out)
     plan = None
     if doc is not None:
-        plan = _PlanReader(doc, out, root).read(doc.root, path)
+        plan = _PlanReader(doc, out, root, secret_names).read(doc.root, path)
     found = sorted(out.items)
     if any(d.severity == "error" for d in found):
         return None, found
@@ -137,10 +139,12 @@ def _did_you_mean(key: str, known: frozenset[str]) -> str:
 
 
 class _PlanReader:
-    def __init__(self, doc: Document, out: Collector, root: Path | None) -> None:
+    def __init__(
+        self, doc: Document, out: Collector, root: Path | None, secret_names: frozenset[str]
+    ) -> None:
         self.doc, self.out = doc, out
         self.boxes = BoxReader(doc, out)
-        self.steps = StepReader(doc, out, root)
+        self.steps = StepReader(doc, out, root, secret_names)
 
     def read(self, node: Node, path: str) -> Plan:
         if not isinstance(node, MappingNode):
