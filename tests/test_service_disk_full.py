@@ -17,7 +17,7 @@ import pytest
 
 from scratchd.store import StateDir
 from tests.git.repos import WorkRepo
-from tests.support.daemon import make_daemon_fixture, repo_table  # noqa: F401
+from tests.support.daemon import QUICK_YML, make_daemon_fixture, repo_table  # noqa: F401
 from tests.support.services import unavailable
 
 FILL_YML = """\
@@ -61,8 +61,10 @@ def count(text: str, needle: str) -> int:
 def test_a_build_that_fills_the_disk_is_retried_once_space_is_back(tmp_path, small_fs, make_daemon):
     work = WorkRepo(tmp_path / "app")
     work.commit("fill the disk", files={"wercker.yml": FILL_YML})
+    other = WorkRepo(tmp_path / "other")
+    other.commit("quick", files={"wercker.yml": QUICK_YML, "counter.txt": "0\n"})
     d = make_daemon(
-        [repo_table("app", work.path)],
+        [repo_table("app", work.path), repo_table("other", other.path)],
         state_dir=str(small_fs / "state"),
         max_concurrent_builds=1,
     )
@@ -74,8 +76,11 @@ def test_a_build_that_fills_the_disk_is_retried_once_space_is_back(tmp_path, sma
     # The build is not left running: queued again as an infrastructure error, and
     # nothing starts while the disk is full (the queue keeps it, attempts unused).
     d.wait(lambda: d.builds()[0].status == "queued", timeout=30, what="the build queued again")
+    waiting = other.commit("while the disk is full")  # the queue takes it, nothing starts
+    d.wait(lambda: d.builds(repo="other")[-1].sha == waiting, timeout=30, what="queued")
     time.sleep(5)  # more than two heartbeats on a full disk
-    (build,) = d.builds()
+    (build,) = d.builds(repo="app")
+    assert d.builds(repo="other")[-1].status == "queued"
     assert build.status == "queued", build
     assert "no space left" in build.message
     assert build.attempt == 2  # the retry, not yet started: no attempt used up while full
@@ -85,10 +90,12 @@ def test_a_build_that_fills_the_disk_is_retried_once_space_is_back(tmp_path, sma
     assert count(log, FULL) == 1, log
     assert "Traceback" not in log
     assert "heartbeat failed" not in log
+    assert count(log, "cannot write the state database") <= 1
 
     os.unlink(fill)  # the operator frees space; the daemon notices by itself
     passed = d.wait_status(work.head(), "passed", timeout=60)
     assert passed.id == build.id and passed.attempt == 2
+    d.wait_status(waiting, "passed", timeout=60)
     assert count(d.log(), BACK) == 1
 
     sha = work.commit("next", files={"note.txt": "more\n"})
