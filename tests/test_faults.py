@@ -88,3 +88,17 @@ def test_an_outcome_the_store_refuses_is_recorded_later_and_frees_the_slot(tmp_p
     [(build, outcome)] = rig.scheduler.finished
     assert build.id == 1 and outcome.passed
     assert reserve.exists()  # back once nothing is pending
+
+
+def test_a_build_whose_paths_cannot_be_stored_is_an_infrastructure_error(tmp_path):
+    rig = Rig(tmp_path, lambda req, cancel: result(BuildStatus.PASSED))
+
+    def full(*args, **kw):
+        raise StoreError("state database: database or disk is full")
+
+    rig.store.set_paths = full
+    [(build, outcome)] = rig.build()
+    assert build.id == 1 and rig.pool.running() == []
+    assert outcome.status == BuildStatus.ERROR and outcome.retryable
+    assert outcome.message.startswith("no space left on the state directory's disk")
+    assert rig.executor.requests == []  # nothing ran

@@ -39,6 +39,7 @@ from scratchd.store import BuildLog, BuildRecord, StateDir, prune_builds
 log = logging.getLogger(__name__)
 
 SHUTDOWN = "daemon stopped"
+_FAULTS = (BuildStatus.FAILED, BuildStatus.ERROR)  # what a full disk may have caused
 _OUTCOME_LEVEL = {
     BuildStatus.PASSED: logging.INFO,
     BuildStatus.FAILED: logging.ERROR,
@@ -80,6 +81,7 @@ class Running:
     thread: threading.Thread
     cancel: threading.Event = field(default_factory=threading.Event)
     reason: str = ""
+    recorded: bool = False  # its outcome went to the scheduler (or waits to)
 
 
 class WorkerPool:
@@ -167,8 +169,13 @@ class WorkerPool:
         status, message = BuildStatus.ERROR, ""
         try:
             status, digests, message = self._logged_build(run)
-        except Exception as exc:  # even the log could not be opened: the slot is freed below
+        except Exception as exc:  # before the build ran (its log could not be opened ...)
             self._fault(record, exc)
+            if not run.recorded:
+                outcome = decide(str(record.id), error=exc)
+                if is_disk_full(exc):
+                    outcome = _for_want_of_space(outcome)
+                status, message = self._record(run, outcome), outcome.reason
         finally:
             with self._lock:
                 self._running.pop(record.id, None)
@@ -224,7 +231,7 @@ class WorkerPool:
             outcome = outcome.interrupted(SHUTDOWN)
         elif not outcome.passed:
             build_log.line(outcome.reason, "info")
-        status = self._record(record, outcome)
+        status = self._record(run, outcome)
         digests = () if status == BuildStatus.INTERRUPTED else outcome.digests
         return status, digests, "" if outcome.passed else outcome.reason
 
@@ -236,25 +243,20 @@ class WorkerPool:
         build's work directory goes at once: it is the likeliest space to free.
         """
         full = build_log.write_error is not None and is_disk_full(build_log.write_error)
-        if outcome.passed or not (full or low_on_space(work)):
-            return outcome
+        if outcome.status not in _FAULTS or not (full or low_on_space(work)):
+            return outcome  # passed, or cancelled by someone: not the disk's doing
         shutil.rmtree(work, ignore_errors=True)
-        reason = f"no space left on the state directory's disk ({outcome.reason})"
-        return replace(
-            outcome,
-            status=BuildStatus.ERROR,
-            message=reason,
-            failed_pipeline="",
-            failed_step="",
-            retryable=True,
-            internal=False,
-        )
+        return _for_want_of_space(outcome)
 
-    def _record(self, record: BuildRecord, outcome: BuildOutcome) -> BuildStatus:
+    def _record(self, run: Running, outcome: BuildOutcome) -> BuildStatus:
         """``scheduler.finish``, or keep the outcome for :meth:`record_pending`.
 
         On a full disk the reserve is given up to make room for this write.
         """
+        run.recorded = True  # written now, or kept to be written: never twice
+        return self._finish(run.record, outcome)
+
+    def _finish(self, record: BuildRecord, outcome: BuildOutcome) -> BuildStatus:
         try:
             try:
                 return self._scheduler.finish(record, outcome)
@@ -279,7 +281,7 @@ class WorkerPool:
         with self._lock:
             pending, self._unrecorded = self._unrecorded, []
         for record, outcome in pending:
-            self._record(record, outcome)
+            self._finish(record, outcome)
         with self._lock:
             left = len(self._unrecorded)
         if pending and left < len(pending):
@@ -340,6 +342,19 @@ class WorkerPool:
             prune_builds(self._store, self._state, repo.name, config.daemon.keep_builds)
         except ScratchdError as exc:
             log.warning("pruning %s failed: %s", repo.name, exc, extra=fields)
+
+
+def _for_want_of_space(outcome: BuildOutcome) -> BuildOutcome:
+    """The outcome as an infrastructure error: the disk, not the commit, failed it."""
+    return replace(
+        outcome,
+        status=BuildStatus.ERROR,
+        message=f"no space left on the state directory's disk ({outcome.reason})",
+        failed_pipeline="",
+        failed_step="",
+        retryable=True,
+        internal=False,
+    )
 
 
 def _journal_consumer(fields: dict[str, str], masker: Redactor) -> Callable:
