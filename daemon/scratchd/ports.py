@@ -22,6 +22,7 @@ from scratchd.models import BuildStatus, Commit, CommitInfo, Trigger
 
 if TYPE_CHECKING:
     from scratchd.config import Config
+    from scratchd.faults import Condition
     from scratchd.git.watcher import WatchSink, WatchSpec
     from scratchd.outcome import BuildOutcome
     from scratchd.pipeline.buildplan import BuildPlan
@@ -102,6 +103,11 @@ class Pool(Protocol):
     def cancel_all(self, reason: str = ...) -> None: ...
 
     def join(self, timeout: float) -> bool: ...
+
+    def record_pending(self) -> int: ...
+
+    @property
+    def disk_full(self) -> Condition: ...
 
 
 class SystemdNotifier(Protocol):

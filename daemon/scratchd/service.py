@@ -32,6 +32,7 @@ from typing import Any
 
 from scratchd.config import Config
 from scratchd.errors import ScratchdError
+from scratchd.faults import MIN_FREE_BYTES, Condition, is_disk_full, low_on_space
 from scratchd.git.refs import RefUpdate
 from scratchd.git.watcher import WatchSpec
 from scratchd.models import Commit, Trigger
@@ -82,6 +83,10 @@ class Service:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._started_at = clock()
+        self._paused = False  # the disk is full: no build starts
+        self._db_fault = Condition(
+            log, "cannot write the state database", "the state database can be written again"
+        )
         self._watcher = make_watcher(self)
         self._pool = make_pool(lambda: self._config, self._wake.set)
 
@@ -130,12 +135,14 @@ class Service:
             version = self._store.data_version()
             now = self._clock()
             retry_at = self._scheduler.next_wakeup()
-            if woken or version != seen_version or (retry_at is not None and retry_at <= now):
+            due = retry_at is not None and retry_at <= now
+            if woken or version != seen_version or due or self._paused:
                 seen_version = version
-                self._dispatch()
-                self._honour_cancels()
+                self._guarded(self._dispatch)
+                self._guarded(self._honour_cancels)
             if now >= next_beat:
                 self._heartbeat("running")
+                self._guarded(self._pool.record_pending)
                 next_beat = now + HEARTBEAT_EVERY
             interval = self._notifier.watchdog_interval if self._notifier else None
             if self._notifier is not None and interval and now >= next_dog:
@@ -143,8 +150,35 @@ class Service:
                 next_dog = now + interval
             self._wake.wait(TICK)
 
+    def _guarded(self, action: Callable[[], object]) -> None:
+        """Run one loop action; a store fault is logged once per condition, never fatal."""
+        try:
+            action()
+        except ScratchdError as exc:
+            self._fault(exc)
+
+    def _fault(self, exc: ScratchdError) -> None:
+        if is_disk_full(exc):
+            self._pool.disk_full.failed(exc)
+        else:
+            self._db_fault.failed(exc)
+
     def _dispatch(self) -> None:
-        """Start every build the scheduler allows now (claimed = durably ``running``)."""
+        """Start every build the scheduler allows now (claimed = durably ``running``).
+
+        Not while the state directory's disk is full: a build could only fail
+        for want of space (and use up its retries). The queue waits, and the
+        loop looks again every tick until space is back.
+        """
+        state = self._config.daemon.state_dir
+        self._paused = low_on_space(state)
+        if self._paused:
+            self._pool.disk_full.failed(
+                f"less than {MIN_FREE_BYTES // 1024} KiB free under {state}; "
+                "no build starts until space is freed"
+            )
+            return
+        self._pool.disk_full.cleared()  # said before the first build starts again
         repos = [r.name for r in self._config.repos]
         for job in self._scheduler.next_jobs(repos):
             self._pool.start(job)
@@ -264,7 +298,11 @@ class Service:
                 config_path=str(self._config.path),
             )
         except ScratchdError as exc:
-            log.error("heartbeat failed: %s", exc)
+            self._fault(exc)
+        else:
+            self._db_fault.cleared()
+            if not low_on_space(self._config.daemon.state_dir):
+                self._pool.disk_full.cleared()
         if status == "running":
             self._notify("status", text)
 

@@ -18,12 +18,13 @@ import logging
 import shutil
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from scratchd.errors import PipelineError, ScratchdError
+from scratchd.faults import Condition, Reserve, is_disk_full, low_on_space
 from scratchd.models import BuildStatus, Commit
-from scratchd.outcome import decide
+from scratchd.outcome import BuildOutcome, decide
 from scratchd.ports import (
     BuildExecutor,
     ConfigGetter,
@@ -38,6 +39,7 @@ from scratchd.store import BuildLog, BuildRecord, StateDir, prune_builds
 log = logging.getLogger(__name__)
 
 SHUTDOWN = "daemon stopped"
+_FAULTS = (BuildStatus.FAILED, BuildStatus.ERROR)  # what a full disk may have caused
 _OUTCOME_LEVEL = {
     BuildStatus.PASSED: logging.INFO,
     BuildStatus.FAILED: logging.ERROR,
@@ -79,6 +81,7 @@ class Running:
     thread: threading.Thread
     cancel: threading.Event = field(default_factory=threading.Event)
     reason: str = ""
+    recorded: bool = False  # its outcome went to the scheduler (or waits to)
 
 
 class WorkerPool:
@@ -114,6 +117,13 @@ class WorkerPool:
         self._new_masker = new_masker  # one per build, made when it starts
         self._lock = threading.Lock()
         self._running: dict[int, Running] = {}
+        self._unrecorded: list[tuple[BuildRecord, BuildOutcome]] = []
+        self._reserve = Reserve(state.root / ".reserve")
+        self._reserve.ensure()  # before any build can fill the disk
+        #: One condition shared with the main loop, which clears it when space is back.
+        self.disk_full = Condition(
+            log, "the state directory's disk is full", "space is back on the state directory's disk"
+        )
 
     # -- control (main loop) -------------------------------------------------
 
@@ -155,15 +165,39 @@ class WorkerPool:
     def _work(self, build_id: int) -> None:
         run = self._running[build_id]
         record = run.record
+        digests: tuple[str, ...] = ()
+        status, message = BuildStatus.ERROR, ""
+        try:
+            status, digests, message = self._logged_build(run)
+        except Exception as exc:  # before the build ran (its log could not be opened ...)
+            self._fault(record, exc)
+            if not run.recorded:
+                outcome = decide(str(record.id), error=exc)
+                if is_disk_full(exc):
+                    outcome = _for_want_of_space(outcome)
+                status, message = self._record(run, outcome), outcome.reason
+        finally:
+            with self._lock:
+                self._running.pop(record.id, None)
+            try:
+                self._after(record, status, digests, message)
+            except Exception as exc:
+                self._fault(record, exc)
+            self._on_done()
+
+    def _logged_build(self, run: Running) -> tuple[BuildStatus, tuple[str, ...], str]:
+        """The build with its log file and journal consumer around it."""
+        record = run.record
         fields = _fields(record)
         path = self._state.log_path(record.repo, record.id)
         work = self._state.work_dir(record.repo, record.id)
         self._store.set_paths(record.id, log_path=path, work_dir=work)
         masker = self._new_masker()
-        build_log = BuildLog(path, masker=masker)
+        build_log = BuildLog(path, masker=masker, on_error=lambda exc: self._fault(record, exc))
         self._router.register(str(record.id), build_log, _journal_consumer(fields, masker))
         log.info("build %s of %s started", record.id, record.short_sha, extra=fields)
-        status, digests, message = BuildStatus.ERROR, (), ""
+        digests: tuple[str, ...] = ()
+        status, message = BuildStatus.ERROR, ""
         try:
             status, digests, message = self._build(run, build_log, work, masker)
         except Exception:
@@ -172,10 +206,14 @@ class WorkerPool:
             self._router.unregister(str(record.id))
             build_log.line(f"build {status}{': ' + message if message else ''}", "info")
             build_log.finish()
-            with self._lock:
-                self._running.pop(record.id, None)
-            self._after(record, status, digests, message)
-            self._on_done()
+        return status, digests, message
+
+    def _fault(self, record: BuildRecord, exc: BaseException) -> None:
+        """A fault around a build (no space for its log, ...): once per condition, no trace."""
+        if is_disk_full(exc):
+            self.disk_full.failed(f"{exc} (build {record.id})", **_fields(record))
+        else:
+            log.error("build %s: %s", record.id, exc, exc_info=exc, extra=_fields(record))
 
     def _build(self, run: Running, build_log: BuildLog, work: Path, redactor: Redactor):
         """Run the build; returns (status, digests, message) as recorded."""
@@ -184,17 +222,73 @@ class WorkerPool:
         try:
             outcome = self._execute(record, run.cancel, build_log, work, masker)
         except Exception as exc:  # before the executor ran: checkout, wercker.yml, a bug
-            if not isinstance(exc, ScratchdError):
+            if not isinstance(exc, ScratchdError) and not is_disk_full(exc):
                 log.exception("build %s crashed", record.id, extra=_fields(record))
             outcome = decide(str(record.id), error=exc, mask=masker.redact)
+        outcome = self._out_of_space(outcome, work, build_log)
         # Cut short by the shutdown (not failed on its own): run again at the next start.
         if run.cancel.is_set() and run.reason == SHUTDOWN and outcome.cut_short:
             outcome = outcome.interrupted(SHUTDOWN)
         elif not outcome.passed:
             build_log.line(outcome.reason, "info")
-        status = self._scheduler.finish(record, outcome)
+        status = self._record(run, outcome)
         digests = () if status == BuildStatus.INTERRUPTED else outcome.digests
         return status, digests, "" if outcome.passed else outcome.reason
+
+    def _out_of_space(self, outcome: BuildOutcome, work: Path, build_log: BuildLog):
+        """A build that did not pass while the disk is full failed for want of space.
+
+        That is the machine's fault, not the commit's: an infrastructure error,
+        retried (the main loop starts no build until space is back). The
+        build's work directory goes at once: it is the likeliest space to free.
+        """
+        full = build_log.write_error is not None and is_disk_full(build_log.write_error)
+        if outcome.status not in _FAULTS or not (full or low_on_space(work)):
+            return outcome  # passed, or cancelled by someone: not the disk's doing
+        shutil.rmtree(work, ignore_errors=True)
+        return _for_want_of_space(outcome)
+
+    def _record(self, run: Running, outcome: BuildOutcome) -> BuildStatus:
+        """``scheduler.finish``, or keep the outcome for :meth:`record_pending`.
+
+        On a full disk the reserve is given up to make room for this write.
+        """
+        run.recorded = True  # written now, or kept to be written: never twice
+        return self._finish(run.record, outcome)
+
+    def _finish(self, record: BuildRecord, outcome: BuildOutcome) -> BuildStatus:
+        try:
+            try:
+                return self._scheduler.finish(record, outcome)
+            except ScratchdError as exc:
+                if not (is_disk_full(exc) and self._reserve.release()):
+                    raise
+                return self._scheduler.finish(record, outcome)
+        except ScratchdError as exc:  # the state database cannot be written
+            self._fault(record, exc)
+            with self._lock:
+                self._unrecorded.append((record, outcome))
+            return outcome.status
+
+    def record_pending(self) -> int:
+        """Record outcomes the database refused earlier; returns how many remain.
+
+        The main loop calls this every heartbeat: the build stays ``running``
+        in the store (its slot taken, the queue untouched) until its outcome
+        is written, and then it is retried or final as policy says. With
+        nothing pending and space to spare, the disk reserve is put back.
+        """
+        with self._lock:
+            pending, self._unrecorded = self._unrecorded, []
+        for record, outcome in pending:
+            self._finish(record, outcome)
+        with self._lock:
+            left = len(self._unrecorded)
+        if pending and left < len(pending):
+            self._on_done()
+        if not left:
+            self._reserve.ensure()
+        return left
 
     def _execute(self, record, cancel, build_log, work: Path, masker: Redactor):
         from scratchd.prepare import prepare_build
@@ -249,6 +343,19 @@ class WorkerPool:
             prune_builds(self._store, self._state, repo.name, config.daemon.keep_builds)
         except ScratchdError as exc:
             log.warning("pruning %s failed: %s", repo.name, exc, extra=fields)
+
+
+def _for_want_of_space(outcome: BuildOutcome) -> BuildOutcome:
+    """The outcome as an infrastructure error: the disk, not the commit, failed it."""
+    return replace(
+        outcome,
+        status=BuildStatus.ERROR,
+        message=f"no space left on the state directory's disk ({outcome.reason})",
+        failed_pipeline="",
+        failed_step="",
+        retryable=True,
+        internal=False,
+    )
 
 
 def _journal_consumer(fields: dict[str, str], masker: Redactor) -> Callable:

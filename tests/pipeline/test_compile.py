@@ -171,3 +171,27 @@ deploy:
     assert deploy.env["WERCKER_DEPLOYTARGET_NAME"] == "production"
     _, plain = compile_text(tmp_path, text).pipelines
     assert [s.name for s in plain.steps] == ["default"]
+
+
+PUSH_WITH_SECRET = """\
+deploy:
+  steps:
+    - internal/docker-push:
+        repository: quay.io/acme/app
+        labels: build-token=${BUILD_TOKEN} commit=$WERCKER_GIT_COMMIT
+{extra}"""
+
+
+def test_a_secret_in_push_labels_is_refused_unless_marked_public(tmp_path):
+    secrets = {"BUILD_TOKEN": Secret("tok-secret-99")}
+    with pytest.raises(StepCompileError) as caught:
+        compile_text(tmp_path, PUSH_WITH_SECRET.replace("{extra}", ""), secrets=secrets)
+    message = str(caught.value)
+    assert message.startswith("repo/wercker.yml:3:")
+    assert "option 'labels' of internal/docker-push puts $BUILD_TOKEN, a secret" in message
+    assert "tok-secret-99" not in message
+    # the same name from --env is not a secret: compile cannot know (the runner checks values)
+    compile_text(tmp_path, PUSH_WITH_SECRET.replace("{extra}", ""), env={"BUILD_TOKEN": "x"})
+    marked = PUSH_WITH_SECRET.replace("{extra}", "        public-labels: true\n")
+    (step,) = compile_text(tmp_path, marked, secrets=secrets).pipelines[0].steps
+    assert step.is_public("labels") and not step.is_public("env")

@@ -12,12 +12,14 @@ test can assert the *order* in which the service talks to them.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from scratchd.config import Config, DaemonConfig, RepoConfig
+from scratchd.faults import Condition
 from scratchd.models import BuildStatus, Commit, CommitInfo, Trigger
 from scratchd.outcome import BuildOutcome
 from scratchd.scheduler import Policy, Submitted
@@ -193,6 +195,7 @@ class FakePool:
         self.active: dict[int, BuildRecord] = {}
         self.started = threading.Event()
         self.lock = threading.Lock()
+        self.disk_full = Condition(logging.getLogger(__name__), "disk full")
 
     def start(self, record: BuildRecord) -> None:
         self.calls.append(("pool", "start", record.id))
@@ -214,6 +217,9 @@ class FakePool:
         self.calls.append(("pool", "cancel_all", reason))
         for build_id in [r.id for r in self.running()]:
             self.end(build_id)
+
+    def record_pending(self) -> int:
+        return 0
 
     def join(self, timeout: float) -> bool:
         return not self.running()

@@ -24,6 +24,12 @@ def register(subparsers) -> None:
         metavar="NAME",
         help="lint as a run of these pipelines would (repeatable) and print what it runs",
     )
+    parser.add_argument(
+        "--secrets-file",
+        metavar="FILE",
+        help="the K=V secrets file builds get: warn when one of its variables would go "
+        "into an image config",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -31,7 +37,13 @@ def run(args: argparse.Namespace) -> int:
     from scratchd.pipeline.lint import lint_file
 
     pipelines = tuple(args.pipeline)
-    found = lint_file(Path(args.file), pipelines)
+
+    names: frozenset[str] = frozenset()
+    if args.secrets_file:
+        from scratchd.pipeline.secrets import load_secrets_file
+
+        names = frozenset(load_secrets_file(args.secrets_file))
+    found = lint_file(Path(args.file), pipelines, names)
     for diagnostic in found:
         print(diagnostic.format(args.file))
     if pipelines and not any(d.severity == "error" for d in found):

@@ -11,7 +11,7 @@ environment, which only exists at run time (backend paths, earlier steps).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +30,14 @@ __all__ = [
     "ScriptStep",
     "SkippedStep",
 ]
+
+
+_TRUE = frozenset({"true", "yes", "on", "1"})
+
+
+def marked_public(options: Iterable[tuple[str, str]], option: str) -> bool:
+    """``public-env: true`` / ``public-labels: true`` among a step's options."""
+    return any(k == f"public-{option}" and v.strip().lower() in _TRUE for k, v in options)
 
 
 @dataclass(frozen=True)
@@ -55,6 +63,10 @@ class PlanStep:
 
     def is_secret(self, key: str) -> bool:
         return key in self.secret_options or key.endswith("-password")
+
+    def is_public(self, option: str) -> bool:
+        """Whether ``public-<option>: true`` lets ``option`` carry secrets into an image."""
+        return marked_public(self.options, option)
 
     @property
     def where(self) -> str:

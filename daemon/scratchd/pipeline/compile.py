@@ -20,6 +20,7 @@ from typing import Any
 from scratchd.errors import PipelineError, StepCompileError
 from scratchd.models import CommitInfo, Secret
 from scratchd.pipeline import buildplan as bp
+from scratchd.pipeline import imagesecrets
 from scratchd.pipeline import registrysteps as rs
 from scratchd.pipeline import steps as known
 from scratchd.pipeline.environment import pipeline_env
@@ -177,7 +178,18 @@ def _base_path(pipeline: Pipeline, inp: CompileInput) -> tuple[bp.PlanStep, ...]
 
 
 def _steps(steps: Iterable[Step], inp: CompileInput) -> tuple[bp.PlanStep, ...]:
+    steps = tuple(steps)
+    for step in steps:
+        _refuse_secrets_in_image(step, inp)
     return tuple(compile_step(step, inp.source, inp.path) for step in steps)
+
+
+def _refuse_secrets_in_image(step: Step, inp: CompileInput) -> None:
+    """A push step's ``env``/``labels`` may not carry a secret unless marked public."""
+    if step.id not in imagesecrets.PUSH_STEPS:
+        return
+    for option, name in imagesecrets.secret_references(step.properties, inp.secrets.__contains__):
+        raise _error(step, inp.path, imagesecrets.refusal(step.id, option, name))
 
 
 def compile_step(step: Step, source: Path, path: str) -> bp.PlanStep:

@@ -14,19 +14,26 @@ from scratchd.pipeline.parse import compile_plan, decode
 
 
 def lint(
-    text: str, path: str, root: Path | None = None, pipelines: tuple[str, ...] = ()
+    text: str,
+    path: str,
+    root: Path | None = None,
+    pipelines: tuple[str, ...] = (),
+    secret_names: frozenset[str] = frozenset(),
 ) -> list[Diagnostic]:
     """Errors and warnings of wercker.yml ``text``, in file order.
 
     ``root`` is the repository directory, when known, so vendored steps in
     ``.scratchd/steps/`` are recognised. ``pipelines``: lint as a run of
-    exactly these would (default: the pipelines the daemon runs).
+    exactly these would (default: the pipelines the daemon runs); ``secret_names``
+    are the variables of the secrets file the builds will get, when known.
     """
-    _, found = compile_plan(text, path, root, requested=pipelines)
+    _, found = compile_plan(text, path, root, requested=pipelines, secret_names=secret_names)
     return found
 
 
-def lint_file(path: Path, pipelines: tuple[str, ...] = ()) -> list[Diagnostic]:
+def lint_file(
+    path: Path, pipelines: tuple[str, ...] = (), secret_names: frozenset[str] = frozenset()
+) -> list[Diagnostic]:
     """Like :func:`lint` for a file; unreadable or non-UTF-8 files are errors too."""
     try:
         data = path.read_bytes()
@@ -36,4 +43,4 @@ def lint_file(path: Path, pipelines: tuple[str, ...] = ()) -> list[Diagnostic]:
         text = decode(data, str(path))
     except PipelineSyntaxError as exc:
         return [Diagnostic(exc.line, exc.column, ERROR, exc.reason)]
-    return lint(text, str(path), path.parent, pipelines)
+    return lint(text, str(path), path.parent, pipelines, secret_names)

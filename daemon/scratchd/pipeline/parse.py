@@ -102,6 +102,7 @@ def compile_plan(
     requested: tuple[str, ...] = (),
     configured: tuple[str, ...] = (),
     branch: str | None = None,
+    secret_names: frozenset[str] = frozenset(),
 ) -> tuple[Plan | None, list[Diagnostic]]:
     """The Plan (None if the file has errors) and what lint shows, in file order.
 
@@ -109,6 +110,8 @@ def compile_plan(
     whether registry steps are vendored there. Warnings of pipelines the
     selection would not run are left out; each warning appears once and a
     repeated error once (:func:`~scratchd.pipeline.diagnostics.condense`).
+    ``secret_names`` are the variables of a secrets file, when known (lint
+    warns when one would go into an image config).
     """
     from scratchd.pipeline.selection import select
 
@@ -117,7 +120,7 @@ def compile_plan(
     plan = None
     running: frozenset[str] | None = None
     if doc is not None:
-        plan = _PlanReader(doc, out, root).read(doc.root, path)
+        plan = _PlanReader(doc, out, root, secret_names).read(doc.root, path)
         if not out.errors:
             try:
                 running = frozenset(p.name for p in select(plan, requested, configured, branch))
@@ -178,10 +181,12 @@ def _did_you_mean(key: str, known: frozenset[str]) -> str:
 
 
 class _PlanReader:
-    def __init__(self, doc: Document, out: Collector, root: Path | None) -> None:
+    def __init__(
+        self, doc: Document, out: Collector, root: Path | None, secret_names: frozenset[str]
+    ) -> None:
         self.doc, self.out = doc, out
         self.boxes = BoxReader(doc, out)
-        self.steps = StepReader(doc, out, root)
+        self.steps = StepReader(doc, out, root, secret_names)
 
     def read(self, node: Node, path: str) -> Plan:
         if not isinstance(node, MappingNode):

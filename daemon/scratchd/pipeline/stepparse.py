@@ -21,6 +21,7 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from scratchd.pipeline import imagesecrets
 from scratchd.pipeline import steps as known
 from scratchd.pipeline.diagnostics import Collector
 from scratchd.pipeline.plan import Step
@@ -33,9 +34,17 @@ At = tuple[int, int]  # line, column
 class StepReader:
     """Turns step nodes into Steps, reporting problems to a Collector."""
 
-    def __init__(self, doc: Document, out: Collector, root: Path | None = None) -> None:
-        # root: the repository's checkout, when known (lint), to look for vendored steps
+    def __init__(
+        self,
+        doc: Document,
+        out: Collector,
+        root: Path | None = None,
+        secret_names: frozenset[str] = frozenset(),
+    ) -> None:
+        # root: the repository's checkout, when known (lint), to look for vendored steps;
+        # secret_names: the secrets file's variables, when known (lint --secrets-file)
         self.doc, self.out, self.root = doc, out, root
+        self.secret_names = secret_names
 
     def read(self, node: Node) -> Step | None:
         if isinstance(node, ScalarNode) and not is_null(node):
@@ -181,6 +190,20 @@ class StepReader:
         for key in known.REQUIRED_OPTIONS.get(step_id, ()):
             if key not in given:
                 self.out.error(at, f"{step_id} needs the option '{key}'")
+        self._warn_secrets_in_image(step_id, options)
+
+    def _warn_secrets_in_image(self, step_id: str, options: Options) -> None:
+        """Lint's half of :mod:`.imagesecrets`: the run refuses what this warns about."""
+        if step_id not in imagesecrets.PUSH_STEPS:
+            return
+        nodes = {k: kn for k, kn, _ in options}
+
+        def is_secret(name: str) -> bool:
+            return name in self.secret_names or imagesecrets.looks_secret(name)
+
+        values = [(k, v) for k, _, v in options]
+        for option, name in imagesecrets.secret_references(values, is_secret):
+            self.out.warn(where(nodes[option]), imagesecrets.refusal(step_id, option, name))
 
     def _check_script(self, at: At, options: Options) -> None:
         keys = {k: kn for k, kn, _ in options}

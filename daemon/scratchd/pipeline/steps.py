@@ -36,6 +36,7 @@ COMMON_OPTIONS = frozenset({"name", "cwd", "checkpoint"})
 _REGISTRY_AUTH = frozenset({"username", "password", "registry"})
 _IMAGE_CONFIG = frozenset(
     {"cmd", "entrypoint", "ports", "env", "labels", "working-dir", "user", "volumes", "stopsignal"}
+    | {"public-env", "public-labels"}  # see pipeline/imagesecrets.py
 )
 # Options wercker's push steps read that have no meaning here (its own
 # registry, cloud-specific logins, commit metadata of the docker engine).

@@ -48,13 +48,24 @@ class BuildLog:
     ``masker`` (the build's :class:`~scratchd.redact.Masker`) masks every line
     written, scratchd's own included ("checking out", the outcome), so no
     caller has to remember to redact before writing.
+
+    A log that cannot be written (the disk is full) must not take the build's
+    worker down with it: a failed write drops the line, ``on_error`` hears of
+    the first failure, and :attr:`write_error` keeps it for the outcome.
     """
 
     def __init__(
-        self, path: Path, clock: Callable[[], float] = time.time, *, masker: Masker | None = None
+        self,
+        path: Path,
+        clock: Callable[[], float] = time.time,
+        *,
+        masker: Masker | None = None,
+        on_error: Callable[[OSError], None] = lambda exc: None,
     ) -> None:
         self.path = Path(path)
         self._masker = masker
+        self._on_error = on_error
+        self.write_error: OSError | None = None
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._clock = clock
         self._file = open(self.path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115
@@ -74,8 +85,16 @@ class BuildLog:
         when = self._clock() if timestamp is None else timestamp
         stamp = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3]
         where = f"{pipeline}/{step}: " if pipeline or step else ""
-        self._file.write(f"{stamp}Z {stream} {where}{text.rstrip(chr(10))}\n")
-        self._file.flush()
+        try:
+            self._file.write(f"{stamp}Z {stream} {where}{text.rstrip(chr(10))}\n")
+            self._file.flush()
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        if self.write_error is None:
+            self.write_error = exc
+            self._on_error(exc)
 
     def __call__(self, output: OutputLike) -> None:
         """A line consumer for the runner's output lines (``OutputLine``-shaped objects)."""
@@ -89,12 +108,20 @@ class BuildLog:
 
     def close(self) -> None:
         if not self._file.closed:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:  # the last buffered bytes found no space
+                self._failed(exc)
 
     def finish(self) -> Path:
-        """Close and compress; returns the ``.gz`` path."""
+        """Close and compress; returns the ``.gz`` path (the plain one if there is no room)."""
         self.close()
-        return compress_log(self.path)
+        try:
+            return compress_log(self.path)
+        except OSError as exc:
+            self._failed(exc)
+            gz_path(self.path).with_name(gz_path(self.path).name + ".tmp").unlink(missing_ok=True)
+            return self.path
 
     def __enter__(self) -> BuildLog:
         return self

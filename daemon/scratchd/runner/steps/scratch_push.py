@@ -35,6 +35,8 @@ OPTIONS = (
     "registry",
     "username",
     "password",
+    "public-env",
+    "public-labels",
 )
 
 
@@ -81,7 +83,7 @@ def image_spec(ctx: StepContext) -> ImageSpec:
     from scratchd.image.options import host_platform
     from scratchd.image.options import image_spec as spec_from_options
 
-    return spec_from_options(
+    spec = spec_from_options(
         ctx.prop,
         what=lambda option: _what(ctx, option),
         created=ctx.commit.commit_time,
@@ -89,6 +91,28 @@ def image_spec(ctx: StepContext) -> ImageSpec:
         source=ctx.commit.remote_url,
         platform=host_platform(),
     )
+    refuse_secrets(ctx, "env", spec.env)
+    refuse_secrets(ctx, "labels", spec.labels)
+    return spec
+
+
+def refuse_secrets(ctx: StepContext, option: str, pairs: tuple[tuple[str, str], ...]) -> None:
+    """The second line of defence behind the compile step's check by name.
+
+    An image config is public, so no value the build's masker knows (a
+    secret that came through ``--env``, a registry password the daemon
+    holds) may go there unless the wercker.yml marks the option public.
+    """
+    if ctx.step.is_public(option):
+        return
+    for key, value in pairs:
+        item = f"{key}={value}"
+        if ctx.output.redact(item) != item:
+            raise PipelineError(
+                f"{_what(ctx, option)}: {ctx.output.redact(key)} holds a secret value, which "
+                f"would go in clear into the image config; remove it, or add "
+                f"'public-{option}: true' if it is meant to be public"
+            )
 
 
 def store_image(ctx: StepContext, image, store: Path) -> StepOutcome:
