@@ -26,7 +26,7 @@ from scratchd.errors import UsageError
 from scratchd.image.build import canonical_json
 from scratchd.image.provenance import PREDICATE_SLSA, ProvenanceInputs, check_mode, predicate
 from scratchd.image.sbom import PREDICATE_SPDX, spdx_document
-from scratchd.image.types import Blob, Image
+from scratchd.image.types import Blob, Image, JSONDoc
 from scratchd.models import OCI_INDEX, OCI_MANIFEST, Descriptor
 
 ATTESTATION_ARTIFACT = "application/vnd.docker.attestation.manifest.v1+json"
@@ -149,7 +149,7 @@ def image_index(image: Image, attestation: Image) -> bytes:
     return canonical_json(doc)
 
 
-def _statement(image: Image, name: str, kind: str, doc: dict) -> tuple[str, bytes]:
+def _statement(image: Image, name: str, kind: str, doc: JSONDoc) -> tuple[str, bytes]:
     statement = {
         "_type": STATEMENT_V1,
         "subject": [{"name": name, "digest": {"sha256": image.digest.removeprefix("sha256:")}}],
@@ -159,14 +159,15 @@ def _statement(image: Image, name: str, kind: str, doc: dict) -> tuple[str, byte
     return kind, canonical_json(statement)
 
 
-def _blob(media_type: str, data: bytes, annotations=()) -> Blob:
+def _blob(media_type: str, data: bytes, annotations: tuple[tuple[str, str], ...] = ()) -> Blob:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     return Blob(Descriptor(media_type, digest, len(data), annotations), data=data)
 
 
-def _config(image: Image) -> dict:
+def _config(image: Image) -> JSONDoc:
     with image.config.open() as f:
-        return json.loads(f.read())
+        config: JSONDoc = json.loads(f.read())
+    return config
 
 
 def _tool() -> str:

@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from scratchd.image.attest import AttestedImage
 
 
-def write_docker_archive(image: Image, path: Path, tags: tuple[str, ...] | list[str]) -> None:
+def write_docker_archive(
+    image: Image | AttestedImage, path: Path, tags: tuple[str, ...] | list[str]
+) -> None:
     """Write ``image`` to the tarball ``path``; ``tags`` are ``repo:tag`` RepoTags."""
     for tag in tags:
         check_docker_reference(tag)
@@ -53,7 +55,9 @@ def write_docker_archive(image: Image, path: Path, tags: tuple[str, ...] | list[
 
 
 def _write(attested: Image | AttestedImage, out: BinaryIO, tags: Sequence[str]) -> None:
-    image: Image = getattr(attested, "image", attested)
+    from scratchd.image.attest import AttestedImage
+
+    image = attested.image if isinstance(attested, AttestedImage) else attested
     manifest = [
         {
             "Config": _member(image.config),
@@ -67,13 +71,13 @@ def _write(attested: Image | AttestedImage, out: BinaryIO, tags: Sequence[str]) 
     ) as tar:
         for blob in attested.blobs():
             _add(tar, _member(blob), blob)
-        if attested is not image:
+        if isinstance(attested, AttestedImage):
             _add_layout(tar, attested, tags)
         data = json.dumps(manifest, separators=(",", ":")).encode()
         _add(tar, "manifest.json", Blob(image.config.descriptor, data=data), len(data))
 
 
-def _add_layout(tar: tarfile.TarFile, attested, tags) -> None:
+def _add_layout(tar: tarfile.TarFile, attested: AttestedImage, tags: Sequence[str]) -> None:
     from scratchd.image.oci_layout import LAYOUT_FILE, index_json
 
     for child in (*attested.manifests(), attested):

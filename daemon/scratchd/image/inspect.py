@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from scratchd.image.attest import IN_TOTO, PREDICATE_ANNOTATION, REFERENCE_DIGEST
 from scratchd.image.provenance import PREDICATE_SLSA
 from scratchd.image.sbom import PREDICATE_SPDX
+from scratchd.image.types import JSONDoc
 
 INDEX_TYPES = (
     "application/vnd.oci.image.index.v1+json",
@@ -29,14 +30,15 @@ INDEX_TYPES = (
 class Found:
     digest: str  # what the reference names (an index or a manifest)
     platform: str  # the platform manifest
-    statements: dict = field(default_factory=dict)  # predicate type -> statement
+    statements: dict[str, JSONDoc] = field(default_factory=dict)  # predicate type -> statement
 
     @property
-    def sbom(self) -> dict | None:
-        return (self.statements.get(PREDICATE_SPDX) or {}).get("predicate")
+    def sbom(self) -> JSONDoc | None:
+        sbom: JSONDoc | None = (self.statements.get(PREDICATE_SPDX) or {}).get("predicate")
+        return sbom
 
     @property
-    def provenance(self) -> dict | None:
+    def provenance(self) -> JSONDoc | None:
         return self.statements.get(PREDICATE_SLSA)
 
 
@@ -71,8 +73,8 @@ def find(
     return found
 
 
-def _statements(doc: dict, blob: Callable[[str], bytes]) -> dict:
-    out = {}
+def _statements(doc: JSONDoc, blob: Callable[[str], bytes]) -> dict[str, JSONDoc]:
+    out: dict[str, JSONDoc] = {}
     for layer in doc.get("layers") or []:
         kind = (layer.get("annotations") or {}).get(PREDICATE_ANNOTATION)
         if layer.get("mediaType") == IN_TOTO and kind:
@@ -90,7 +92,7 @@ def summary(found: Found) -> list[str]:
     return lines
 
 
-def _sbom_lines(doc: dict) -> list[str]:
+def _sbom_lines(doc: JSONDoc) -> list[str]:
     packages = [p for p in doc.get("packages", []) if p.get("SPDXID") != "SPDXRef-Image"]
     lines = [
         f"sbom        {doc.get('spdxVersion')}: {len(doc.get('files', []))} files, "
@@ -101,7 +103,7 @@ def _sbom_lines(doc: dict) -> list[str]:
     return lines
 
 
-def _provenance_lines(statement: dict) -> list[str]:
+def _provenance_lines(statement: JSONDoc) -> list[str]:
     predicate = statement.get("predicate") or {}
     definition = predicate.get("buildDefinition") or {}
     lines = [f"provenance  {statement.get('predicateType')}"]

@@ -14,20 +14,24 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, cast
 
 from scratchd.errors import ImageError
-from scratchd.image.types import Blob, Image
+from scratchd.image.types import Blob, Image, JSONDoc
 from scratchd.models import OCI_INDEX, Descriptor
 
-JSONDoc = dict[str, Any]  # a parsed index.json / manifest: checked field by field
+if TYPE_CHECKING:
+    from scratchd.image.attest import AttestedImage
 
 REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
 
 
-def write_oci_layout(image: Image, path: Path, tags: tuple[str, ...] | list[str]) -> None:
+def write_oci_layout(
+    image: Image | AttestedImage, path: Path, tags: tuple[str, ...] | list[str]
+) -> None:
     """Add ``image`` to the layout at ``path`` under each of ``tags``.
 
     An attested image (:class:`~scratchd.image.attest.AttestedImage`) brings
@@ -54,7 +58,7 @@ def write_oci_layout(image: Image, path: Path, tags: tuple[str, ...] | list[str]
         raise ImageError(f"{path}: cannot write OCI layout: {exc.strerror or exc}") from None
 
 
-def read_oci_layout(path: Path, tag: str | None = None) -> Image:
+def read_oci_layout(path: Path, tag: str | None = None) -> Image | AttestedImage:
     """The image tagged ``tag`` (or the only image) in the layout at ``path``."""
     path = Path(path)
     index = _load_json(path / "index.json")
@@ -75,7 +79,7 @@ def read_oci_layout(path: Path, tag: str | None = None) -> Image:
     return _with_attestation(path, image, index["manifests"])
 
 
-def _with_attestation(path: Path, image: Image, manifests: list[dict]):
+def _with_attestation(path: Path, image: Image, manifests: list[JSONDoc]) -> Image | AttestedImage:
     """``image`` with its attestation manifest from ``index.json``, if it has one."""
     from scratchd.image.attest import REFERENCE_DIGEST, AttestedImage, image_index
 
@@ -102,19 +106,23 @@ def _with_attestation(path: Path, image: Image, manifests: list[dict]):
     return AttestedImage(image_index(image, attestation), image, attestation)
 
 
-def _updated_index(path: Path, image, tags) -> bytes:
+def _updated_index(path: Path, image: Image | AttestedImage, tags: Sequence[str]) -> bytes:
     index = _load_json(path / "index.json") if (path / "index.json").exists() else {}
     return index_json(image, tags, index)
 
 
-def index_json(image, tags, index: dict | None = None) -> bytes:
+def index_json(
+    image: Image | AttestedImage, tags: Sequence[str], index: JSONDoc | None = None
+) -> bytes:
     """``index.json`` with ``image`` (and its attestation) added under ``tags``."""
+    from scratchd.image.attest import AttestedImage
+
     index = dict(index or {})
     manifests = [
         m for m in index.get("manifests", []) if m.get("annotations", {}).get(REF_NAME) not in tags
     ]
-    attestation = getattr(image, "attestation", None)
-    image = getattr(image, "image", image)
+    attestation = image.attestation if isinstance(image, AttestedImage) else None
+    image = image.image if isinstance(image, AttestedImage) else image
     desc = image.descriptor
     if tags:
         manifests += [
@@ -132,21 +140,23 @@ def index_json(image, tags, index: dict | None = None) -> bytes:
     return json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _attestation_entry(image: Image, attestation: Image) -> dict:
+def _attestation_entry(image: Image, attestation: Image) -> JSONDoc:
     """The attestation's entry: the one the image index has, copied into ``index.json``."""
     from scratchd.image.attest import image_index
 
-    return json.loads(image_index(image, attestation))["manifests"][1]
+    entry: JSONDoc = json.loads(image_index(image, attestation))["manifests"][1]
+    return entry
 
 
-def _subject(entry: dict) -> str | None:
+def _subject(entry: JSONDoc) -> str | None:
     """The image an attestation entry is about; None for an image entry."""
     from scratchd.image.attest import REFERENCE_DIGEST
 
-    return entry.get("annotations", {}).get(REFERENCE_DIGEST)
+    subject: str | None = entry.get("annotations", {}).get(REFERENCE_DIGEST)
+    return subject
 
 
-def _select(index: dict, path: Path, tag: str | None) -> dict:
+def _select(index: JSONDoc, path: Path, tag: str | None) -> JSONDoc:
     from scratchd.image.attest import REFERENCE_TYPE
 
     manifests = [

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from scratchd.errors import UsageError
+from scratchd.image.types import JSONDoc
 
 PREDICATE_SLSA = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "https://scratchd.invalid/buildtypes/wercker-pipeline/v1"
@@ -51,7 +52,7 @@ def default_builder_id() -> str:
     return socket.gethostname()
 
 
-def predicate(inputs: ProvenanceInputs, mode: str = "min") -> dict:
+def predicate(inputs: ProvenanceInputs, mode: str = "min") -> JSONDoc:
     """The SLSA provenance v1 predicate (``buildDefinition`` + ``runDetails``)."""
     external = {
         k: v
@@ -62,13 +63,13 @@ def predicate(inputs: ProvenanceInputs, mode: str = "min") -> dict:
         )
         if v
     }
-    definition: dict = {
+    definition: JSONDoc = {
         "buildType": BUILD_TYPE,
         "externalParameters": external,
         "resolvedDependencies": resolved_dependencies(inputs),
     }
     builder = {"id": inputs.builder_id or default_builder_id()}
-    run: dict = {"builder": builder}
+    run: JSONDoc = {"builder": builder}
     if mode == "max":
         if inputs.steps:
             definition["internalParameters"] = {"steps": list(inputs.steps)}
@@ -86,11 +87,11 @@ def predicate(inputs: ProvenanceInputs, mode: str = "min") -> dict:
     return {"buildDefinition": definition, "runDetails": run}
 
 
-def resolved_dependencies(inputs: ProvenanceInputs) -> list[dict]:
+def resolved_dependencies(inputs: ProvenanceInputs) -> list[JSONDoc]:
     """The commit (``gitCommit``), the wercker.yml, and each box image by digest."""
-    out = []
+    out: list[JSONDoc] = []
     if inputs.commit:
-        source = {"digest": {"gitCommit": inputs.commit}}
+        source: JSONDoc = {"digest": {"gitCommit": inputs.commit}}
         uri = without_userinfo(inputs.source_uri) or (
             f"scratchd:repo/{inputs.repository}" if inputs.repository else ""
         )

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
 
 from scratchd.errors import ImageError
 from scratchd.image.gobuildinfo import BuildInfo, Module, read_build_info
-from scratchd.image.types import Blob, Image
+from scratchd.image.types import Blob, Image, JSONDoc
 
 PREDICATE_SPDX = "https://spdx.dev/Document"
 _ELF_LIMIT = 1 << 30  # larger files are listed, not searched for Go build info
@@ -72,7 +75,8 @@ def tree_files(root: Path) -> list[FileEntry]:
     after a bake (bench/push.py case d), and the layer holds exactly the
     tree's regular files, modes and hard links; symlinks carry no content.
     """
-    entries, seen = [], {}
+    entries: list[FileEntry] = []
+    seen: dict[tuple[int, int], tuple[str, str, BuildInfo | None]] = {}  # (dev, ino)
     try:
         for top, dirs, names in os.walk(root):
             dirs.sort()
@@ -95,7 +99,7 @@ def tree_files(root: Path) -> list[FileEntry]:
 
 def spdx_document(
     image: Image, *, name: str, created: str, tool: str, root: Path | None = None
-) -> dict:
+) -> JSONDoc:
     """The SPDX 2.3 JSON document of ``image`` (as a dict; canonical JSON is the caller's).
 
     ``root``: the directory ``image`` was baked from, read instead of the layer.
@@ -108,7 +112,7 @@ def spdx_document(
     image_id = "SPDXRef-Image"
     packages = [_image_package(image, name, files, image_id)]
     relationships = [_rel("SPDXRef-DOCUMENT", "DESCRIBES", image_id)]
-    file_docs = []
+    file_docs: list[JSONDoc] = []
     seen: dict[tuple[str, str, str], str] = {}
     for number, entry in enumerate(files, 1):
         file_id = f"SPDXRef-File-{number}"
@@ -138,7 +142,14 @@ def golang_purl(path: str, version: str) -> str:
     return f"pkg:golang/{encoded}"
 
 
-def _go_packages(info: BuildInfo, file_id, image_id, seen, packages, relationships) -> None:
+def _go_packages(
+    info: BuildInfo,
+    file_id: str,
+    image_id: str,
+    seen: dict[tuple[str, str, str], str],
+    packages: list[JSONDoc],
+    relationships: list[dict[str, str]],
+) -> None:
     main_id = _go_package(info.main or Module(info.path, ""), seen, packages, info)
     relationships.append(_rel(image_id, "CONTAINS", main_id))
     relationships.append(_rel(file_id, "GENERATED_FROM", main_id))
@@ -151,7 +162,12 @@ def _go_packages(info: BuildInfo, file_id, image_id, seen, packages, relationshi
         relationships.append(_rel(main_id, "DEPENDS_ON", dep_id))
 
 
-def _go_package(module: Module, seen, packages, info: BuildInfo | None = None) -> str:
+def _go_package(
+    module: Module,
+    seen: dict[tuple[str, str, str], str],
+    packages: list[JSONDoc],
+    info: BuildInfo | None = None,
+) -> str:
     used = module.replace if module.replace and module.replace.version[:1] == "v" else module
     key = (module.path, used.version, used.sum)
     if key in seen:
@@ -163,7 +179,7 @@ def _go_package(module: Module, seen, packages, info: BuildInfo | None = None) -
         notes.append(f"replaced by {module.replace.path} {module.replace.version}".rstrip())
     if info is not None:
         notes.append(f"main module, built with {info.go_version}")
-    package = {
+    package: JSONDoc = {
         "SPDXID": spdx_id,
         "name": module.path,
         "downloadLocation": _NONE,
@@ -184,7 +200,7 @@ def _go_package(module: Module, seen, packages, info: BuildInfo | None = None) -
     return spdx_id
 
 
-def _image_package(image: Image, name: str, files: list[FileEntry], spdx_id: str) -> dict:
+def _image_package(image: Image, name: str, files: list[FileEntry], spdx_id: str) -> JSONDoc:
     code = hashlib.sha1(  # noqa: S324 - SPDX defines the verification code with SHA-1
         "".join(sorted(f.sha1 for f in files)).encode()
     ).hexdigest()
@@ -199,7 +215,7 @@ def _image_package(image: Image, name: str, files: list[FileEntry], spdx_id: str
     }
 
 
-def _file(entry: FileEntry, spdx_id: str) -> dict:
+def _file(entry: FileEntry, spdx_id: str) -> JSONDoc:
     return {
         "SPDXID": spdx_id,
         "fileName": entry.name,
@@ -212,16 +228,18 @@ def _file(entry: FileEntry, spdx_id: str) -> dict:
     }
 
 
-def _rel(element: str, kind: str, related: str) -> dict:
+def _rel(element: str, kind: str, related: str) -> dict[str, str]:
     return {"spdxElementId": element, "relationshipType": kind, "relatedSpdxElement": related}
 
 
-def _hash_member(name: str, member: tarfile.TarInfo, source) -> FileEntry:
+def _hash_member(name: str, member: tarfile.TarInfo, source: IO[bytes] | None) -> FileEntry:
+    if source is None:  # extractfile() gives None only for members that are not files
+        raise ImageError(f"{name}: a regular file without content in the layer")
     sha1, sha256, go = _hash_stream(source, member.size)
     return FileEntry(name, member.mode, sha1, sha256, go)
 
 
-def _hash_stream(source, size: int) -> tuple[str, str, BuildInfo | None]:
+def _hash_stream(source: IO[bytes], size: int) -> tuple[str, str, BuildInfo | None]:
     """SHA-1, SHA-256 and (for an ELF file) Go build info of one file's bytes."""
     sha1, sha256 = hashlib.sha1(), hashlib.sha256()  # noqa: S324 - SPDX requires SHA-1
     kept: list[bytes] | None = None
@@ -239,7 +257,7 @@ def _hash_stream(source, size: int) -> tuple[str, str, BuildInfo | None]:
 
 
 @contextlib.contextmanager
-def _decompressed(layer: Blob):
+def _decompressed(layer: Blob) -> Iterator[IO[bytes] | io.BufferedIOBase]:
     """A readable stream of the layer's tar, whatever its compression."""
     media_type = layer.descriptor.media_type
     with layer.open() as raw:

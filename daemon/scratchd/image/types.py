@@ -12,9 +12,13 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from scratchd.models import Descriptor
+
+#: A parsed JSON document (manifest, index, SBOM, statement): its fields are checked
+#: one by one where they are read, so the values stay ``Any``.
+JSONDoc = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -21,17 +21,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urljoin
 
 from scratchd.errors import RegistryError
-from scratchd.image.types import Blob, Image
+from scratchd.image.attest import AttestedImage
+from scratchd.image.types import Blob, Image, JSONDoc
 from scratchd.models import ImageRef
 from scratchd.registry.auth import Authenticator, TokenCache
 from scratchd.registry.credentials import CredentialStore
-from scratchd.registry.http import HttpClient
+from scratchd.registry.http import HttpClient, Response
 from scratchd.registry.reference import validate_tag
 from scratchd.registry.referrers import (
     read_fallback_tag,
@@ -43,6 +44,12 @@ from scratchd.registry.transport import Transport
 from scratchd.registry.upload import BlobUploader, Progress, ProgressEvent, PushAborted, Target
 
 log = logging.getLogger(__name__)
+
+#: Blob bytes uploaded, blobs already there, blobs mounted from another repository.
+Counts = tuple[int, int, int]
+#: What the attestation's side of a push found: the ``OCI-Subject`` its manifest PUT
+#: was answered with, the fallback tag's current index (None: 404 or not read), counts.
+Early = tuple[str, bytes | None, Counts]
 
 
 @dataclass(frozen=True)
@@ -60,8 +67,8 @@ class PushResult:
     platform_digest: str = ""
     referrers: str = ""
 
-    def to_json(self) -> dict:
-        out = {
+    def to_json(self) -> JSONDoc:
+        out: JSONDoc = {
             "repository": self.repository,
             "digest": self.digest,
             "tags": list(self.tags),
@@ -157,7 +164,7 @@ class RegistryClient:
 
     def push(
         self,
-        image: Image,
+        image: Image | AttestedImage,
         ref: ImageRef,
         tags: Sequence[str] = ("latest",),
         *,
@@ -172,7 +179,7 @@ class RegistryClient:
         base = self._retry.call(lambda: self._transport.base(ref.registry), f"ping {ref.registry}")
         target = Target(ref.registry, base, ref.repository)
         self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull,push"])
-        plain = getattr(image, "image", image)
+        plain = image.image if isinstance(image, AttestedImage) else image
         with ThreadPoolExecutor(max(3, len(tags) + 1)) as side:
             early = self._start_attestation(side, target, image)
             counts = self._push_blobs(target, plain.blobs(), dict(mount_from or {}))
@@ -182,8 +189,9 @@ class RegistryClient:
                 put.result()
             referrers = finish_referrers()
         if early is not None:
-            counts = tuple(a + b for a, b in zip(counts, early.result()[2], strict=True))
-        platform = image.image.digest if referrers else ""
+            uploaded, skipped, mounted = early.result()[2]
+            counts = (counts[0] + uploaded, counts[1] + skipped, counts[2] + mounted)
+        platform = plain.digest if referrers else ""
         result = PushResult(str(ref), image.digest, tags, *counts, platform, referrers)
         log.info(
             "pushed %s@%s as %s (%d bytes uploaded, %d skipped, %d mounted)",
@@ -204,7 +212,7 @@ class RegistryClient:
         target = Target(ref.registry, base, ref.repository)
         self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull"])
 
-        def get():
+        def get() -> Response:
             return self._transport.send(
                 "GET", target.url(f"{kind}/{reference}"), target.host,
                 repository=ref.repository, ok=(200, 404),
@@ -222,8 +230,12 @@ class RegistryClient:
         return data
 
     def _push_blobs(
-        self, target: Target, blobs: Sequence[Blob], hints: dict[str, str], small=frozenset()
-    ):
+        self,
+        target: Target,
+        blobs: Sequence[Blob],
+        hints: Mapping[str, str],
+        small: Collection[str] = frozenset(),
+    ) -> Counts:
         abort = threading.Event()
         uploader = BlobUploader(
             self._transport, self._retry,
@@ -254,7 +266,14 @@ class RegistryClient:
         mounted = sum(1 for kind, _ in outcomes if kind == "mounted")
         return uploaded, skipped, mounted
 
-    def _push_blob(self, uploader: BlobUploader, target: Target, blob: Blob, hints, small=False):
+    def _push_blob(
+        self,
+        uploader: BlobUploader,
+        target: Target,
+        blob: Blob,
+        hints: Mapping[str, str],
+        small: bool = False,
+    ) -> tuple[str, int]:
         desc = blob.descriptor
         if small:
             return self._post_small(uploader, target, blob)
@@ -274,7 +293,7 @@ class RegistryClient:
         self._remember(target, desc.digest)
         return "uploaded", size
 
-    def _post_small(self, uploader: BlobUploader, target: Target, blob: Blob):
+    def _post_small(self, uploader: BlobUploader, target: Target, blob: Blob) -> tuple[str, int]:
         """A few-KB attestation blob in one request (monolithic POST, distribution spec).
 
         A HEAD first would cost as much as the upload; a registry that answers
@@ -282,7 +301,7 @@ class RegistryClient:
         """
         digest = blob.descriptor.digest
 
-        def post():
+        def post() -> Response:
             return self._transport.send(
                 "POST", target.url(f"blobs/uploads/?digest={digest}"), target.host,
                 repository=target.repository, ok=(201, 202),
@@ -296,18 +315,20 @@ class RegistryClient:
         self._remember(target, digest)
         return "uploaded", blob.descriptor.size
 
-    def _start_attestation(self, side: ThreadPoolExecutor, target: Target, image):
+    def _start_attestation(
+        self, side: ThreadPoolExecutor, target: Target, image: Image | AttestedImage
+    ) -> Future[Early] | None:
         """Attestation blobs, its manifest and the fallback tag's read, beside the layers.
 
         None of them needs the image's blobs (registries accept a ``subject``
         that is not there yet), so they overlap the layer upload instead of
         queueing after it.
         """
-        attestation = getattr(image, "attestation", None)
-        if attestation is None:
+        if not isinstance(image, AttestedImage):
             return None
+        attestation = image.attestation
 
-        def run():
+        def run() -> Early:
             small = {b.descriptor.digest for b in attestation.blobs()}
             counts = self._push_blobs(target, attestation.blobs(), {}, small)
             subject = self._put_manifest(target, attestation, attestation.digest)
@@ -318,7 +339,13 @@ class RegistryClient:
 
         return side.submit(run)
 
-    def _push_children(self, side: ThreadPoolExecutor, target: Target, image, early):
+    def _push_children(
+        self,
+        side: ThreadPoolExecutor,
+        target: Target,
+        image: Image | AttestedImage,
+        early: Future[Early] | None,
+    ) -> Callable[[], str]:
         """The platform manifest by digest (before the index names it); referrers finisher.
 
         A registry with the referrers API answered the attestation's PUT with
@@ -326,7 +353,7 @@ class RegistryClient:
         distribution 1.1 asks of clients, beside the index PUT. The returned
         function waits for that and says which way it went ("" for a plain image).
         """
-        if early is None:
+        if early is None or not isinstance(image, AttestedImage):
             return lambda: ""
         platform = image.image.digest
         self._put_manifest(target, image.image, platform)
@@ -342,10 +369,10 @@ class RegistryClient:
         )
         return lambda: f"tag {fallback.result()}"
 
-    def _put_manifest(self, target: Target, image: Image, tag: str) -> str:
+    def _put_manifest(self, target: Target, image: Image | AttestedImage, tag: str) -> str:
         """PUT ``image``'s manifest under ``tag`` (or its digest); returns ``OCI-Subject``."""
 
-        def put():
+        def put() -> tuple[str | None, str | None]:
             response = self._transport.send(
                 "PUT", target.url(f"manifests/{tag}"), target.host, repository=target.repository,
                 ok=(200, 201), headers={"Content-Type": image.media_type}, body=image.manifest,

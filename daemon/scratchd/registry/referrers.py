@@ -16,7 +16,11 @@ import json
 import logging
 
 from scratchd.errors import RegistryError
+from scratchd.image.types import JSONDoc
 from scratchd.models import OCI_INDEX
+from scratchd.registry.retry import RetryPolicy
+from scratchd.registry.transport import Transport
+from scratchd.registry.upload import Target
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +33,11 @@ def fallback_tag(digest: str) -> str:
     return f"{algorithm}-{value}"[:_TAG_LIMIT]
 
 
-def referrer_descriptor(manifest: bytes, media_type: str, digest: str) -> dict:
+def referrer_descriptor(manifest: bytes, media_type: str, digest: str) -> JSONDoc:
     """The descriptor the referrers list holds: artifactType and annotations copied in."""
     doc = json.loads(manifest)
     artifact_type = doc.get("artifactType") or (doc.get("config") or {}).get("mediaType", "")
-    out = {"mediaType": media_type, "digest": digest, "size": len(manifest)}
+    out: JSONDoc = {"mediaType": media_type, "digest": digest, "size": len(manifest)}
     if artifact_type:
         out["artifactType"] = artifact_type
     if doc.get("annotations"):
@@ -41,9 +45,9 @@ def referrer_descriptor(manifest: bytes, media_type: str, digest: str) -> dict:
     return out
 
 
-def merged_index(current: bytes | None, descriptor: dict) -> bytes | None:
+def merged_index(current: bytes | None, descriptor: JSONDoc) -> bytes | None:
     """The referrers index with ``descriptor`` added; None when it is already listed."""
-    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+    index: JSONDoc = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
     if current is not None:
         index = json.loads(current)
         if index.get("mediaType", OCI_INDEX) != OCI_INDEX:
@@ -57,7 +61,9 @@ def merged_index(current: bytes | None, descriptor: dict) -> bytes | None:
     return json.dumps(index, sort_keys=True, separators=(",", ":")).encode()
 
 
-def read_fallback_tag(transport, retry, target, subject: str) -> bytes | None:
+def read_fallback_tag(
+    transport: Transport, retry: RetryPolicy, target: Target, subject: str
+) -> bytes | None:
     """The current referrers index under ``subject``'s fallback tag (None: 404)."""
     tag = fallback_tag(subject)
 
@@ -71,7 +77,14 @@ def read_fallback_tag(transport, retry, target, subject: str) -> bytes | None:
     return retry.call(get, f"GET referrers tag {tag}")
 
 
-def write_fallback_tag(transport, retry, target, subject: str, current, descriptor) -> str:
+def write_fallback_tag(
+    transport: Transport,
+    retry: RetryPolicy,
+    target: Target,
+    subject: str,
+    current: bytes | None,
+    descriptor: JSONDoc,
+) -> str:
     """Add ``descriptor`` to ``current`` (what :func:`read_fallback_tag` got) and push it."""
     tag = fallback_tag(subject)
     body = merged_index(current, descriptor)

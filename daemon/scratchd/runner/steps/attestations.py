@@ -14,13 +14,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from scratchd.image.attest import attest_image
+from scratchd.image.attest import AttestedImage, attest_image
 from scratchd.image.build import rfc3339
 from scratchd.image.provenance import ProvenanceInputs, without_userinfo
+from scratchd.image.types import Image
 from scratchd.runner.steps import StepContext
 
 
-def attest_step_image(ctx: StepContext, image, name: str = "", root: Path | None = None):
+def attest_step_image(
+    ctx: StepContext, image: Image, name: str = "", root: Path | None = None
+) -> Image | AttestedImage:
     """``image`` (baked from ``root``) with the SBOM and provenance the config asks for."""
     settings = ctx.publishing.attest
     inputs = step_inputs(ctx, settings.builder_id)
@@ -57,7 +60,7 @@ def step_inputs(ctx: StepContext, builder_id: str = "") -> ProvenanceInputs:
 def _pinned_boxes(ctx: StepContext) -> tuple[tuple[str, str], ...]:
     """Boxes named by digest (``golang@sha256:…``); a bare tag's digest is not known here."""
     boxes = [ctx.job.box, *ctx.job.services] if ctx.job.box else list(ctx.job.services)
-    out = []
+    out: list[tuple[str, str]] = []
     for box in boxes:
         name, _, digest = box.id.partition("@")
         if digest.startswith("sha256:"):

@@ -55,9 +55,9 @@ def run(ctx: StepContext) -> StepOutcome:
     blob_dir = ctx.job.dirs.pipeline / "blobs" / ctx.step_id
     blob_dir.mkdir(parents=True, exist_ok=True)
     ctx.log(f"baking {root} into a scratch image")
-    image = bake(root, spec, blob_dir, limits=ctx.publishing.bake_limits)
-    ctx.log(f"image {image.digest}")
-    image = attest_step_image(ctx, image, target.name if target else "", root)
+    baked = bake(root, spec, blob_dir, limits=ctx.publishing.bake_limits)
+    ctx.log(f"image {baked.digest}")
+    image = attest_step_image(ctx, baked, target.name if target else "", root)
     if target is not None:
         return push_image(ctx, image, target)
     store = ctx.publishing.image_store
