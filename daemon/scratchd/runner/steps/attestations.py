@@ -27,6 +27,9 @@ def attest_step_image(
     """``image`` (baked from ``root``) with the SBOM and provenance the config asks for."""
     settings = ctx.publishing.attest
     inputs = step_inputs(ctx, settings.builder_id)
+    # ``root`` is deliberately not handed on: a step's processes may still change
+    # the tree after the bake, so the daemon's SBOM is read from the layer itself
+    # (what the image holds), not from the directory again.
     attested = attest_image(
         image,
         inputs,
