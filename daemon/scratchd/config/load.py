@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any, Literal, NoReturn, overload
 
 from scratchd.config.durations import parse_duration
+from scratchd.config.engines import parse_engine
 from scratchd.config.lines import KeyLines, KeyPath, dotted
 from scratchd.config.model import (
     EXECUTORS,
@@ -28,7 +29,7 @@ from scratchd.config.model import (
 from scratchd.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/scratchd/scratchd.toml")
-TOP_LEVEL = ("daemon", "registry", "repo")
+TOP_LEVEL = ("daemon", "registry", "repo", "engine")
 # Repository names become directory names under state_dir and journal field values.
 _REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -65,13 +66,16 @@ def parse_config(text: str, path: Path) -> Config:
         for host in root.table("registry").data
     }
     repos = tuple(_repo(t) for t in root.table_list("repo"))
+    engines = tuple(parse_engine(t) for t in root.table_list("engine"))
     root.finish(TOP_LEVEL)
     _no_duplicates(repos, root)
+    _no_duplicates(engines, root, "engine")
     return Config(
         path=path,
         daemon=daemon,
         registries=MappingProxyType(registries),
         repos=repos,
+        engines=engines,
         lines=lines,
     )
 
@@ -142,22 +146,24 @@ def _repo(t: _Table) -> RepoConfig:
         cancel_superseded=t.boolean("cancel_superseded", d.cancel_superseded),
         executor=t.choice("executor", None, EXECUTORS),
         notes=t.boolean("notes", None),
+        labels=t.strings("labels", ()),
     )
     t.finish(list(RepoConfig.__dataclass_fields__))
     return config
 
 
-def _no_duplicates(repos: tuple[RepoConfig, ...], root: _Table) -> None:
-    """Two blocks with one name would share their builds, refs and logs in the store."""
+def _no_duplicates(blocks: tuple[Any, ...], root: _Table, kind: str = "repo") -> None:
+    """Two blocks with one name would share their builds, refs and logs (or engine slots)."""
+    noun = {"repo": "repository", "engine": "engine"}[kind]
     seen: dict[str, int] = {}
-    for index, repo in enumerate(repos):
-        if repo.name in seen:
-            first = seen[repo.name]
-            line = root.lines.line(("repo", first, "name"))
-            root.child(("repo", index)).fail(
-                "name", f"duplicate repository name {repo.name!r} (first used on line {line})"
+    for index, block in enumerate(blocks):
+        if block.name in seen:
+            first = seen[block.name]
+            line = root.lines.line((kind, first, "name"))
+            root.child((kind, index)).fail(
+                "name", f"duplicate {noun} name {block.name!r} (first used on line {line})"
             )
-        seen[repo.name] = index
+        seen[block.name] = index
 
 
 _MISSING = object()

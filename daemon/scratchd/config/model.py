@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from scratchd.config.engines import EngineConfig
 from scratchd.config.lines import KeyLines, KeyPath
 from scratchd.errors import CredentialError
 from scratchd.models import MIN_SECRET_LENGTH, Secret
@@ -123,6 +124,7 @@ class RepoConfig:
     cancel_superseded: bool = False
     executor: str | None = None  # None: the daemon's executor
     notes: bool | None = None  # None: the daemon's notes setting
+    labels: tuple[str, ...] = ()  # engine labels a build of this repository needs
 
     def watches_ref(self, ref: str) -> bool:
         """Whether a full ref name (``refs/heads/x``, ``refs/tags/v1``) triggers builds."""
@@ -137,6 +139,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     registries: Mapping[str, RegistryConfig] = field(default_factory=lambda: MappingProxyType({}))
     repos: tuple[RepoConfig, ...] = ()
+    engines: tuple[EngineConfig, ...] = ()  # empty: builds run on the local engine
     lines: KeyLines | None = field(default=None, compare=False, repr=False)
 
     def repo(self, name: str) -> RepoConfig | None:
