@@ -31,6 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 from scratchd.config import Config
+from scratchd.config.engines import unplaceable
 from scratchd.errors import ScratchdError
 from scratchd.git.refs import RefUpdate
 from scratchd.git.watcher import WatchSpec
@@ -82,6 +83,7 @@ class Service:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._started_at = clock()
+        self._unplaceable: set[str] = set()  # logged once each
         self._watcher = make_watcher(self)
         self._pool = make_pool(lambda: self._config, self._wake.set)
 
@@ -144,10 +146,26 @@ class Service:
             self._wake.wait(TICK)
 
     def _dispatch(self) -> None:
-        """Start every build the scheduler allows now (claimed = durably ``running``)."""
-        repos = [r.name for r in self._config.repos]
+        """Start every build the scheduler allows now (claimed = durably ``running``).
+
+        A repository whose labels no engine has is left out: its builds stay
+        queued (``scratchd status`` says why) instead of holding a slot forever.
+        """
+        repos = [r.name for r in self._config.repos if self._placeable(r)]
         for job in self._scheduler.next_jobs(repos):
             self._pool.start(job)
+
+    def _placeable(self, repo) -> bool:
+        why = unplaceable(tuple(repo.labels), self._config.engines)
+        if why is not None and repo.name not in self._unplaceable:
+            log.error(
+                "repository %s can never be placed: %s", repo.name, why, extra={"REPO": repo.name}
+            )
+        if why is None:
+            self._unplaceable.discard(repo.name)
+        else:
+            self._unplaceable.add(repo.name)
+        return why is None
 
     def _honour_cancels(self) -> None:
         for build in self._scheduler.cancellations():

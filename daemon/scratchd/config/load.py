@@ -106,6 +106,9 @@ def _daemon(t: _Table) -> DaemonConfig:
         retry_limit=t.integer("retry_limit", d.retry_limit, low=1),
         retry_delay=t.duration("retry_delay", d.retry_delay),
         retry_max_delay=t.duration("retry_max_delay", d.retry_max_delay),
+        engine_check_interval=t.duration(
+            "engine_check_interval", d.engine_check_interval, positive=True
+        ),
     )
     t.finish([f.name for f in DaemonConfig.__dataclass_fields__.values()])
     return config

@@ -38,6 +38,7 @@ class DaemonConfig:
     retry_limit: int = 3  # attempts of a build that hits infrastructure errors
     retry_delay: float = 30.0  # first backoff; doubles each attempt
     retry_max_delay: float = 600.0  # backoff ceiling
+    engine_check_interval: float = 10.0  # how often each [[engine]] is pinged
 
 
 @dataclass(frozen=True)

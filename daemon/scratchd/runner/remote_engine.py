@@ -52,6 +52,9 @@ class RemoteEngineBackend(DockerBackend):
         self.endpoint = endpoint
         self._where = f"{endpoint.name} ({endpoint.url})"
 
+    def _fields(self, **more: str) -> dict:
+        return super()._fields(ENGINE=self.endpoint.name, **more)
+
     def _binds(self, job: PipelineJob) -> dict[str, dict[str, str]]:
         return {cache_volume(job): {"bind": f"{PIPELINE_DIR}/cache", "mode": "rw"}}
 
@@ -66,7 +69,7 @@ class RemoteEngineBackend(DockerBackend):
             with self._engine("upload the source"):
                 if not self._api.put_archive(cid, "/", spool):
                     raise BackendError(f"engine {self.endpoint.name} refused the source tar")
-        log.info("source uploaded (%d bytes)", size, extra=self._fields(ENGINE=self.endpoint.name))
+        log.info("source uploaded (%d bytes)", size, extra=self._fields())
 
     def collect(self) -> None:
         """Copy the output and report dirs back into the job's host directories."""
