@@ -73,6 +73,7 @@ def test_plain_tcp_is_refused_off_loopback_unless_insecure(tmp_path):
         ('name = "b"\nurl = "unix:///s"\ntls = { ca = "a" }\n', "engine[1].tls", "tls applies"),
         ('name = "b"\nurl = "tcp://h:1"\ntls = { ca = "a" }\n', "engine[1].tls.cert", "missing"),
         ('name = "b"\nurl = "unix:///s"\nlable = ["x"]\n', "engine[1].lable", "did you mean"),
+        ('name = "b"\nurl = "tcp://h:1"\nssh_key = "k"\n', "engine[1].ssh_key", "ssh:// engines"),
     ],
 )
 def test_bad_engine_blocks_name_key_and_line(tmp_path, body, key, words):

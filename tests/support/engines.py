@@ -126,6 +126,10 @@ class EngineHost:
     def url(self) -> str:
         return f"tcp://{self.addr}:{PORT}"
 
+    @property
+    def socket(self) -> Path:
+        return self.root / "docker.sock"
+
     def endpoint(self, name: str | None = None):
         from scratchd.runner.engines import EngineEndpoint
 
@@ -164,6 +168,7 @@ class EngineHost:
                 *("--exec-root", str(self.root / "exec")),
                 *("--pidfile", str(self.root / "docker.pid")),
                 *("-H", self.url),
+                *("-H", f"unix://{self.socket}"),  # for the ssh transport's forward
                 "--tlsverify",
                 *("--tlscacert", str(c.ca)),
                 *("--tlscert", str(c.server_cert)),
@@ -209,6 +214,46 @@ class EngineHost:
         subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
         subprocess.run(["umount", "-R", str(self.root / "data")], capture_output=True)
         shutil.rmtree(self.root / "data", ignore_errors=True)
+
+    @contextlib.contextmanager
+    def sshd(self) -> Iterator[tuple[Path, Path]]:
+        """An sshd in this host's namespace; yields (client identity, known_hosts)."""
+        if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
+            unavailable("sshd is not installed (apt-get install openssh-server)")
+        d = self.root / "ssh"
+        d.mkdir(exist_ok=True)
+        for key in ("host", "id"):
+            if not (d / key).exists():
+                subprocess.run(
+                    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)], check=True
+                )
+        (d / "authorized_keys").write_text((d / "id.pub").read_text())
+        (d / "known_hosts").write_text(f"{self.addr} {(d / 'host.pub').read_text()}")
+        Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+        options = {
+            "HostKey": d / "host",
+            "ListenAddress": f"{self.addr}:22",
+            "AuthorizedKeysFile": d / "authorized_keys",
+            "StrictModes": "no",
+            "PidFile": d / "sshd.pid",
+            "PermitRootLogin": "prohibit-password",
+            "AllowStreamLocalForwarding": "yes",
+            "UsePAM": "no",
+        }
+        args = [x for k, v in options.items() for x in ("-o", f"{k}={v}")]
+        netns = f"--net=/var/run/netns/{self.netns}"
+        proc = subprocess.Popen(
+            ["nsenter", netns, "/usr/sbin/sshd", "-D", "-e", "-f", "/dev/null", *args],
+            stdout=subprocess.DEVNULL,
+            stderr=open(d / "sshd.log", "ab"),  # noqa: SIM115 - the child keeps it
+            start_new_session=True,
+        )
+        try:
+            wait_for(lambda: (d / "sshd.pid").exists(), 20, "sshd")
+            yield d / "id", d / "known_hosts"
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
     def load_image(self, local_client, image: str) -> None:
         """``docker save`` from the local engine, ``docker load`` into this one."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 
 from scratchd.cli.state import add_config_argument
 
@@ -85,13 +87,17 @@ def engines_reachable(config, known) -> list:
     for index, engine in enumerate(config.engines):
         if f"engine[{index + 1}].tls" in flagged:
             continue
-        try:
-            probe(endpoint_of(engine), timeout=5)
-        except BackendError as exc:
-            line = config.line_of(("engine", index, "url"))
-            found.append(
-                Problem(f"not reachable: {exc}", f"engine[{index + 1}].url", line, str(config.path))
-            )
+        with tempfile.TemporaryDirectory(prefix="scratchd-check-") as sockets:
+            endpoint = endpoint_of(engine, Path(sockets))
+            try:
+                probe(endpoint, timeout=5)
+            except BackendError as exc:
+                line = config.line_of(("engine", index, "url"))
+                key = f"engine[{index + 1}].url"
+                found.append(Problem(f"not reachable: {exc}", key, line, str(config.path)))
+            finally:
+                if endpoint.tunnel is not None:
+                    endpoint.tunnel.close()
     return found
 
 

@@ -24,20 +24,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def endpoint_of(engine: EngineConfig) -> EngineEndpoint:
+def endpoint_of(engine: EngineConfig, socket_dir: Path) -> EngineEndpoint:
+    """The runner's view of one ``[[engine]]``; ``ssh://`` gets its tunnel (in ``socket_dir``)."""
     from scratchd.runner.engines import EngineEndpoint
 
+    if engine.scheme == "ssh":
+        from scratchd.runner.ssh_tunnel import SshTunnel
+
+        tunnel = SshTunnel(
+            engine.url, socket_dir, identity=engine.ssh_key, known_hosts=engine.known_hosts
+        )
+        return EngineEndpoint(engine.name, engine.url, tunnel=tunnel)
     tls = engine.tls
     if tls is None:
         return EngineEndpoint(engine.name, engine.url)
     return EngineEndpoint(engine.name, engine.url, tls.ca, tls.cert, tls.key)
 
 
-def endpoints(config: Config) -> dict[str, EngineEndpoint]:
+def endpoints(config: Config, socket_dir: Path) -> dict[str, EngineEndpoint]:
     """``{name: EngineEndpoint}`` of the config's engines, with a warning for plain TCP."""
     found = {}
     for e in config.engines:
-        found[e.name] = endpoint_of(e)
+        found[e.name] = endpoint_of(e, socket_dir)
         if e.plaintext and e.insecure:
             log.warning(
                 "engine %s: plain tcp:// without TLS (insecure = true): anyone who can reach "
@@ -65,6 +73,9 @@ class EnginePool:
 
     def stop(self) -> None:
         self.health.stop()
+        for endpoint in self.endpoints.values():
+            if endpoint.tunnel is not None:
+                endpoint.tunnel.close()
 
 
 def engine_pool(
@@ -77,7 +88,7 @@ def engine_pool(
     from scratchd.placement import Placer
     from scratchd.runner.engine_health import EngineHealth
 
-    found = endpoints(config)
+    found = endpoints(config, state_root / "tunnels")
     status = EngineStatusFile(state_root, {e.name: e.url for e in config.engines})
     health_box: list = []
     placer = Placer(

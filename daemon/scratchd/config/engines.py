@@ -44,6 +44,8 @@ class EngineConfig:
     capacity: int = 1  # pipelines at once
     labels: tuple[str, ...] = ()
     insecure: bool = False  # plain tcp:// to a non-loopback host, on purpose
+    ssh_key: Path | None = None  # ssh://: identity file (default: the user's ssh config)
+    known_hosts: Path | None = None  # ssh://: known_hosts file (host keys are always checked)
 
     @property
     def scheme(self) -> str:
@@ -87,7 +89,12 @@ def parse_engine(t: _Table) -> EngineConfig:
         capacity=t.integer("capacity", 1, low=1),
         labels=t.strings("labels", ()),
         insecure=t.boolean("insecure", False),
+        ssh_key=t.path("ssh_key", None),
+        known_hosts=t.path("known_hosts", None),
     )
+    for key in ("ssh_key", "known_hosts"):
+        if key in t and parts.scheme != "ssh":
+            t.fail(key, f"{key} applies to ssh:// engines only")
     for label in config.labels:
         if not _LABEL.fullmatch(label):
             t.fail("labels", f"invalid label {label!r} (allowed: {_LABEL.pattern})")
@@ -97,7 +104,7 @@ def parse_engine(t: _Table) -> EngineConfig:
             f"tcp:// to {parts.hostname} without tls gives anyone on the network root on that "
             "host: set tls = {ca, cert, key}, or insecure = true if you really mean it",
         )
-    t.finish(["name", "url", "tls", "capacity", "labels", "insecure"])
+    t.finish(["name", "url", "tls", "capacity", "labels", "insecure", "ssh_key", "known_hosts"])
     return config
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import docker
@@ -20,6 +20,7 @@ import requests
 
 from scratchd.errors import BackendError
 from scratchd.runner.docker_backend import BUILD_LABEL, MANAGED_LABEL
+from scratchd.runner.ssh_tunnel import SshTunnel
 
 log = logging.getLogger(__name__)
 
@@ -38,28 +39,40 @@ class EngineEndpoint:
     ca: Path | None = None
     cert: Path | None = None
     key: Path | None = None
+    #: ``ssh://`` engines: the one tunnel all of this engine's clients go through.
+    tunnel: SshTunnel | None = field(default=None, compare=False, repr=False)
 
     def client(self, timeout: float = 60) -> docker.DockerClient:
         """A client for this engine; TLS verifies the engine's certificate against ``ca``."""
+        if self.url.startswith("ssh://"):
+            if self.tunnel is None:
+                raise BackendError(f"engine {self.name}: ssh:// needs a tunnel")
+            return _client(self.name, self.tunnel.ensure(), None, timeout)
         tls = None
         if self.ca is not None and self.cert is not None and self.key is not None:
             tls = docker.tls.TLSConfig(
                 client_cert=(str(self.cert), str(self.key)), ca_cert=str(self.ca), verify=True
             )
         url = self.url.replace("tcp://", "https://", 1) if tls else self.url
-        try:
-            # A fixed version first: "auto" would ask the engine before trust_env is off.
-            client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout, version=_MIN_API)
-            # requests lets $REQUESTS_CA_BUNDLE override the session's CA file, which would
-            # verify the engine against the public CAs instead of this engine's own.
-            client.api.trust_env = False
-            client.api._version = client.api._retrieve_server_version()
-        except _ENGINE_ERRORS as exc:
-            raise BackendError(f"engine {self.name}: cannot make a client: {exc}") from None
-        return client
+        return _client(self.name, url, tls, timeout)
 
     def factory(self, timeout: float = 120) -> Callable[[], docker.DockerClient]:
         return lambda: self.client(timeout)
+
+
+def _client(
+    name: str, url: str, tls: docker.tls.TLSConfig | None, timeout: float
+) -> docker.DockerClient:
+    try:
+        # A fixed version first: "auto" would ask the engine before trust_env is off.
+        client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout, version=_MIN_API)
+        # requests lets $REQUESTS_CA_BUNDLE override the session's CA file, which would
+        # verify the engine against the public CAs instead of this engine's own.
+        client.api.trust_env = False
+        client.api._version = client.api._retrieve_server_version()
+    except _ENGINE_ERRORS as exc:
+        raise BackendError(f"engine {name}: cannot make a client: {exc}") from None
+    return client
 
 
 @dataclass(frozen=True)
