@@ -41,7 +41,9 @@ def result(status: BuildStatus, **kw) -> BuildOutcome:
 
 
 class Rig:
-    def __init__(self, tmp_path, behaviour, *, files=None, notes: bool = False) -> None:
+    def __init__(
+        self, tmp_path, behaviour, *, files=None, notes: bool = False, engines=None
+    ) -> None:
         self.calls: list[tuple] = []
         self.config = config(tmp_path, "app", notes=notes)
         self.store = FakeStore(self.calls)
@@ -61,6 +63,7 @@ class Rig:
             router=OutputRouter(),
             on_done=self.done.release,
             notes_writer=lambda *args: self.notes.append(args),
+            engines=engines,
         )
 
     def build(self, build_id: int = 1):
@@ -152,3 +155,33 @@ def test_a_finished_build_gets_a_git_note_when_notes_are_on(tmp_path):
     rig.build()
     [(path, sha, text)] = rig.notes
     assert path == tmp_path / "app" and sha == record(1).sha and "passed" in text
+
+
+def test_a_docker_build_holds_one_engine_slot_and_an_engine_error_reports_it(tmp_path, caplog):
+    import dataclasses
+    import logging
+
+    from scratchd.placement import Placer
+
+    lost: list[str] = []
+    placer = Placer([("e1", 1, ["big"]), ("e2", 1, [])], on_lost=lost.append)
+    seen: list = []
+
+    def behaviour(plan, cancel):
+        seen.append([(e.name, e.used) for e in placer.engines()])
+        if len(seen) == 1:
+            return result(BuildStatus.PASSED)
+        return result(BuildStatus.ERROR, retryable=True, message="engine gone")
+
+    rig = Rig(tmp_path, behaviour, engines=placer)
+    repo = dataclasses.replace(rig.config.repos[0], executor="docker", labels=("big",))
+    rig.config = dataclasses.replace(rig.config, repos=(repo,))
+    with caplog.at_level(logging.INFO, logger="scratchd.workers"):
+        rig.build(1)
+        rig.build(2)
+    assert [p.executor for p in rig.executor.requests] == ["engine:e1", "engine:e1"]
+    assert seen == [[("e1", 1), ("e2", 0)]] * 2, "the slot is held while the build runs"
+    assert [(e.name, e.used) for e in placer.engines()] == [("e1", 0), ("e2", 0)]
+    assert lost == ["e1"], "only the build that hit an infrastructure error suspects its engine"
+    placed = [r for r in caplog.records if "placed on engine" in r.getMessage()]
+    assert [getattr(r, "ENGINE", None) for r in placed] == ["e1", "e1"]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from scratchd.git.watcher import WatchSink, WatchSpec
     from scratchd.outcome import BuildOutcome
     from scratchd.pipeline.buildplan import BuildPlan
+    from scratchd.placement import Lease
     from scratchd.redact import Redactor
     from scratchd.scheduler import Policy, Submitted
     from scratchd.store import BuildRecord
@@ -168,6 +169,23 @@ class SourceCheckout(Protocol):
     """Exports a commit's tree into a fresh build directory (never the work tree)."""
 
     def export(self, commit: Commit, source: Path, dest: Path) -> CommitInfo: ...
+
+
+class EngineSlots(Protocol):
+    """Slots on Docker engines of other hosts (:class:`scratchd.placement.Placer`)."""
+
+    def acquire(
+        self,
+        repo: str,
+        build: str,
+        required: Iterable[str] = ...,
+        *,
+        cancel: threading.Event,
+        on_wait: Callable[[str], None] = ...,
+        poll: float = ...,
+    ) -> Lease | None: ...
+
+    def release(self, lease: Lease, *, lost: bool = ...) -> None: ...
 
 
 NotesWriter = Callable[[Path, str, str], None]

@@ -54,7 +54,9 @@ class Policy:
         """From a :class:`scratchd.config.Config` (duck-typed: no import of config)."""
         d = config.daemon
         return cls(
-            max_concurrent_builds=d.max_concurrent_builds,
+            # With engines on other hosts, their slots are the limit (placement hands them out).
+            max_concurrent_builds=sum(e.capacity for e in getattr(config, "engines", ()))
+            or d.max_concurrent_builds,
             retry_limit=d.retry_limit,
             retry_delay=d.retry_delay,
             retry_max_delay=d.retry_max_delay,

@@ -31,6 +31,7 @@ from dataclasses import replace
 from typing import Any
 
 from scratchd.config import Config
+from scratchd.config.engines import unplaceable
 from scratchd.errors import ScratchdError
 from scratchd.faults import MIN_FREE_BYTES, Condition, is_disk_full, low_on_space
 from scratchd.git.refs import RefUpdate
@@ -87,6 +88,7 @@ class Service:
         self._db_fault = Condition(
             log, "cannot write the state database", "the state database can be written again"
         )
+        self._unplaceable: set[str] = set()  # logged once each
         self._watcher = make_watcher(self)
         self._pool = make_pool(lambda: self._config, self._wake.set)
 
@@ -169,6 +171,9 @@ class Service:
         Not while the state directory's disk is full: a build could only fail
         for want of space (and use up its retries). The queue waits, and the
         loop looks again every tick until space is back.
+
+        A repository whose labels no engine has is left out: its builds stay
+        queued (``scratchd status`` says why) instead of holding a slot forever.
         """
         state = self._config.daemon.state_dir
         self._paused = low_on_space(state)
@@ -179,9 +184,21 @@ class Service:
             )
             return
         self._pool.disk_full.cleared()  # said before the first build starts again
-        repos = [r.name for r in self._config.repos]
+        repos = [r.name for r in self._config.repos if self._placeable(r)]
         for job in self._scheduler.next_jobs(repos):
             self._pool.start(job)
+
+    def _placeable(self, repo) -> bool:
+        why = unplaceable(tuple(repo.labels), self._config.engines)
+        if why is not None and repo.name not in self._unplaceable:
+            log.error(
+                "repository %s can never be placed: %s", repo.name, why, extra={"REPO": repo.name}
+            )
+        if why is None:
+            self._unplaceable.discard(repo.name)
+        else:
+            self._unplaceable.add(repo.name)
+        return why is None
 
     def _honour_cancels(self) -> None:
         for build in self._scheduler.cancellations():

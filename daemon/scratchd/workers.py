@@ -21,13 +21,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from scratchd.errors import PipelineError, ScratchdError
+from scratchd.errors import BuildCancelled, PipelineError, ScratchdError
 from scratchd.faults import Condition, Reserve, is_disk_full, low_on_space
 from scratchd.models import BuildStatus, Commit
 from scratchd.outcome import BuildOutcome, decide
 from scratchd.ports import (
     BuildExecutor,
     ConfigGetter,
+    EngineSlots,
     NotesWriter,
     PoolScheduler,
     PoolStore,
@@ -109,12 +110,14 @@ class WorkerPool:
         on_done: Callable[[], None] = lambda: None,
         notes_writer: NotesWriter | None = None,
         new_masker: Callable[[], Redactor] = Redactor,
+        engines: EngineSlots | None = None,
     ) -> None:
         self._store, self._scheduler, self._executor = store, scheduler, executor
         self._checkout, self._state, self._config = checkout, state, config
         self._router, self._on_done = router, on_done
         self._notes_writer = notes_writer
         self._new_masker = new_masker  # one per build, made when it starts
+        self._engines = engines  # None: docker builds use the local engine
         self._lock = threading.Lock()
         self._running: dict[int, Running] = {}
         self._unrecorded: list[tuple[BuildRecord, BuildOutcome]] = []
@@ -318,7 +321,34 @@ class WorkerPool:
             executor=config.executor_for(repo),
             build_id=str(record.id),
         )
+        if self._engines is not None and plan.executor == "docker":
+            return self._on_engine(record, tuple(repo.labels), plan, cancel, build_log, masker)
         return self._executor.run(plan, cancel, masker)
+
+    def _on_engine(self, record, labels, plan, cancel, build_log, masker: Redactor):
+        """Hold a slot on an engine of the pool for the whole build (all its pipelines)."""
+        assert self._engines is not None
+        lease = self._engines.acquire(
+            record.repo,
+            str(record.id),
+            labels,
+            cancel=cancel,
+            on_wait=lambda why: build_log.line(why, "info"),
+        )
+        if lease is None:
+            raise BuildCancelled("cancelled while waiting for an engine")
+        fields = {**_fields(record), "ENGINE": lease.engine}
+        log.info("build %s placed on engine %s", record.id, lease.engine, extra=fields)
+        build_log.line(f"running on engine {lease.engine}", "info")
+        self._router.register(str(record.id), build_log, _journal_consumer(fields, masker))
+        outcome = None
+        try:
+            outcome = self._executor.run(
+                replace(plan, executor=f"engine:{lease.engine}"), cancel, masker
+            )
+            return outcome
+        finally:
+            self._engines.release(lease, lost=outcome is None or outcome.retryable)
 
     def _after(self, record: BuildRecord, status, digests, message: str) -> None:
         """Notes, retention: after the outcome is recorded, never able to change it."""

@@ -39,11 +39,18 @@ def toml_value(value) -> str:
         return str(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def render_config(daemon: dict, repos: list[dict], registries: dict | None = None) -> str:
+def render_config(
+    daemon: dict, repos: list[dict], registries: dict | None = None, engines: list | None = None
+) -> str:
     lines = ["[daemon]"] + [f"{k} = {toml_value(v)}" for k, v in daemon.items()]
+    for engine in engines or ():
+        lines.append("\n[[engine]]")
+        lines += [f"{k} = {toml_value(v)}" for k, v in engine.items()]
     for host, table in (registries or {}).items():
         lines.append(f'\n[registry."{host}"]')
         lines += [f"{k} = {toml_value(v)}" for k, v in table.items()]
@@ -62,6 +69,7 @@ class Daemon:
         repos: list[dict],
         *,
         registries: dict | None = None,
+        engines: list[dict] | None = None,
         **daemon: object,
     ) -> None:
         self.root = root
@@ -78,6 +86,7 @@ class Daemon:
             **daemon,
         }
         self.registries = registries
+        self.engines = engines  # [[engine]] tables
         self.output = root / "daemon.log"
         self.proc: subprocess.Popen | None = None
         self.start_args: list[str] = []  # extra ``scratchd run`` options
@@ -89,7 +98,7 @@ class Daemon:
         self.daemon.update(daemon)
         self.repos = repos
         tmp = self.config.with_suffix(".tmp")
-        tmp.write_text(render_config(self.daemon, repos, self.registries))
+        tmp.write_text(render_config(self.daemon, repos, self.registries, self.engines))
         tmp.replace(self.config)
 
     # -- process -------------------------------------------------------------

@@ -39,19 +39,42 @@ def run(args: argparse.Namespace) -> int:
         if status not in BuildStatus.__members__.values():
             choices = ", ".join(s.value for s in BuildStatus)
             raise UsageError(f"unknown status {status!r} (one of {choices})")
-    store = open_store(load(args))
+    config = load(args)
+    store = open_store(config)
     try:
         builds = store.list_builds(repo=args.repo, statuses=args.status, limit=args.limit)
     finally:
         store.close()
+    engines = _engines_of_builds(config) if config.engines else None
     if args.json:
-        print(json.dumps([b.to_json() for b in builds], indent=2))
+        records = [b.to_json() for b in builds]
+        for record in records if engines is not None else ():
+            record["engine"] = engines.get(str(record["id"]))  # type: ignore[union-attr]
+        print(json.dumps(records, indent=2))
     else:
-        print(format_table(builds))
+        print(format_table(builds, engines))
     return 0
 
 
-def format_table(builds) -> str:
+def _engines_of_builds(config) -> dict[str, str]:
+    """Which engine ran each recent build, from the daemon's ``engines.json``."""
+    from scratchd.engine_status import FILE_NAME, read_status
+
+    return dict(read_status(config.daemon.state_dir / FILE_NAME).get("builds", {}))
+
+
+def format_table(builds, engines: dict[str, str] | None = None) -> str:
+    """The table; with ``engines`` (``[[engine]]`` configured) an ENGINE column too."""
+    table = _format(builds)
+    if engines is None:
+        return table
+    lines = table.split("\n")
+    width = max([len("ENGINE"), *(len(v) for v in engines.values())])
+    ids = ["ENGINE", *(engines.get(str(b.id), "-") for b in builds)]
+    return "\n".join(f"{e.ljust(width)}  {line}" for e, line in zip(ids, lines, strict=True))
+
+
+def _format(builds) -> str:
     rows = [COLUMNS] + [
         (
             str(b.id),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 
 from scratchd.cli.state import add_config_argument
 
@@ -40,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     problems = check_config(config)
     problems += secrets_syntax(config, problems)
     problems += sink_targets(config, problems)
+    problems += engines_reachable(config, problems)
     for problem in problems:
         print(problem, file=sys.stderr)
     errors = sum(p.severity == ERROR for p in problems)
@@ -107,6 +110,32 @@ def sink_targets(config, known) -> list:
     return found
 
 
+def engines_reachable(config, known) -> list:
+    """Ping each ``[[engine]]`` whose TLS files are fine (the runner's probe, so here)."""
+    from scratchd.cli.engines import endpoint_of
+    from scratchd.config import Problem
+    from scratchd.errors import BackendError
+    from scratchd.runner.engines import probe
+
+    flagged = {p.key for p in known}
+    found = []
+    for index, engine in enumerate(config.engines):
+        if f"engine[{index + 1}].tls" in flagged:
+            continue
+        with tempfile.TemporaryDirectory(prefix="scratchd-check-") as sockets:
+            endpoint = endpoint_of(engine, Path(sockets))
+            try:
+                probe(endpoint, timeout=5)
+            except BackendError as exc:
+                line = config.line_of(("engine", index, "url"))
+                key = f"engine[{index + 1}].url"
+                found.append(Problem(f"not reachable: {exc}", key, line, str(config.path)))
+            finally:
+                if endpoint.tunnel is not None:
+                    endpoint.tunnel.close()
+    return found
+
+
 def summary(config) -> str:
     """A readable picture of the effective config (defaults filled in)."""
     from scratchd.config import format_duration
@@ -122,6 +151,10 @@ def summary(config) -> str:
     for host, reg in sorted(config.registries.items()):
         user = reg.username or "(anonymous)"
         lines.append(f"registry {host}: user {user}, password from {reg.password_source}")
+    for e in config.engines:
+        labels = f", labels {', '.join(e.labels)}" if e.labels else ""
+        tls = "TLS" if e.tls else "no TLS" if e.scheme == "tcp" else e.scheme
+        lines.append(f"engine {e.name}: {e.url} ({tls}), {e.capacity} slot(s){labels}")
     lines.append(f"repositories: {len(config.repos)}")
     for repo in config.repos:
         refs = ", ".join(repo.branches) + (f"; tags {', '.join(repo.tags)}" if repo.tags else "")

@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from scratchd.cli.engines import EnginePool, engine_pool
+from scratchd.cli.engines import backend_factory as engine_backends
 from scratchd.cli.state import add_config_argument
 
 if TYPE_CHECKING:
@@ -68,6 +70,7 @@ class Daemon:
             masker = Masker()
         self.masker = masker
         self._service: Service | None = None  # set once built; its config changes on SIGHUP
+        self.engines: EnginePool | None = None  # [[engine]] blocks: placement and health
 
     def run(self) -> int:
         from scratchd.git import allow_foreign_repositories
@@ -91,7 +94,13 @@ class Daemon:
                 "repository" if count == 1 else "repositories",
                 state.root,
             )
-            return service.run()
+            if self.engines is not None:
+                self.engines.start()
+            try:
+                return service.run()
+            finally:
+                if self.engines is not None:
+                    self.engines.stop()
         finally:
             sender.stop()
             store.close()
@@ -112,8 +121,12 @@ class Daemon:
         scheduler = Scheduler(store, Policy.from_config(self.config))
         router = OutputRouter()
         d = self.config.daemon
+        pools: list[WorkerPool] = []
+        self.engines = engine_pool(
+            self.config, state.root, lambda: [str(b.id) for p in pools for b in p.running()]
+        )
         executor = Executor(
-            backend_factory,
+            engine_backends(self.engines.endpoints if self.engines else {}),
             router,
             registry_client_factory=self.registry_clients(),
             image_store=state.oci,
@@ -130,18 +143,22 @@ class Daemon:
             )
 
         def make_pool(config: ConfigGetter, on_done: Callable[[], None]) -> WorkerPool:
-            return WorkerPool(
-                store=store,
-                scheduler=scheduler,
-                executor=executor,
-                checkout=checkout,
-                state=state,
-                config=config,
-                router=router,
-                on_done=on_done,
-                notes_writer=write_note,
-                new_masker=self.build_masker,
+            pools.append(
+                WorkerPool(
+                    store=store,
+                    scheduler=scheduler,
+                    executor=executor,
+                    checkout=checkout,
+                    state=state,
+                    config=config,
+                    router=router,
+                    on_done=on_done,
+                    notes_writer=write_note,
+                    new_masker=self.build_masker,
+                    engines=self.engines.placer if self.engines else None,
+                )
             )
+            return pools[-1]
 
         self._service = Service(
             self.config,
@@ -252,13 +269,7 @@ def registry_settings(config, masker=None) -> tuple[dict, tuple[str, ...]]:
 
 def backend_factory(kind: str):
     """``"host"`` → processes on this machine; ``"docker"`` → containers from the box."""
-    if kind == "host":
-        from scratchd.runner.host import HostBackend
-
-        return HostBackend()
-    from scratchd.runner.docker_backend import DockerBackend
-
-    return DockerBackend()
+    return engine_backends({})(kind)
 
 
 def _log_at_info() -> None:

@@ -72,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
                     "watched": watched,
                     "queued": [b.to_json() for b in queued],
                     "running": [b.to_json() for b in running],
+                    "engines": _engine_status(config).get("engines", []),
                 },
                 indent=2,
             )
@@ -90,7 +91,31 @@ def run(args: argparse.Namespace) -> int:
             print(
                 f"  {b.id}  {b.repo}  {b.branch}  {b.short_sha}  for {build_duration(b, now)}{flag}"
             )
+        _print_engines(config)
     return 0 if alive else NOT_RUNNING
+
+
+def _engine_status(config) -> dict:
+    from scratchd.engine_status import FILE_NAME, read_status
+
+    return read_status(config.daemon.state_dir / FILE_NAME)
+
+
+def _print_engines(config) -> None:
+    """The ``[[engine]]`` pool as the daemon last saw it, and repositories it cannot place."""
+    from scratchd.config.engines import unplaceable
+    from scratchd.engine_status import FILE_NAME, engine_lines, read_status
+
+    if not config.engines and not any(r.labels for r in config.repos):
+        return
+    status = read_status(config.daemon.state_dir / FILE_NAME)
+    print(f"engines ({len(config.engines)}):")
+    for line in engine_lines(status) or [f"  {e.name}  (not probed yet)" for e in config.engines]:
+        print(line)
+    for repo in config.repos:
+        why = unplaceable(tuple(repo.labels), config.engines)
+        if why is not None:
+            print(f"  repository {repo.name} waits forever: {why}")
 
 
 def _daemon_line(info, alive: bool, now: float) -> str:

@@ -13,6 +13,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from scratchd.config.engines import EngineConfig, unplaceable
 from scratchd.config.lines import KeyPath, dotted
 from scratchd.config.model import Config, RepoConfig
 from scratchd.errors import CredentialError
@@ -55,6 +56,8 @@ def check_config(config: Config, environ: dict[str, str] | None = None) -> list[
         if registry.password_credential:
             checker.credential((*where, "password_credential"), registry.password_credential, env)
         checker.password(where, registry, env)
+    for index, engine in enumerate(config.engines):
+        checker.engine(index, engine)
     for index, repo in enumerate(config.repos):
         checker.repo(index, repo)
     from scratchd.config.notify_check import check_sinks
@@ -126,8 +129,27 @@ class _Checker:
         except CredentialError as exc:
             self.add(key, str(exc))
 
+    def engine(self, index: int, engine: EngineConfig) -> None:
+        """TLS files readable (the key like a secret); reachability is the CLI's probe."""
+        where: KeyPath = ("engine", index, "tls")
+        if engine.tls is not None:
+            for name in ("ca", "cert"):
+                path = getattr(engine.tls, name)
+                if not os.access(path, os.R_OK) or not path.is_file():
+                    self.add(where, f"engine {engine.name}: tls {name} {path} is not readable")
+            self.secret_file(where, engine.tls.key)
+        if engine.plaintext and engine.insecure:
+            self.add(
+                ("engine", index, "insecure"),
+                f"engine {engine.name}: plain tcp:// without TLS (insecure = true)",
+                WARNING,
+            )
+
     def repo(self, index: int, repo: RepoConfig) -> None:
         where: KeyPath = ("repo", index)
+        why = unplaceable(repo.labels, self.config.engines)
+        if why is not None:
+            self.add((*where, "labels"), f"repository {repo.name} can never be placed: {why}")
         if repo.secrets_file is not None:
             self.secret_file((*where, "secrets_file"), repo.secrets_file)
         if not repo.path.exists():

@@ -17,6 +17,7 @@ from typing import Any, Literal, NoReturn, overload
 
 from scratchd.config import bounds
 from scratchd.config.durations import parse_duration
+from scratchd.config.engines import parse_engine
 from scratchd.config.lines import KeyLines, KeyPath, dotted
 from scratchd.config.model import (
     EXECUTORS,
@@ -30,7 +31,7 @@ from scratchd.config.notify import parse_notify
 from scratchd.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("/etc/scratchd/scratchd.toml")
-TOP_LEVEL = ("daemon", "notify", "registry", "repo")
+TOP_LEVEL = ("daemon", "notify", "registry", "repo", "engine")
 # Repository names become directory names under state_dir and journal field values.
 _REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -70,14 +71,17 @@ def parse_config(text: str, path: Path) -> Config:
     repos = tuple(_repo(t) for t in repo_tables)
     own_sinks = [(r.name, t.table("notify")) for r, t in zip(repos, repo_tables, strict=True)]
     notify = parse_notify(root.table("notify"), own_sinks)
+    engines = tuple(parse_engine(t) for t in root.table_list("engine"))
     root.finish(TOP_LEVEL)
     _no_duplicates(repos, root)
+    _no_duplicates(engines, root, "engine")
     return Config(
         path=path,
         daemon=daemon,
         registries=MappingProxyType(registries),
         repos=repos,
         notify=notify,
+        engines=engines,
         lines=lines,
     )
 
@@ -126,6 +130,9 @@ def _daemon(t: _Table) -> DaemonConfig:
         sbom=t.choice("sbom", d.sbom, ("spdx", "none")),
         provenance=t.choice("provenance", d.provenance, ("none", "min", "max")),
         builder_id=t.string("builder_id", d.builder_id),
+        engine_check_interval=t.duration(
+            "engine_check_interval", d.engine_check_interval, positive=True
+        ),
     )
     t.finish([f.name for f in DaemonConfig.__dataclass_fields__.values()])
     return config
@@ -167,22 +174,24 @@ def _repo(t: _Table) -> RepoConfig:
         cancel_superseded=t.boolean("cancel_superseded", d.cancel_superseded),
         executor=t.choice("executor", None, EXECUTORS),
         notes=t.boolean("notes", None),
+        labels=t.strings("labels", ()),
     )
     t.finish([*RepoConfig.__dataclass_fields__, "notify"])  # notify: parse_notify
     return config
 
 
-def _no_duplicates(repos: tuple[RepoConfig, ...], root: _Table) -> None:
-    """Two blocks with one name would share their builds, refs and logs in the store."""
+def _no_duplicates(blocks: tuple[Any, ...], root: _Table, kind: str = "repo") -> None:
+    """Two blocks with one name would share their builds, refs and logs (or engine slots)."""
+    noun = {"repo": "repository", "engine": "engine"}[kind]
     seen: dict[str, int] = {}
-    for index, repo in enumerate(repos):
-        if repo.name in seen:
-            first = seen[repo.name]
-            line = root.lines.line(("repo", first, "name"))
-            root.child(("repo", index)).fail(
-                "name", f"duplicate repository name {repo.name!r} (first used on line {line})"
+    for index, block in enumerate(blocks):
+        if block.name in seen:
+            first = seen[block.name]
+            line = root.lines.line((kind, first, "name"))
+            root.child((kind, index)).fail(
+                "name", f"duplicate {noun} name {block.name!r} (first used on line {line})"
             )
-        seen[repo.name] = index
+        seen[block.name] = index
 
 
 _MISSING = object()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from scratchd.config.engines import EngineConfig
 from scratchd.config.lines import KeyLines, KeyPath
 from scratchd.config.notify import NotifyConfig
 from scratchd.errors import CredentialError
@@ -50,6 +51,7 @@ class DaemonConfig:
     sbom: str = "spdx"  # or "none": the SPDX SBOM attached to every image
     provenance: str = "min"  # "none", "min" or "max" (timestamps: digests then vary)
     builder_id: str = ""  # provenance builder id; "" means this host's name
+    engine_check_interval: float = 10.0  # how often each [[engine]] is pinged
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ class RepoConfig:
     cancel_superseded: bool = False
     executor: str | None = None  # None: the daemon's executor
     notes: bool | None = None  # None: the daemon's notes setting
+    labels: tuple[str, ...] = ()  # engine labels a build of this repository needs
 
     def watches_ref(self, ref: str) -> bool:
         """Whether a full ref name (``refs/heads/x``, ``refs/tags/v1``) triggers builds."""
@@ -154,6 +157,7 @@ class Config:
     registries: Mapping[str, RegistryConfig] = field(default_factory=lambda: MappingProxyType({}))
     repos: tuple[RepoConfig, ...] = ()
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    engines: tuple[EngineConfig, ...] = ()  # empty: builds run on the local engine
     lines: KeyLines | None = field(default=None, compare=False, repr=False)
 
     def repo(self, name: str) -> RepoConfig | None:

@@ -123,10 +123,21 @@ class BuildRun:
                     if self.cancelled:
                         break
                     self.run_one(pipeline.name, step, backend, job, {**env, **extra}, after=True)
+            self.collect(backend)
         finally:
             backend.teardown()
         status = "cancelled" if self.cancelled else "failed" if self.failure else "passed"
         log.info("pipeline %s %s", pipeline.name, status, extra=fields)
+
+    def collect(self, backend: Backend) -> None:
+        """Bring the output home from a backend that does not share our disk.
+
+        Only a pipeline that passed needs it (the next pipeline or the image
+        is made from it); a failure to fetch it is the backend's error.
+        """
+        collect = getattr(backend, "collect", None)
+        if collect is not None and not self.failure and not self.cancelled:
+            collect()
 
     def run_one(
         self, pipeline: str, step: PlanStep, backend, job, env, *, after: bool

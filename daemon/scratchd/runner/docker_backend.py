@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 
 #: Label on everything this backend creates (plus the run id and pipeline).
 MANAGED_LABEL = "org.scratchd.managed"
+#: The build number, so orphan cleanup can tell a running build's containers from a crash's.
+BUILD_LABEL = "org.scratchd.build-id"
 PIPELINE_DIR = "/pipeline"
 MOUNTS = {"root": "source", "output": "output", "cache": "cache", "report": "report"}
 _KEEPALIVE = "trap 'exit 0' TERM; while :; do sleep 3600 & wait $!; done"
@@ -115,6 +117,7 @@ class DockerBackend:
             **self._labels,
             "org.scratchd.run-id": job.run_id,
             "org.scratchd.pipeline": job.name,
+            BUILD_LABEL: job.log_fields.get("BUILD_ID", ""),
         }
         with self._engine("create network"):
             self._network = self._api.create_network(base, driver="bridge", labels=labels)["Id"]
@@ -243,10 +246,6 @@ class DockerBackend:
         assert job.box is not None
         image = ensure_image(self._api, job.box, self._redactor)
         self._shell = command_args(job.box.cmd) or list(_BASH_OR_SH)
-        binds = {
-            str(getattr(job.dirs, field)): {"bind": f"{PIPELINE_DIR}/{name}", "mode": "rw"}
-            for field, name in MOUNTS.items()
-        }
         with self._engine("start pipeline container"):
             cid = self._api.create_container(
                 image,
@@ -256,12 +255,24 @@ class DockerBackend:
                 user="0",
                 name=base,
                 labels=labels,
-                host_config=self._api.create_host_config(binds=binds, network_mode=base),
+                host_config=self._api.create_host_config(binds=self._binds(job), network_mode=base),
                 use_config_proxy=False,
             )["Id"]
             self._containers.append(cid)
+        self._before_start(cid, job)
+        with self._engine("start pipeline container"):
             self._api.start(cid)
         self._container = cid
+
+    def _binds(self, job: PipelineJob) -> dict[str, dict[str, str]]:
+        """The job's host directories, bind-mounted: the engine shares this machine's disk."""
+        return {
+            str(getattr(job.dirs, field)): {"bind": f"{PIPELINE_DIR}/{name}", "mode": "rw"}
+            for field, name in MOUNTS.items()
+        }
+
+    def _before_start(self, cid: str, job: PipelineJob) -> None:
+        """Hook for engines that do not share the disk (they copy the source in here)."""
 
     # -- steps -------------------------------------------------------------
 

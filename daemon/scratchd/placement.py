@@ -1,0 +1,163 @@
+"""Which engine runs a build: slots, labels, warm caches, health.
+
+Pure bookkeeping (no Docker, no threads of its own), so the rules are
+tested without engines and the scheduler layer may own it:
+
+1. only engines that are up, have every label the repository requires and
+   a free slot are candidates;
+2. the engine that last built this repository wins (its cache volume is
+   warm);
+3. otherwise the least loaded (used / capacity), then the name, so the
+   choice is stable.
+
+A build that cannot be placed *now* waits in :meth:`Placer.acquire` until a
+slot frees or an engine comes back; one that can *never* be placed (no
+engine has its labels) fails at once with :class:`PlacementError`, which
+``check-config`` reports before that happens.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from scratchd.errors import ConfigError
+
+
+class PlacementError(ConfigError):
+    """No configured engine can ever run this repository's builds."""
+
+
+@dataclass
+class EngineState:
+    """One engine as placement sees it; ``facts`` is what its last probe said."""
+
+    name: str
+    capacity: int
+    labels: frozenset[str] = frozenset()
+    up: bool = True
+    used: int = 0
+    failures: int = 0
+    facts: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def load(self) -> float:
+        return self.used / self.capacity
+
+
+@dataclass(frozen=True)
+class Lease:
+    """A slot on ``engine`` held by one build; give it back with :meth:`Placer.release`."""
+
+    engine: str
+    repo: str
+    build: str
+
+
+class Placer:
+    """Hands out engine slots; thread-safe (workers acquire, the health thread flips up/down)."""
+
+    def __init__(
+        self,
+        engines: Iterable[tuple[str, int, Iterable[str]]],
+        *,
+        on_lost: Callable[[str], None] = lambda _name: None,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._on_lost, self._on_change = on_lost, on_change
+        self._engines = {
+            name: EngineState(name, capacity, frozenset(labels))
+            for name, capacity, labels in engines
+        }
+        self._last: dict[str, str] = {}  # repo -> engine that built it last
+        self._leases: list[Lease] = []
+        self._changed = threading.Condition()
+
+    # -- placing ----------------------------------------------------------------
+
+    def place(self, repo: str, build: str, required: Iterable[str] = ()) -> Lease | None:
+        """A slot now, or None when every suitable engine is busy or down."""
+        needed = frozenset(required)
+        with self._changed:
+            fitting = [e for e in self._engines.values() if needed <= e.labels]
+            if not fitting:
+                raise PlacementError(
+                    f"repository {repo} requires labels {', '.join(sorted(needed))} "
+                    "and no engine has all of them"
+                )
+            free = [e for e in fitting if e.up and e.used < e.capacity]
+            if not free:
+                return None
+            warm = self._last.get(repo)
+            chosen = min(free, key=lambda e: (e.name != warm, e.load, e.name))
+            chosen.used += 1
+            self._last[repo] = chosen.name
+            lease = Lease(chosen.name, repo, build)
+            self._leases.append(lease)
+        self._on_change()
+        return lease
+
+    def acquire(
+        self,
+        repo: str,
+        build: str,
+        required: Iterable[str] = (),
+        *,
+        cancel: threading.Event,
+        on_wait: Callable[[str], None] = lambda _why: None,
+        poll: float = 0.5,
+    ) -> Lease | None:
+        """Wait for a slot; None when ``cancel`` is set first. ``on_wait`` hears why once."""
+        required = tuple(required)
+        told = False
+        while not cancel.is_set():
+            lease = self.place(repo, build, required)
+            if lease is not None:
+                return lease
+            if not told:
+                labels = f" with labels {', '.join(required)}" if required else ""
+                on_wait(f"waiting for a free slot on an engine{labels}")
+                told = True
+            with self._changed:
+                self._changed.wait(poll)
+        return None
+
+    def release(self, lease: Lease, *, lost: bool = False) -> None:
+        """Give the slot back; ``lost``: the build hit an engine error (probe it now)."""
+        with self._changed:
+            if lease in self._leases:
+                self._leases.remove(lease)
+                self._engines[lease.engine].used -= 1
+            self._changed.notify_all()
+        if lost:
+            self._on_lost(lease.engine)
+        self._on_change()
+
+    # -- health -------------------------------------------------------------------
+
+    def mark(self, name: str, up: bool, facts: dict[str, object] | None = None) -> bool:
+        """Record a probe's result; returns True when the engine changed state."""
+        with self._changed:
+            engine = self._engines[name]
+            changed = engine.up != up
+            engine.up = up
+            if facts is not None:
+                engine.facts = dict(facts)
+            self._changed.notify_all()
+        self._on_change()
+        return changed
+
+    # -- reading ------------------------------------------------------------------
+
+    def engines(self) -> list[EngineState]:
+        """Copies, in configuration order (for ``scratchd status``)."""
+        with self._changed:
+            return [
+                EngineState(e.name, e.capacity, e.labels, e.up, e.used, e.failures, dict(e.facts))
+                for e in self._engines.values()
+            ]
+
+    def leases(self) -> list[Lease]:
+        with self._changed:
+            return list(self._leases)

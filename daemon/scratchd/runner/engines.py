@@ -1,0 +1,147 @@
+"""Docker engines on other hosts: how to reach one, what it is, what we left on it.
+
+The runner does not read scratchd.toml: the daemon's wiring turns each
+``[[engine]]`` block into an :class:`EngineEndpoint`. A client is made per
+use (cheap: a requests session) and always with a timeout, so a dead host
+costs a bounded wait, never a hung worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import docker
+import docker.errors
+import docker.tls
+import requests
+
+from scratchd.errors import BackendError
+from scratchd.runner.docker_backend import BUILD_LABEL, MANAGED_LABEL
+from scratchd.runner.ssh_tunnel import SshTunnel
+
+log = logging.getLogger(__name__)
+
+#: Which engine of the pool a container belongs to (also shown by ``docker ps``).
+ENGINE_LABEL = "org.scratchd.engine"
+_MIN_API = "1.24"
+_ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
+
+
+@dataclass(frozen=True)
+class EngineEndpoint:
+    """Where one engine listens and the client TLS files to talk to it."""
+
+    name: str
+    url: str
+    ca: Path | None = None
+    cert: Path | None = None
+    key: Path | None = None
+    #: ``ssh://`` engines: the one tunnel all of this engine's clients go through.
+    tunnel: SshTunnel | None = field(default=None, compare=False, repr=False)
+
+    def client(self, timeout: float = 60) -> docker.DockerClient:
+        """A client for this engine; TLS verifies the engine's certificate against ``ca``."""
+        if self.url.startswith("ssh://"):
+            if self.tunnel is None:
+                raise BackendError(f"engine {self.name}: ssh:// needs a tunnel")
+            return _client(self.name, self.tunnel.ensure(), None, timeout)
+        tls = None
+        if self.ca is not None and self.cert is not None and self.key is not None:
+            tls = docker.tls.TLSConfig(
+                client_cert=(str(self.cert), str(self.key)), ca_cert=str(self.ca), verify=True
+            )
+        url = self.url.replace("tcp://", "https://", 1) if tls else self.url
+        return _client(self.name, url, tls, timeout)
+
+    def factory(self, timeout: float = 120) -> Callable[[], docker.DockerClient]:
+        return lambda: self.client(timeout)
+
+
+def _client(
+    name: str, url: str, tls: docker.tls.TLSConfig | None, timeout: float
+) -> docker.DockerClient:
+    try:
+        # A fixed version first: "auto" would ask the engine before trust_env is off.
+        client = docker.DockerClient(base_url=url, tls=tls, timeout=timeout, version=_MIN_API)
+        # requests lets $REQUESTS_CA_BUNDLE override the session's CA file, which would
+        # verify the engine against the public CAs instead of this engine's own.
+        client.api.trust_env = False
+        client.api._version = client.api._retrieve_server_version()
+    except _ENGINE_ERRORS as exc:
+        raise BackendError(f"engine {name}: cannot make a client: {exc}") from None
+    return client
+
+
+@dataclass(frozen=True)
+class EngineFacts:
+    """What ``scratchd status`` shows of an engine that answered."""
+
+    version: str
+    cpus: int
+    memory: int  # bytes
+
+
+def probe(endpoint: EngineEndpoint, timeout: float = 5) -> EngineFacts:
+    """Ping the engine and read its version, CPUs and memory; BackendError when it is down."""
+    try:
+        client = endpoint.client(timeout)
+        try:
+            client.ping()
+            info = client.info()
+        finally:
+            client.close()
+    except _ENGINE_ERRORS as exc:
+        raise BackendError(f"engine {endpoint.name} at {endpoint.url}: {exc}") from None
+    return EngineFacts(
+        version=str(info.get("ServerVersion", "?")),
+        cpus=int(info.get("NCPU", 0)),
+        memory=int(info.get("MemTotal", 0)),
+    )
+
+
+def remove_orphans(endpoint: EngineEndpoint, running: Collection[str], timeout: float = 30) -> int:
+    """Remove scratchd's containers and networks whose build is not in ``running``.
+
+    ``running`` holds build numbers (as strings). A controller killed with
+    ``kill -9`` leaves its pipeline containers behind; this is how the next
+    start (and the periodic sweep) gets rid of them. Returns how many
+    containers went.
+    """
+    removed = 0
+    try:
+        client = endpoint.client(timeout)
+    except BackendError:
+        return 0
+    try:
+        api = client.api
+        for c in api.containers(all=True, filters={"label": MANAGED_LABEL}):
+            if c.get("Labels", {}).get(BUILD_LABEL, "") in running:
+                continue
+            api.remove_container(c["Id"], force=True, v=True)
+            removed += 1
+        for net in api.networks(filters={"label": MANAGED_LABEL}):
+            if net.get("Labels", {}).get(BUILD_LABEL, "") not in running:
+                _quietly(api.remove_network, net["Id"])
+    except _ENGINE_ERRORS as exc:
+        log.warning("engine %s: orphan cleanup failed: %s", endpoint.name, exc)
+    finally:
+        client.close()
+    if removed:
+        log.warning(
+            "engine %s: removed %d orphaned container(s)",
+            endpoint.name,
+            removed,
+            extra={"ENGINE": endpoint.name},
+        )
+    return removed
+
+
+def _quietly(call: Callable[[str], object], arg: str) -> None:
+    """A network still in use by a live container stays; the next sweep gets it."""
+    try:
+        call(arg)
+    except _ENGINE_ERRORS as exc:
+        log.debug("ignored: %s", exc)

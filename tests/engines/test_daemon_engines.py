@@ -1,0 +1,194 @@
+"""The daemon with a pool of three engines on other "hosts" (network namespaces, TLS).
+
+Each test runs a real ``scratchd run`` with ``[[engine]]`` blocks and judges
+it by the state database, ``engines.json``, the CLI's output and the engines
+themselves (their containers and their dockerd logs).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+import time
+
+from tests.git.repos import WorkRepo
+from tests.support.daemon import Daemon, make_daemon_fixture, repo_table  # noqa: F401
+
+SECRET = "s3cret-token-value-42"
+
+TIMED_YML = """\
+box: {box}
+build:
+  steps:
+    - script:
+        name: timed
+        code: |
+          echo "start $(cut -d' ' -f1 /proc/uptime)"
+          echo "token is $TOKEN"
+          sleep {sleep}
+          echo "end $(cut -d' ' -f1 /proc/uptime)"
+          echo done > "$WERCKER_OUTPUT_DIR/done"
+"""
+
+
+def project(path, box, sleep=2) -> WorkRepo:
+    repo = WorkRepo(path)
+    repo.commit("wercker.yml", files={"wercker.yml": TIMED_YML.format(box=box, sleep=sleep)})
+    return repo
+
+
+def engine_table(host, **kw) -> dict:
+    c = host.certs
+    tls = {"ca": str(c.ca), "cert": str(c.client_cert), "key": str(c.client_key)}
+    return {"name": host.name, "url": host.url, "tls": tls, "capacity": 1, **kw}
+
+
+def cli(d: Daemon, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "scratchd", *args, "--config", str(d.config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def engines_json(d: Daemon) -> dict:
+    try:
+        return json.loads((d.state.root / "engines.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def engine_of(d: Daemon, build_id: int) -> str | None:
+    return engines_json(d).get("builds", {}).get(str(build_id))
+
+
+def up(d: Daemon, name: str) -> bool | None:
+    return next((e["up"] for e in engines_json(d).get("engines", []) if e["name"] == name), None)
+
+
+def managed(host) -> list[dict]:
+    client = host.client()
+    try:
+        found = client.api.containers(all=True, filters={"label": "org.scratchd.managed"})
+        return [client.api.inspect_container(c["Id"]) for c in found]
+    finally:
+        client.close()
+
+
+def test_builds_spread_within_capacity_labels_route_and_unplaceable_waits(
+    engines, busybox_box, tmp_path, make_daemon
+):
+    secrets = tmp_path / "secrets.env"
+    secrets.write_text(f"TOKEN={SECRET}\n")
+    secrets.chmod(0o600)
+    names = ["a", "b", "c", "big", "arm"]
+    repos = {n: project(tmp_path / n, busybox_box) for n in names}
+    labels = {"big": ["big"], "arm": ["arm64"]}
+    tables = [
+        repo_table(n, r.path, labels=labels.get(n, []), secrets_file=str(secrets))
+        for n, r in repos.items()
+    ]
+    e1, e2, e3 = engines
+    pool = [engine_table(e1, labels=["amd64"]), engine_table(e2, labels=["amd64", "big"])]
+    pool.append(engine_table(e3, labels=["amd64"]))
+    d = make_daemon(tables, executor="docker", engines=pool)
+
+    checked = cli(d, "check-config")
+    assert "repo[5].labels: error: repository arm can never be placed" in checked.stderr
+    assert "not reachable" not in checked.stderr
+    d.start()
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for host in engines:
+            seen += managed(host)
+        if all(any(b.status == "passed" for b in d.builds(repo=n)) for n in ("a", "b", "c", "big")):
+            break
+        time.sleep(0.3)
+    builds = {b.repo: b for b in d.builds()}
+    assert [builds[n].status for n in names] == ["passed"] * 4 + ["queued"], d.log()[-3000:]
+
+    placed = {n: engine_of(d, builds[n].id) for n in names[:4]}
+    assert placed["big"] == "e2"
+    assert len(set(placed.values())) >= 2, placed
+    spans: dict[str, list[tuple[float, float]]] = {}
+    for n in names[:4]:
+        text = cli(d, "logs", str(builds[n].id)).stdout
+        start = float(text.split("start ")[1].split()[0])
+        end = float(text.split("end ")[1].split()[0])
+        spans.setdefault(placed[n], []).append((start, end))
+        assert f"token is {SECRET}" not in text and "token is ***" in text
+    for engine, runs in spans.items():
+        runs.sort()
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(runs)), (engine, runs)
+
+    assert seen, "the pipelines ran on the engines"
+    for info in seen:
+        assert SECRET not in json.dumps(info["Config"]["Labels"])
+        assert SECRET not in json.dumps(info["Config"]["Env"])
+        assert info["Config"]["Labels"]["org.scratchd.build-id"]
+    for host in engines:
+        assert SECRET not in (host.root / "dockerd.log").read_text(errors="replace")
+
+    status = cli(d, "status").stdout
+    for host in engines:
+        assert f"  {host.name}  up  0/1 slots, docker " in status, status
+    assert "repository arm waits forever: requires labels arm64" in status
+    table = cli(d, "builds").stdout.splitlines()
+    assert table[0].startswith("ENGINE ")
+    assert any(line.startswith("e2 ") and " big " in line for line in table[1:])
+    assert "placed on engine e2" in d.log()
+
+
+def test_an_engine_lost_mid_build_retries_elsewhere_and_comes_back(
+    engines, busybox_box, tmp_path, make_daemon
+):
+    repo = project(tmp_path / "r", busybox_box, sleep=8)
+    pool = [engine_table(h) for h in engines]
+    d = make_daemon(
+        [repo_table("r", repo.path)], executor="docker", engines=pool, engine_check_interval="1s"
+    ).start()
+    d.wait(lambda: d.builds() and engine_of(d, d.builds()[0].id), 60, "the build placed")
+    build = d.builds()[0]
+    first = engine_of(d, build.id)
+    host = next(h for h in engines if h.name == first)
+    d.wait(lambda: managed(host), 30, "the pipeline container on its engine")
+    host.kill()
+    try:
+        d.wait(lambda: up(d, first) is False, 30, f"engine {first} marked down")
+        done = d.wait_status(repo.head(), "passed", timeout=120)
+        assert done.id == build.id and done.attempt == 2
+        second = engine_of(d, build.id)
+        assert second not in (None, first)
+        assert "  DOWN  " in cli(d, "status").stdout
+        assert "step" not in (d.store().get(build.id).failed_step or "")
+    finally:
+        host.start()
+    d.wait(lambda: up(d, first) is True, 60, f"engine {first} back in service")
+    assert f"  {first}  up  " in cli(d, "status").stdout
+
+
+def test_controller_kill9_leaves_an_orphan_the_next_start_removes_and_cancel_kills(
+    engines, busybox_box, tmp_path, make_daemon
+):
+    repo = project(tmp_path / "r", busybox_box, sleep=300)
+    pool = [engine_table(h) for h in engines]
+    d = make_daemon([repo_table("r", repo.path)], executor="docker", engines=pool).start()
+    d.wait(lambda: d.builds() and engine_of(d, d.builds()[0].id), 60, "the build placed")
+    build = d.builds()[0]
+    host = next(h for h in engines if h.name == engine_of(d, build.id))
+    d.wait(lambda: managed(host), 30, "the pipeline container")
+    (orphan,) = [c["Id"] for c in managed(host)]
+    d.kill9()
+    assert [c["Id"] for c in managed(host)] == [orphan], "a crash leaves it behind"
+
+    d.start()
+    everywhere = lambda: [c["Id"] for h in engines for c in managed(h)]  # noqa: E731
+    d.wait(lambda: orphan not in everywhere(), 60, "the orphan removed")
+    d.wait(lambda: everywhere(), 60, "the recovered build running again")
+    assert cli(d, "cancel", str(build.id)).returncode == 0
+    d.wait_status(repo.head(), "cancelled", timeout=60)
+    d.wait(lambda: not everywhere(), 30, "the cancelled build's container gone")

@@ -1,0 +1,131 @@
+"""RemoteEngineBackend against real engines in network namespaces, over TLS."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from scratchd.errors import BackendError, BuildCancelled
+from scratchd.pipeline.plan import Box
+from scratchd.runner.backend import StepCommand
+from scratchd.runner.docker_backend import BUILD_LABEL, MANAGED_LABEL
+from scratchd.runner.engines import ENGINE_LABEL, probe, remove_orphans
+from scratchd.runner.remote_engine import RemoteEngineBackend
+from tests.runner.conftest import Lines, pipeline_job, run_step
+
+
+@pytest.fixture
+def make_backend():
+    made = []
+
+    def make(endpoint, **kw):
+        kw.setdefault("kill_grace", 1.0)
+        kw.setdefault("drain_timeout", 1.0)
+        made.append(RemoteEngineBackend(endpoint, **kw))
+        return made[-1]
+
+    yield make
+    for backend in made:
+        backend.teardown()
+
+
+def job(base, box, repo="cities", build="7", **kw):
+    return pipeline_job(base, box=Box(id=box), log_fields={"REPO": repo, "BUILD_ID": build}, **kw)
+
+
+def scratchd_containers(host) -> list[dict]:
+    client = host.client()
+    try:
+        return client.api.containers(all=True, filters={"label": MANAGED_LABEL})
+    finally:
+        client.close()
+
+
+def test_source_goes_up_output_comes_back_cache_is_a_volume(
+    engines, make_backend, busybox_box, tmp_path, docker_client
+):
+    host = engines[0]
+    first = job(tmp_path / "one", busybox_box)
+    (first.dirs.root / "sub").mkdir()
+    (first.dirs.root / "sub" / "in.txt").write_text("from the controller\n")
+    os.symlink("sub/in.txt", first.dirs.root / "link")
+    backend = make_backend(host.endpoint())
+    backend.setup(first)
+    (container,) = scratchd_containers(host)
+    assert container["Labels"][BUILD_LABEL] == "7"
+    assert container["Labels"][ENGINE_LABEL] == host.name
+    script = (
+        "set -e\ncat sub/in.txt\nreadlink link\n"
+        'echo built > "$WERCKER_OUTPUT_DIR/artifact"\nmkdir "$WERCKER_OUTPUT_DIR/d"\n'
+        'ln -s ../artifact "$WERCKER_OUTPUT_DIR/d/up"\n'
+        'echo warm > "$WERCKER_CACHE_DIR/c"\n'
+    )
+    code, lines = run_step(backend, script)
+    assert (code, lines.of("stdout")) == (0, ["from the controller", "sub/in.txt"])
+    backend.collect()
+    backend.teardown()
+    assert (first.dirs.output / "artifact").read_text() == "built\n"
+    assert os.readlink(first.dirs.output / "d" / "up") == "../artifact"
+    assert not any(first.dirs.cache.iterdir()), "the cache lives on the engine, not here"
+    assert scratchd_containers(host) == []
+    # The same repository on the same engine finds its cache again.
+    backend = make_backend(host.endpoint())
+    backend.setup(job(tmp_path / "two", busybox_box))
+    code, lines = run_step(backend, 'cat "$WERCKER_CACHE_DIR/c"')
+    assert (code, lines.of("stdout")) == (0, ["warm"])
+
+
+def test_a_100mb_source_tree_goes_through(engines, make_backend, busybox_box, tmp_path):
+    big = job(tmp_path / "big", busybox_box)
+    blob = os.urandom(1024 * 1024)
+    for i in range(100):
+        (big.dirs.root / f"f{i:03d}").write_bytes(blob[i:] + blob[:i])
+    backend = make_backend(engines[1].endpoint())
+    started = time.monotonic()
+    backend.setup(big)
+    code, lines = run_step(backend, "du -sk . | cut -f1; ls | wc -l")
+    assert code == 0
+    kib, count = (int(x) for x in lines.of("stdout"))
+    assert count == 100 and kib >= 100 * 1024
+    print(f"100 MB setup took {time.monotonic() - started:.1f}s")
+
+
+def test_cancel_kills_the_remote_step(engines, make_backend, busybox_box, tmp_path):
+    backend = make_backend(engines[2].endpoint())
+    backend.setup(job(tmp_path / "c", busybox_box))
+    cancel = threading.Event()
+    threading.Timer(1.0, cancel.set).start()
+    command = StepCommand(name="long", script="echo started\nsleep 300\n")
+    with pytest.raises(BuildCancelled):
+        backend.run(command, Lines(), cancel)
+    procs = backend.container.top(ps_args="-o pid,args")["Processes"]
+    assert not any("sleep 300" in " ".join(p) for p in procs)
+    backend.teardown()
+    assert scratchd_containers(engines[2]) == []
+
+
+def test_orphans_are_removed_unless_their_build_runs(engines, busybox_box, tmp_path):
+    host = engines[0]
+    left = [RemoteEngineBackend(host.endpoint()) for _ in range(2)]
+    for i, backend in enumerate(left):
+        backend.setup(job(tmp_path / f"o{i}", busybox_box, build=str(100 + i)))
+    assert remove_orphans(host.endpoint(), running={"101"}) == 1
+    (kept,) = scratchd_containers(host)
+    assert kept["Labels"][BUILD_LABEL] == "101"
+    assert remove_orphans(host.endpoint(), running=set()) == 1
+    assert scratchd_containers(host) == []
+    for backend in left:
+        backend.teardown()  # already gone: teardown stays quiet and idempotent
+
+
+def test_probe_reports_facts_and_down_engines(engines):
+    facts = probe(engines[0].endpoint())
+    assert facts.version and facts.cpus >= 1 and facts.memory > 0
+    from scratchd.runner.engines import EngineEndpoint
+
+    dead = EngineEndpoint("gone", "tcp://127.0.0.1:1")
+    with pytest.raises(BackendError, match="engine gone"):
+        probe(dead, timeout=2)

@@ -1,0 +1,73 @@
+"""Placement rules, without engines: slots, labels, warm cache, least loaded, health."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from scratchd.placement import PlacementError, Placer
+
+
+def placer(**kw):
+    return Placer([("e1", 1, ["amd64"]), ("e2", 2, ["amd64", "big"]), ("e3", 1, [])], **kw)
+
+
+def test_least_loaded_then_name_within_capacity():
+    p = placer()
+    names = [p.place(f"r{i}", str(i)).engine for i in range(4)]
+    # e1 and e3 are empty (load 0), e2 has 2 slots: e1, e2, e3, then e2's second slot.
+    assert names == ["e1", "e2", "e3", "e2"]
+    assert p.place("r9", "9") is None
+    assert [(e.name, e.used) for e in p.engines()] == [("e1", 1), ("e2", 2), ("e3", 1)]
+
+
+def test_labels_route_and_unsatisfiable_labels_are_an_error():
+    p = placer()
+    assert p.place("r", "1", ["big"]).engine == "e2"
+    assert p.place("r", "2", ["big"]).engine == "e2"
+    assert p.place("r", "3", ["big"]) is None  # e2 is full; e1 does not have "big"
+    with pytest.raises(PlacementError, match="requires labels arm64"):
+        p.place("arm", "4", ["arm64"])
+
+
+def test_the_engine_that_last_built_the_repo_wins_while_it_has_a_slot():
+    p = placer()
+    first = p.place("cities", "1")
+    p.place("other", "2")
+    p.release(first)
+    assert p.place("cities", "3").engine == first.engine == "e1"
+
+
+def test_down_engines_get_nothing_and_lost_builds_are_reported():
+    lost, changes = [], []
+    p = placer(on_lost=lost.append, on_change=lambda: changes.append(1))
+    assert p.mark("e1", False)
+    assert not p.mark("e1", False)
+    lease = p.place("cities", "1")
+    assert lease.engine == "e2"  # e1 is down; e2 and e3 are both empty: by name
+    p.release(lease, lost=True)
+    assert lost == ["e2"] and changes
+    p.mark("e2", False)
+    p.mark("e3", False)
+    assert p.place("cities", "2") is None
+    p.mark("e1", True)
+    assert p.place("cities", "3").engine == "e1"
+
+
+def test_acquire_waits_for_a_slot_and_gives_up_on_cancel():
+    p = Placer([("only", 1, [])])
+    held = p.place("a", "1")
+    cancel = threading.Event()
+    told, got = [], []
+    waiter = threading.Thread(
+        target=lambda: got.append(p.acquire("b", "2", cancel=cancel, on_wait=told.append))
+    )
+    waiter.start()
+    waiter.join(0.3)
+    assert waiter.is_alive() and told == ["waiting for a free slot on an engine"]
+    p.release(held)
+    waiter.join(5)
+    assert got[0].engine == "only"
+    cancel.set()
+    assert p.acquire("c", "3", cancel=cancel) is None
