@@ -136,6 +136,27 @@ def test_infrastructure_errors_retry_with_bounded_backoff(tmp_path):
     assert final.status == BuildStatus.ERROR and final.message == "still down"
 
 
+def test_an_infrastructure_retry_is_superseded_by_a_newer_queued_commit(tmp_path):
+    """Under coalescing one build per ref waits: the retry would only redo an older commit."""
+    sched, _ = make(tmp_path)
+    sched.submit([c(1)], Trigger.PUSH)
+    (job,) = sched.next_jobs()
+    sched.submit([c(2)], Trigger.PUSH)  # lands while 1 runs
+    assert sched.finish(job, decide(error=BackendError("docker down"))) == BuildStatus.CANCELLED
+    one = sched.store.get(job.id)
+    assert one.message == f"superseded by {c(2).sha}"
+    assert shas(sched.store.queued()) == ["2"]
+
+
+def test_with_build_every_commit_an_infrastructure_retry_stays_queued(tmp_path):
+    sched, _ = make(tmp_path, app=RepoPolicy(build_every_commit=True))
+    sched.submit([c(1)], Trigger.PUSH)
+    (job,) = sched.next_jobs()
+    sched.submit([c(2)], Trigger.PUSH)
+    assert sched.finish(job, decide(error=BackendError("docker down"))) == BuildStatus.QUEUED
+    assert sorted(shas(sched.store.queued())) == ["1", "2"]
+
+
 def test_backoff_is_capped():
     policy = Policy(retry_delay=10, retry_max_delay=25)
     assert [policy.backoff(a) for a in (1, 2, 3, 4)] == [10, 20, 25, 25]

@@ -146,18 +146,17 @@ class Scheduler:
         for build in recovered:
             if build.status != BuildStatus.QUEUED:
                 continue
-            if self.policy.repo(build.repo).build_every_commit:
-                continue
-            newer = [
-                b
-                for b in self.store.list_builds(repo=build.repo, ref=build.ref, statuses=["queued"])
-                if b.id > build.id
-            ]
-            if newer:
-                self.store.mark_cancelled(
-                    build.id, f"superseded by {newer[0].sha}", now=self.clock()
-                )
+            newer = self._newer_queued(build)
+            if newer is not None:
+                self.store.mark_cancelled(build.id, f"superseded by {newer.sha}", now=self.clock())
         return [self.store.get(b.id) or b for b in recovered]
+
+    def _newer_queued(self, build: BuildRecord) -> BuildRecord | None:
+        """Under coalescing, a queued newer commit of ``build``'s ref (it covers ``build``)."""
+        if self.policy.repo(build.repo).build_every_commit:
+            return None
+        queued = self.store.list_builds(repo=build.repo, ref=build.ref, statuses=["queued"])
+        return next((b for b in queued if b.id > build.id), None)
 
     # -- output ---------------------------------------------------------------
 
@@ -195,7 +194,9 @@ class Scheduler:
 
         The outcome is already decided (:func:`scratchd.outcome.decide`);
         this only maps it to the store. A retryable infrastructure error is
-        re-queued with backoff while attempts remain; everything else is final.
+        re-queued with backoff while attempts remain (unless, under coalescing, a
+        newer commit of its ref is already queued: that one supersedes it);
+        everything else is final.
         """
         now = self.clock()
         status, text = outcome.status, outcome.reason or str(outcome.status)
@@ -210,6 +211,10 @@ class Scheduler:
         elif status == BuildStatus.INTERRUPTED:
             self.interrupt(build, outcome.message)
         elif outcome.retryable and build.attempt < self.policy.retry_limit:
+            newer = self._newer_queued(build)
+            if newer is not None:  # the retry would only build what the newer commit covers
+                self.store.mark_cancelled(build.id, f"superseded by {newer.sha}", now=now)
+                return BuildStatus.CANCELLED
             delay = self.policy.backoff(build.attempt)
             self.store.requeue(build.id, now + delay, f"retrying in {delay:.0f}s: {text}")
             log.warning("build %s: %s; retry in %.0fs", build.id, text, delay, extra=_fields(build))
