@@ -34,6 +34,7 @@ COMMANDS = (
     "cancel",
     "status",
     "check_config",
+    "web",
 )
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from scratchd.models import BuildStatus, Commit, Trigger
 from scratchd.store.db import Database
+from scratchd.store.facts import FactsMixin
 from scratchd.store.heartbeat import HeartbeatMixin
 from scratchd.store.records import BuildRecord
 from scratchd.store.refs import RefsMixin, set_ref_in
@@ -24,7 +25,7 @@ Q, R = BuildStatus.QUEUED.value, BuildStatus.RUNNING.value
 FINISHED = tuple(s.value for s in BuildStatus if s.finished)
 
 
-class Store(RefsMixin, HeartbeatMixin):
+class Store(RefsMixin, HeartbeatMixin, FactsMixin):
     """All reads and writes of the state database. Safe across threads and processes."""
 
     def __init__(self, path: Path, *, create: bool = True, busy_timeout: float = 30.0) -> None:

@@ -1,0 +1,323 @@
+// scratchd web: the live parts of the server-rendered pages. Plain JavaScript, no build
+// step, nothing fetched from elsewhere. Pages work without it; with it the dashboard and
+// lists re-render on the change feed and a build's log follows its stream.
+"use strict";
+
+(function () {
+  // -- copy-command buttons --------------------------------------------------------
+  document.addEventListener("click", function (ev) {
+    const button = ev.target.closest && ev.target.closest("button.copy");
+    if (!button) return;
+    const text = button.dataset.copy;
+    const done = function () { button.classList.add("copied"); };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { selectText(button); });
+    } else {
+      selectText(button);
+    }
+  });
+
+  function selectText(node) {
+    const range = document.createRange();
+    range.selectNodeContents(node.querySelector("code") || node);
+    const sel = window.getSelection();
+    sel.removeAllRanges();
+    sel.addRange(range);
+  }
+
+  // -- live lists: re-render <main> when the change feed says something changed ---------
+  const live = document.body.dataset.live;
+  if (live) {
+    let pending = null;
+    const source = new EventSource(live);
+    source.addEventListener("build", function () {
+      if (pending) return;
+      pending = setTimeout(refresh, 150);
+    });
+    // The page also ages (elapsed times, ETAs): refresh now and then without events.
+    setInterval(refresh, 10000);
+    function refresh() {
+      pending = null;
+      fetch(location.href, { headers: { "X-Requested-With": "scratchd" } })
+        .then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (text) {
+          if (text === null) return;
+          const doc = new DOMParser().parseFromString(text, "text/html");
+          const fresh = doc.getElementById("main");
+          if (fresh) document.getElementById("main").replaceChildren(...fresh.childNodes);
+        })
+        .catch(function () {});
+    }
+  }
+
+  const dataNode = document.getElementById("page-data");
+  if (dataNode) window.scratchdLog = new LogView(JSON.parse(dataNode.textContent));
+})();
+
+// -- ANSI SGR to spans ------------------------------------------------------------------
+function ansiToNodes(text) {
+  const out = document.createDocumentFragment();
+  const re = /\x1b\[([0-9;]*)([A-Za-z])/g;
+  let state = {}, last = 0, m;
+  const emit = function (chunk) {
+    if (!chunk) return;
+    const span = document.createElement("span");
+    span.textContent = chunk;
+    const cls = [];
+    if (state.fg !== undefined) {
+      if (typeof state.fg === "number") cls.push("fg" + state.fg); else span.style.color = state.fg;
+    }
+    if (state.bg !== undefined) {
+      if (typeof state.bg === "number") cls.push("bg" + state.bg); else span.style.backgroundColor = state.bg;
+    }
+    if (state.bold) cls.push("b");
+    if (state.italic) cls.push("i");
+    if (state.underline) cls.push("u");
+    if (cls.length) span.className = cls.join(" ");
+    out.appendChild(cls.length || span.style.length ? span : document.createTextNode(chunk));
+  };
+  while ((m = re.exec(text)) !== null) {
+    emit(text.slice(last, m.index));
+    last = re.lastIndex;
+    if (m[2] !== "m") continue; // cursor movement and the like: dropped
+    state = applySgr(state, m[1] === "" ? [0] : m[1].split(";").map(Number));
+  }
+  emit(text.slice(last).replace(/\x1b/g, ""));
+  return out;
+}
+
+function applySgr(state, codes) {
+  const s = Object.assign({}, state);
+  for (let i = 0; i < codes.length; i++) {
+    const c = codes[i];
+    if (c === 0) { for (const k in s) delete s[k]; }
+    else if (c === 1) s.bold = true;
+    else if (c === 3) s.italic = true;
+    else if (c === 4) s.underline = true;
+    else if (c === 22) delete s.bold;
+    else if (c === 23) delete s.italic;
+    else if (c === 24) delete s.underline;
+    else if (c >= 30 && c <= 37) s.fg = c - 30;
+    else if (c >= 90 && c <= 97) s.fg = c - 90 + 8;
+    else if (c === 39) delete s.fg;
+    else if (c >= 40 && c <= 47) s.bg = c - 40;
+    else if (c >= 100 && c <= 107) s.bg = c - 100 + 8;
+    else if (c === 49) delete s.bg;
+    else if ((c === 38 || c === 48) && codes[i + 1] === 5) {
+      s[c === 38 ? "fg" : "bg"] = codes[i + 2] < 16 ? codes[i + 2] : xterm(codes[i + 2]);
+      i += 2;
+    } else if ((c === 38 || c === 48) && codes[i + 1] === 2) {
+      s[c === 38 ? "fg" : "bg"] = "rgb(" + codes.slice(i + 2, i + 5).join(",") + ")";
+      i += 4;
+    }
+  }
+  return s;
+}
+
+function xterm(n) {
+  if (n >= 232) { const v = 8 + (n - 232) * 10; return "rgb(" + v + "," + v + "," + v + ")"; }
+  n -= 16;
+  const level = function (x) { return x ? 55 + x * 40 : 0; };
+  return "rgb(" + level(Math.floor(n / 36)) + "," + level(Math.floor(n / 6) % 6) + "," + level(n % 6) + ")";
+}
+
+// -- the log viewer ------------------------------------------------------------------------
+const LINE = /^(\S+) (\S+) (?:([^\s\/:]+)\/(.+?): )?(.*)$/;
+const ERROR = /\b(error|failed|fatal|panic)\b/i;
+
+function LogView(data) {
+  this.id = data.build;
+  this.box = document.getElementById("log");
+  this.first = data.first;
+  this.last = data.first - 1;
+  this.total = data.total;
+  this.follow = document.getElementById("follow");
+  this.append(data.lines.map(function (text, i) { return [data.first + i, text]; }));
+  this.wire();
+  this.showHash();
+  if (data.running) this.stream();
+  this.info();
+}
+
+LogView.prototype.render = function (number, raw) {
+  const m = LINE.exec(raw);
+  const div = document.createElement("div");
+  div.className = "line";
+  div.id = "L" + number;
+  const a = document.createElement("a");
+  a.className = "ln";
+  a.href = "#L" + number;
+  a.textContent = number;
+  div.appendChild(a);
+  const ts = document.createElement("span");
+  ts.className = "ts";
+  ts.textContent = m ? m[1] + " " : "";
+  div.appendChild(ts);
+  const text = document.createElement("span");
+  text.className = "txt";
+  const body = m ? m[5] : raw;
+  text.appendChild(ansiToNodes(body));
+  div.appendChild(text);
+  if (m && m[3]) div.dataset.step = m[3] + "/" + m[4];
+  if ((m && m[2] === "stderr") || ERROR.test(body)) div.classList.add("err");
+  return div;
+};
+
+LogView.prototype.stepHeader = function (step) {
+  const head = document.createElement("div");
+  head.className = "stephead";
+  head.dataset.step = step;
+  head.textContent = "▾ " + step;
+  return head;
+};
+
+LogView.prototype.append = function (pairs) {
+  const frag = document.createDocumentFragment();
+  let step = this.lastStep;
+  for (const [number, text] of pairs) {
+    if (number <= this.last) continue; // never twice
+    const div = this.render(number, text);
+    if (div.dataset.step && div.dataset.step !== step) {
+      step = div.dataset.step;
+      frag.appendChild(this.stepHeader(step));
+    }
+    if (this.collapsed && this.collapsed[div.dataset.step]) div.classList.add("hidden");
+    frag.appendChild(div);
+    this.last = number;
+  }
+  this.lastStep = step;
+  this.box.appendChild(frag);
+  this.total = Math.max(this.total, this.last);
+  if (this.follow && this.follow.checked) this.toBottom();
+  this.info();
+};
+
+LogView.prototype.prepend = function (first, lines) {
+  const frag = document.createDocumentFragment();
+  let step = null;
+  lines.forEach(function (text, i) {
+    const number = first + i;
+    if (number >= this.first) return;
+    const div = this.render(number, text);
+    if (div.dataset.step && div.dataset.step !== step) {
+      step = div.dataset.step;
+      frag.appendChild(this.stepHeader(step));
+    }
+    frag.appendChild(div);
+  }, this);
+  this.box.insertBefore(frag, this.box.firstChild);
+  this.first = Math.min(this.first, first);
+  this.info();
+};
+
+LogView.prototype.info = function () {
+  const node = document.getElementById("log-info");
+  if (node) node.textContent = this.last >= this.first
+    ? "lines " + this.first + "–" + this.last + " of " + this.total : "no log yet";
+  const earlier = document.getElementById("load-earlier");
+  if (earlier) earlier.disabled = this.first <= 1;
+};
+
+LogView.prototype.fetchRange = function (start, end) {
+  return fetch("/builds/" + this.id + "/log.json?start=" + start + "&end=" + end)
+    .then(function (r) { return r.json(); });
+};
+
+LogView.prototype.loadEarlier = function (down_to) {
+  if (this.first <= 1) return Promise.resolve();
+  const end = this.first - 1;
+  const start = Math.max(1, Math.min(down_to || end, end - 1999));
+  const self = this;
+  return this.fetchRange(start, end).then(function (d) { self.prepend(d.first, d.lines); });
+};
+
+LogView.prototype.toBottom = function () {
+  this.autoScroll = true;
+  window.scrollTo(0, document.documentElement.scrollHeight);
+};
+
+LogView.prototype.wire = function () {
+  const self = this;
+  let lastY = window.scrollY;
+  window.addEventListener("scroll", function () {
+    // Scrolling up detaches follow mode; our own scrolls only ever go down.
+    if (window.scrollY < lastY - 2 && self.follow && self.follow.checked) {
+      self.follow.checked = false;
+    }
+    lastY = window.scrollY;
+  });
+  if (this.follow) this.follow.addEventListener("change", function () {
+    if (self.follow.checked) self.toBottom();
+  });
+  document.getElementById("show-ts").addEventListener("change", function (ev) {
+    self.box.classList.toggle("show-ts", ev.target.checked);
+  });
+  document.getElementById("load-earlier").addEventListener("click", function () {
+    self.loadEarlier();
+  });
+  this.collapsed = {};
+  this.box.addEventListener("click", function (ev) {
+    const head = ev.target.closest(".stephead");
+    if (head) {
+      const step = head.dataset.step;
+      self.collapsed[step] = !self.collapsed[step];
+      head.classList.toggle("collapsed", self.collapsed[step]);
+      self.box.querySelectorAll(".line").forEach(function (line) {
+        if (line.dataset.step === step) line.classList.toggle("hidden", self.collapsed[step]);
+      });
+      return;
+    }
+    const ln = ev.target.closest("a.ln");
+    if (ln && ev.shiftKey && self.anchor) {
+      ev.preventDefault();
+      const n = Number(ln.textContent);
+      location.hash = "#L" + Math.min(self.anchor, n) + "-" + Math.max(self.anchor, n);
+    }
+  });
+  window.addEventListener("hashchange", function () { self.showHash(); });
+};
+
+LogView.prototype.showHash = function () {
+  const m = /^#L(\d+)(?:-(\d+))?$/.exec(location.hash);
+  if (!m) return;
+  const a = Number(m[1]), b = Number(m[2] || m[1]);
+  this.anchor = a;
+  if (this.follow) this.follow.checked = false;
+  const self = this;
+  const ready = a < this.first ? this.fetchRange(a, this.first - 1)
+    .then(function (d) { self.prepend(d.first, d.lines); }) : Promise.resolve();
+  ready.then(function () {
+    self.box.querySelectorAll(".line.hl").forEach(function (n) { n.classList.remove("hl"); });
+    for (let n = a; n <= b; n++) {
+      const node = document.getElementById("L" + n);
+      if (node) node.classList.add("hl");
+    }
+    const target = document.getElementById("L" + a);
+    if (target) target.scrollIntoView({ block: "center" });
+  });
+};
+
+LogView.prototype.stream = function () {
+  const self = this;
+  const source = new EventSource("/builds/" + this.id + "/log/events?after=" + this.last);
+  source.onmessage = function (ev) {
+    const number = Number(ev.lastEventId);
+    if (number <= self.last) return;
+    if (number > self.last + 1) { // a gap (never expected): fill it from the file
+      const from = self.last + 1;
+      self.fetchRange(from, number - 1).then(function (d) {
+        self.append(d.lines.map(function (t, i) { return [d.first + i, t]; }));
+        self.append([[number, ev.data]]);
+      });
+      return;
+    }
+    self.append([[number, ev.data]]);
+  };
+  source.addEventListener("end", function (ev) {
+    source.close();
+    const status = document.getElementById("build-status");
+    if (status) status.innerHTML = '<span class="st st-' + ev.data + '">' + ev.data + "</span>";
+    document.body.dataset.finished = ev.data;
+  });
+  this.source = source;
+};
