@@ -19,6 +19,20 @@ __all__ = ["DEFAULT_BIND", "RepoSite", "WebSettings", "create_app", "serve"]
 log = logging.getLogger(__name__)
 
 
+class _ClientErrors(logging.Filter):
+    """A malformed request is the client's problem: one line, not a traceback in the journal."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args = "bad request: %s", (str(exc).splitlines()[0],)
+            record.exc_info, record.exc_text, record.levelno = None, None, logging.INFO
+            record.levelname = "INFO"
+        return True
+
+
 def split_bind(bind: str) -> tuple[str, int]:
     host, _, port = bind.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
@@ -29,7 +43,12 @@ async def serve(settings: WebSettings, bind: str, ready=None) -> None:
     from aiohttp import web
 
     host, port = split_bind(bind)
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    server_log = logging.getLogger("scratchd.web.server")
+    if not any(isinstance(f, _ClientErrors) for f in server_log.filters):
+        server_log.addFilter(_ClientErrors())
+    runner = web.AppRunner(
+        create_app(settings), access_log=None, handle_signals=False, logger=server_log
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
     await site.start()
