@@ -161,7 +161,7 @@ class SSE:
         """The next event; ``None`` when the server closed the stream."""
         ev = Event()
         while True:
-            line = self.response.fp.readline()
+            line = self.response.readline()
             if not line:
                 return None
             text = line.decode().rstrip("\n")

@@ -13,6 +13,7 @@ database into 503, and anything else into a plain 500 logged server-side.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
 import logging
@@ -20,7 +21,7 @@ import time
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import generate_latest
 
 from scratchd.errors import ScratchdError, UsageError
 from scratchd.web import badge, html, pages, sse, views
@@ -33,18 +34,21 @@ from scratchd.web.steps import parse_steps
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
 ASSETS = {"app.js": "text/javascript", "style.css": "text/css"}
+#: generate_latest writes the 0.0.4 text format, which every Prometheus release reads.
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ID = r"{id:\d{1,18}}"
 NAME = r"{name:[^/]{1,200}}"
 
 STATE = web.AppKey("state", ReadOnlyState)
 SETTINGS = web.AppKey("settings", WebSettings)
+METRICS = web.AppKey("metrics", object)
 
 
 def create_app(settings: WebSettings) -> web.Application:
     app = web.Application(middlewares=[errors, auth], client_max_size=1024)
     app[SETTINGS] = settings
     app[STATE] = ReadOnlyState(settings.state_dir)
-    app["metrics"] = make_registry(app[STATE], settings)
+    app[METRICS] = make_registry(app[STATE], settings)
     app.router.add_get("/", dashboard)
     app.router.add_get("/builds", builds)
     app.router.add_get(f"/builds/{ID}", build)
@@ -214,10 +218,10 @@ async def raw_log(request: web.Request) -> web.StreamResponse:
         headers["Content-Disposition"] = f'attachment; filename="build-{found.id}.log"'
     response = web.StreamResponse(headers=headers)
     await response.prepare(request)
-    with f:
+    with f, contextlib.suppress(ConnectionResetError):  # a reader may hang up mid-way
         while chunk := await _run(request, f.read, 1 << 16):
             await response.write(chunk)
-    await response.write_eof()
+        await response.write_eof()
     return response
 
 
@@ -249,8 +253,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body = await _run(request, generate_latest, request.app["metrics"])
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    body = await _run(request, generate_latest, request.app[METRICS])
+    return web.Response(body=body, headers={"Content-Type": METRICS_TYPE})
 
 
 # -- streams and JSON -----------------------------------------------------------------

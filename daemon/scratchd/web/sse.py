@@ -13,6 +13,7 @@ stalls other clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -85,6 +86,12 @@ async def change_feed(request: web.Request, state: ReadOnlyState, settings) -> w
     if seq < 0:
         seq = await asyncio.to_thread(state.last_event)
     response = await open_stream(request)
+    with contextlib.suppress(ConnectionResetError):  # the client went away: nothing to log
+        await _feed(response, state, settings, seq)
+    return response
+
+
+async def _feed(response, state: ReadOnlyState, settings, seq: int) -> None:
     ticker = Ticker(settings.keepalive)
     while True:
         rows = await asyncio.to_thread(state.events_after, seq)
@@ -105,29 +112,35 @@ async def log_stream(
     """The build's log lines (``id:`` = line number), then ``event: end`` once it finished."""
     follower = LogFollower(path, resume_point(request, default=0))
     response = await open_stream(request)
-    ticker = Ticker(settings.keepalive)
-    finished_seen: float | None = None
     try:
-        while True:
-            build = await asyncio.to_thread(state.build, build_id)
-            if finished_seen is None and (build is None or build.status.finished):
-                finished_seen = time.monotonic()
-            # The daemon records the status, then writes its last line and compresses the
-            # log: the end is when the plain file is gone (or after a grace period).
-            finished = finished_seen is not None and (
-                not path.exists() or time.monotonic() - finished_seen > END_GRACE
-            )
-            lines = await asyncio.to_thread(follower.poll)
-            for number, text in lines:
-                await response.write(frame(text, event_id=number))
-            if lines:
-                ticker.reset()
-            elif finished:
-                status = build.status.value if build else "gone"
-                await response.write(frame(status, event_id=follower.line, event="end"))
-                return response
-            elif ticker.due():
-                await response.write(b": keep-alive\n\n")
-            await asyncio.sleep(settings.poll)
+        with contextlib.suppress(ConnectionResetError):  # the client went away
+            await _follow(response, state, build_id, path, follower, settings)
     finally:
         follower.close()
+    return response
+
+
+async def _follow(response, state, build_id: int, path, follower: LogFollower, settings) -> None:
+    ticker = Ticker(settings.keepalive)
+    finished_seen: float | None = None
+    while True:
+        build = await asyncio.to_thread(state.build, build_id)
+        if finished_seen is None and (build is None or build.status.finished):
+            finished_seen = time.monotonic()
+        # The daemon records the status, then writes its last line and compresses the
+        # log: the end is when the plain file is gone (or after a grace period).
+        finished = finished_seen is not None and (
+            not path.exists() or time.monotonic() - finished_seen > END_GRACE
+        )
+        lines = await asyncio.to_thread(follower.poll)
+        for number, text in lines:
+            await response.write(frame(text, event_id=number))
+        if lines:
+            ticker.reset()
+        elif finished:
+            status = build.status.value if build else "gone"
+            await response.write(frame(status, event_id=follower.line, event="end"))
+            return
+        elif ticker.due():
+            await response.write(b": keep-alive\n\n")
+        await asyncio.sleep(settings.poll)
