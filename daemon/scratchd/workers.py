@@ -222,6 +222,10 @@ class WorkerPool:
         plan = parse_plan(decode(plan_file.read_bytes(), shown), shown)
         secrets = _secrets(repo)
         redactor.add(*(s.reveal() for s in secrets.values()))
+        subject = redactor.redact(info.message.strip().split("\n", 1)[0]) or None
+        self._store.set_commit_facts(
+            record.id, subject=subject, executor=config.executor_for(repo)
+        )  # for the web page
         request = BuildRequest(
             plan=plan,
             commit=info,

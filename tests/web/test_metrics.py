@@ -56,6 +56,11 @@ def test_metrics_agree_with_the_state_database(scripted_run):
     failed = sum(b.status == "failed" for b in builds)
     started = sum(b.started_at is not None for b in builds)
     assert (passed, failed) == (1, 1)
+    # The daemon records the commit subject and executor the build page shows.
+    assert [(b.commit_subject, b.executor) for b in builds] == [
+        ("wercker.yml", "host"),
+        ("breaks", "host"),
+    ]
     assert (
         m['scratchd_builds_finished_total{pipeline="build",repo="app",result="passed"}'] == passed
     )

@@ -3,7 +3,11 @@
 // lists re-render on the change feed and a build's log follows its stream.
 "use strict";
 
-(function () {
+// A log line: "<time> <stream> [<pipeline>/<step>: ]<text>" (see the store's log format).
+const LINE = /^(\S+) (\S+) (?:([^\s\/:]+)\/(.+?): )?(.*)$/;
+const ERROR = /\b(error|failed|fatal|panic)\b/i;
+
+function init() {
   // -- copy-command buttons --------------------------------------------------------
   document.addEventListener("click", function (ev) {
     const button = ev.target.closest && ev.target.closest("button.copy");
@@ -52,7 +56,7 @@
 
   const dataNode = document.getElementById("page-data");
   if (dataNode) window.scratchdLog = new LogView(JSON.parse(dataNode.textContent));
-})();
+}
 
 // -- ANSI SGR to spans ------------------------------------------------------------------
 function ansiToNodes(text) {
@@ -122,8 +126,6 @@ function xterm(n) {
 }
 
 // -- the log viewer ------------------------------------------------------------------------
-const LINE = /^(\S+) (\S+) (?:([^\s\/:]+)\/(.+?): )?(.*)$/;
-const ERROR = /\b(error|failed|fatal|panic)\b/i;
 
 function LogView(data) {
   this.id = data.build;
@@ -321,3 +323,6 @@ LogView.prototype.stream = function () {
   });
   this.source = source;
 };
+
+// Last, once every prototype method above exists.
+init();
