@@ -20,12 +20,12 @@ def test_steps_from_the_log(tmp_path):
         log.line("testing", "stderr", pipeline="build", step="test", timestamp=110.0)
         log.line("still", pipeline="build", step="test", timestamp=112.5)
     store.mark_failed(build.id, "step test failed", "test")
-    steps = parse_steps(path.read_text().splitlines(), store.get(build.id))
+    steps = parse_steps(path.read_bytes(), store.get(build.id))
     assert [s.to_json() for s in steps] == [
         {"pipeline": "build", "name": "go build", "line": 2, "status": "passed", "duration": 9.0},
         {"pipeline": "build", "name": "test", "line": 4, "status": "failed", "duration": 2.5},
     ]
     running = store.enqueue([Commit("app", "refs/heads/main", "b" * 40)], Trigger.PUSH)[0]
     store.claim_next(max_running=1)
-    live = parse_steps(path.read_text().splitlines(), store.get(running.id))
+    live = parse_steps(path.read_bytes(), store.get(running.id))
     assert [s.status for s in live] == ["passed", "running"]

@@ -94,7 +94,9 @@ MIGRATIONS: tuple[str, ...] = (
         mounted_blobs INTEGER NOT NULL DEFAULT 0,
         mounted_bytes INTEGER NOT NULL DEFAULT 0
     );
-    CREATE INDEX pushes_by_build ON pushes (build_id)
+    CREATE INDEX pushes_by_build ON pushes (build_id);
+    CREATE INDEX builds_by_repo_status ON builds (repo, status, id);
+    CREATE INDEX builds_by_branch ON builds (repo, branch, id)
     """,
 )
 

@@ -47,10 +47,14 @@ async def serve(settings: WebSettings, bind: str, ready=None) -> None:
     if not any(isinstance(f, _ClientErrors) for f in server_log.filters):
         server_log.addFilter(_ClientErrors())
     runner = web.AppRunner(
-        create_app(settings), access_log=None, handle_signals=False, logger=server_log
+        create_app(settings),
+        access_log=None,
+        handle_signals=False,
+        logger=server_log,
+        shutdown_timeout=1.0,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port, shutdown_timeout=1.0)
+    site = web.TCPSite(runner, host, port)
     await site.start()
     sock = site._server.sockets[0] if site._server and site._server.sockets else None
     real_port = sock.getsockname()[1] if sock else port

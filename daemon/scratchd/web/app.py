@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
 import json
 import logging
@@ -25,6 +26,7 @@ from prometheus_client import generate_latest
 
 from scratchd.errors import ScratchdError, UsageError
 from scratchd.web import badge, html, pages, sse, views
+from scratchd.web.hub import ChangeHub, StatusCache
 from scratchd.web.logs import line_range, tail
 from scratchd.web.metrics import make_registry
 from scratchd.web.settings import WebSettings
@@ -42,6 +44,9 @@ NAME = r"{name:[^/]{1,200}}"
 STATE = web.AppKey("state", ReadOnlyState)
 SETTINGS = web.AppKey("settings", WebSettings)
 METRICS = web.AppKey("metrics", object)
+HUB = web.AppKey("hub", ChangeHub)
+BUILDS = web.AppKey("builds", StatusCache)
+STEPS = web.AppKey("steps", dict)
 
 
 def create_app(settings: WebSettings) -> web.Application:
@@ -49,11 +54,14 @@ def create_app(settings: WebSettings) -> web.Application:
     app[SETTINGS] = settings
     app[STATE] = ReadOnlyState(settings.state_dir)
     app[METRICS] = make_registry(app[STATE], settings)
+    app[STEPS] = {}
+    app.on_startup.append(_start_hubs)
     app.router.add_get("/", dashboard)
     app.router.add_get("/builds", builds)
     app.router.add_get(f"/builds/{ID}", build)
     app.router.add_get(f"/builds/{ID}/log.txt", raw_log)
     app.router.add_get(f"/builds/{ID}/log.json", api_log)  # the page's "load earlier"
+    app.router.add_get(f"/builds/{ID}/steps.json", steps_json)
     app.router.add_get(f"/repos/{NAME}", repo)
     app.router.add_get(f"/badge/{NAME}.svg", badge_svg)
     app.router.add_get(f"/badge/{NAME}/{{branch:.{{1,200}}}}.svg", badge_svg)
@@ -70,6 +78,12 @@ def create_app(settings: WebSettings) -> web.Application:
     app.router.add_get(f"/api/builds/{ID}/log", api_log)
     app.router.add_get(f"/api/repos/{NAME}", api_repo)
     return app
+
+
+async def _start_hubs(app: web.Application) -> None:
+    """Made in the serving loop (asyncio objects belong to one loop)."""
+    app[HUB] = ChangeHub(app[STATE], app[SETTINGS].poll)
+    app[BUILDS] = StatusCache(app[STATE], app[SETTINGS].poll)
 
 
 def _is_api(request: web.Request) -> bool:
@@ -180,14 +194,44 @@ async def repo(request: web.Request) -> web.Response:
     return _html(pages.repo(data, base, time.time()))
 
 
-def _build_view(state, settings, build, path: Path) -> tuple[list[dict], dict]:
+def _log_size(path: Path) -> int:
+    from scratchd.store.logs import gz_path
+
+    for candidate in (path, gz_path(path)):
+        with contextlib.suppress(OSError):
+            return candidate.stat().st_size * (1 if candidate == path else 8)
+    return 0
+
+
+def _steps(build, path: Path, cache: dict) -> list[dict]:
+    """Steps from the log; a finished (gzip'd) log never changes, so its steps are kept."""
+    from scratchd.store.logs import gz_path
     from scratchd.web.logs import open_log
 
+    key = None
+    with contextlib.suppress(OSError):
+        st = gz_path(path).stat()
+        key = (str(path), st.st_size, st.st_mtime_ns, str(build.status), build.failed_step)
+    if key is not None and key in cache:
+        return cache[key]
     f = open_log(path)
-    steps = []
-    if f is not None:
-        with f:
-            steps = [s.to_json() for s in parse_steps(iter(f), build)]
+    if f is None:
+        return []
+    with f:
+        steps = [s.to_json() for s in parse_steps(f.read(), build)]
+    if key is not None:
+        if len(cache) > 256:
+            cache.clear()
+        cache[key] = steps
+    return steps
+
+
+#: Above this size the page does not wait for the steps: its script fetches them after the log.
+STEPS_INLINE = 2_000_000
+
+
+def _build_view(state, settings, build, path: Path, cache: dict, *, lazy: bool = False):
+    steps = None if lazy and _log_size(path) > STEPS_INLINE else _steps(build, path, cache)
     piece = tail(path, settings.tail_lines)
     log_data = (
         {"first": piece.first, "total": piece.total, "lines": piece.lines}
@@ -200,10 +244,18 @@ def _build_view(state, settings, build, path: Path) -> tuple[list[dict], dict]:
 async def build(request: web.Request) -> web.Response:
     found = await _build_or_404(request)
     app = request.app
-    steps, log_data = await _run(
-        request, _build_view, app[STATE], app[SETTINGS], found, _log_path(request, found)
-    )
+    path = _log_path(request, found)
+    view = functools.partial(_build_view, lazy=True)
+    steps, log_data = await _run(request, view, app[STATE], app[SETTINGS], found, path, app[STEPS])
     return _html(pages.build(found.to_json(), steps, log_data, time.time()))
+
+
+async def steps_json(request: web.Request) -> web.Response:
+    """The steps of a build whose log was too big to wait for on the page."""
+    found = await _build_or_404(request)
+    path = _log_path(request, found)
+    steps = await _run(request, _steps, found, path, request.app[STEPS])
+    return _json({"steps": steps})
 
 
 async def raw_log(request: web.Request) -> web.StreamResponse:
@@ -261,13 +313,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    return await sse.change_feed(request, request.app[STATE], request.app[SETTINGS])
+    return await sse.change_feed(request, request.app[HUB], request.app[SETTINGS])
 
 
 async def log_events(request: web.Request) -> web.StreamResponse:
     found = await _build_or_404(request)
     path = _log_path(request, found)
-    return await sse.log_stream(request, request.app[STATE], found.id, path, request.app[SETTINGS])
+    return await sse.log_stream(request, request.app[BUILDS], found.id, path, request.app[SETTINGS])
 
 
 def _json(data) -> web.Response:
@@ -288,7 +340,13 @@ async def api_build(request: web.Request) -> web.Response:
     found = await _build_or_404(request)
     app = request.app
     steps, log_data = await _run(
-        request, _build_view, app[STATE], app[SETTINGS], found, _log_path(request, found)
+        request,
+        _build_view,
+        app[STATE],
+        app[SETTINGS],
+        found,
+        _log_path(request, found),
+        app[STEPS],
     )
     return _json({**found.to_json(), "steps": steps, "log_lines": log_data["total"]})
 

@@ -118,7 +118,7 @@ def _branch_badge(quoted_repo: str, branch: str) -> str:
     return f'<img alt="badge" src="{h(src)}">'
 
 
-def build(b: dict, steps: list[dict], log: dict, now: float) -> str:
+def build(b: dict, steps: list[dict] | None, log: dict, now: float) -> str:
     bid = int(b["id"])
     running = b["status"] in ("queued", "running")
     facts = [
@@ -139,15 +139,22 @@ def build(b: dict, steps: list[dict], log: dict, now: float) -> str:
         facts.append(("message", h(b["message"])))
     meta = "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts)
     images = "".join(f"<li><code>{h(i)}</code></li>" for i in b["images"]) or "<li>none</li>"
-    step_rows = "".join(
-        f'<tr><td><a href="#L{s["line"]}">{h(s["pipeline"])}/{h(s["name"])}</a></td>'
-        f"<td>{badge(s['status'])}</td><td>{dur(s['duration'])}</td></tr>"
-        for s in steps
-    )
+    if steps is None:  # a big log: the page's script fetches them once the log shows
+        steps_table = (
+            f"<table class='steps' data-src='/builds/{bid}/steps.json'><tbody>"
+            "<tr><td>reading steps from the log…</td></tr></tbody></table>"
+        )
+    else:
+        rows = "".join(
+            f'<tr><td><a href="#L{s["line"]}">{h(s["pipeline"])}/{h(s["name"])}</a></td>'
+            f"<td>{badge(s['status'])}</td><td>{dur(s['duration'])}</td></tr>"
+            for s in steps
+        )
+        steps_table = f"<table class='steps'><tbody>{rows}</tbody></table>"
     command = f"scratchd cancel {bid}" if running else f"scratchd trigger {b['repo']}"
     body = (
         f"<h1>Build #{bid}</h1><dl class='meta'>{meta}</dl>{copy_button(command)}"
-        f"<h2>Steps</h2><table class='steps'><tbody>{step_rows}</tbody></table>"
+        f"<h2>Steps</h2>{steps_table}"
         f"<h2>Images</h2><ul class='images'>{images}</ul>"
         "<h2>Log</h2><div class='logbar'>"
         '<button type="button" id="load-earlier">load earlier</button>'

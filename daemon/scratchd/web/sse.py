@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from scratchd.web.hub import ChangeHub, StatusCache
 from scratchd.web.logs import LogFollower
-from scratchd.web.state import ReadOnlyState
 
 #: What a reconnecting browser waits before trying again (ms).
 RETRY_MS = 1000
@@ -80,51 +80,49 @@ class Ticker:
         self._last = self._clock()
 
 
-async def change_feed(request: web.Request, state: ReadOnlyState, settings) -> web.StreamResponse:
+async def change_feed(request: web.Request, hub: ChangeHub, settings) -> web.StreamResponse:
     """Every build status change (queued, running, passed ...) as ``event: build``."""
     seq = resume_point(request, default=-1)
-    if seq < 0:
-        seq = await asyncio.to_thread(state.last_event)
     response = await open_stream(request)
-    with contextlib.suppress(ConnectionResetError):  # the client went away: nothing to log
-        await _feed(response, state, settings, seq)
+    async with hub.listening():
+        if seq < 0:
+            seq = await hub.head()
+        with contextlib.suppress(ConnectionResetError):  # the client went away: nothing to log
+            await _feed(response, hub, settings, seq)
     return response
 
 
-async def _feed(response, state: ReadOnlyState, settings, seq: int) -> None:
-    ticker = Ticker(settings.keepalive)
+async def _feed(response, hub: ChangeHub, settings, seq: int) -> None:
     while True:
-        rows = await asyncio.to_thread(state.events_after, seq)
+        rows = await hub.after(seq, settings.keepalive)
         for row in rows:
             seq = row["seq"]
             payload = {k: row[k] for k in ("seq", "build_id", "status", "at", "repo", "branch")}
             await response.write(frame(json.dumps(payload), event_id=seq, event="build"))
-        if rows:
-            ticker.reset()
-        elif ticker.due():
+        if not rows:
             await response.write(b": keep-alive\n\n")
-        await asyncio.sleep(settings.poll)
 
 
 async def log_stream(
-    request: web.Request, state: ReadOnlyState, build_id: int, path, settings
+    request: web.Request, builds: StatusCache, build_id: int, path, settings
 ) -> web.StreamResponse:
     """The build's log lines (``id:`` = line number), then ``event: end`` once it finished."""
     follower = LogFollower(path, resume_point(request, default=0))
     response = await open_stream(request)
     try:
         with contextlib.suppress(ConnectionResetError):  # the client went away
-            await _follow(response, state, build_id, path, follower, settings)
+            await _follow(response, builds, build_id, path, follower, settings)
     finally:
         follower.close()
     return response
 
 
-async def _follow(response, state, build_id: int, path, follower: LogFollower, settings) -> None:
+async def _follow(response, builds, build_id: int, path, follower: LogFollower, settings) -> None:
     ticker = Ticker(settings.keepalive)
     finished_seen: float | None = None
+    first = True
     while True:
-        build = await asyncio.to_thread(state.build, build_id)
+        build = await builds.build(build_id)
         if finished_seen is None and (build is None or build.status.finished):
             finished_seen = time.monotonic()
         # The daemon records the status, then writes its last line and compresses the
@@ -132,7 +130,10 @@ async def _follow(response, state, build_id: int, path, follower: LogFollower, s
         finished = finished_seen is not None and (
             not path.exists() or time.monotonic() - finished_seen > END_GRACE
         )
-        lines = await asyncio.to_thread(follower.poll)
+        # The first read may skip a long way (a resume): a worker thread. Later ones read
+        # only what was appended since, cheap enough for the loop itself.
+        lines = await asyncio.to_thread(follower.poll) if first else follower.poll()
+        first = False
         for number, text in lines:
             await response.write(frame(text, event_id=number))
         if lines:

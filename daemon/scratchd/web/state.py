@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,19 +38,29 @@ class ReadOnlyState:
 
     def __init__(self, state_dir: Path) -> None:
         self.dirs = StateDir(Path(state_dir))
+        self._local = threading.local()
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection for this thread; nested uses share it (one per page, one snapshot)."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            yield held
+            return
         path = self.dirs.db
         if not path.is_file():
             raise StateUnavailable("no state database yet (has the daemon run?)")
         conn = None
         try:
             conn = self._open(path)
+            self._local.conn = conn
+            conn.execute("BEGIN")  # one read transaction: a page's queries see one state
             yield conn
+            conn.execute("ROLLBACK")
         except sqlite3.Error as exc:
             raise StateUnavailable(f"state database unreadable: {exc}") from exc
         finally:
+            self._local.conn = None
             if conn is not None:
                 conn.close()
 
@@ -57,12 +68,14 @@ class ReadOnlyState:
     def _open(path: Path) -> sqlite3.Connection:
         quoted = urllib.parse.quote(str(path))
         try:
-            conn = sqlite3.connect(f"file:{quoted}?mode=ro", uri=True, timeout=5)
+            conn = sqlite3.connect(
+                f"file:{quoted}?mode=ro", uri=True, timeout=5, isolation_level=None
+            )
             conn.execute("SELECT 1 FROM builds LIMIT 1")
         except sqlite3.OperationalError:
             if Path(f"{path}-wal").exists():
                 raise
-            conn = sqlite3.connect(f"file:{quoted}?immutable=1", uri=True)
+            conn = sqlite3.connect(f"file:{quoted}?immutable=1", uri=True, isolation_level=None)
         conn.row_factory = sqlite3.Row
         return conn
 
@@ -91,9 +104,12 @@ class ReadOnlyState:
         return [BuildRecord.from_row(r) for r in rows]
 
     def repo_names(self) -> list[str]:
+        # A skip-scan of the (repo, id) index: one probe per repository, not one per build.
         with self.connect() as conn:
             rows = conn.execute(
-                "SELECT DISTINCT repo FROM builds INDEXED BY builds_by_repo ORDER BY repo"
+                "WITH RECURSIVE r(repo) AS (SELECT min(repo) FROM builds UNION ALL"
+                " SELECT (SELECT min(repo) FROM builds WHERE repo > r.repo) FROM r"
+                " WHERE r.repo IS NOT NULL) SELECT repo FROM r WHERE repo IS NOT NULL"
             ).fetchall()
         return [r[0] for r in rows]
 

@@ -43,6 +43,11 @@ def running_json(build: BuildRecord, state: ReadOnlyState, now: float) -> dict:
 
 def status(state: ReadOnlyState, settings: WebSettings, now: float) -> dict:
     """``scratchd status --json`` plus per-repository tiles and executor load."""
+    with state.connect():  # one connection and one snapshot for the whole page
+        return _status(state, settings, now)
+
+
+def _status(state: ReadOnlyState, settings: WebSettings, now: float) -> dict:
     info = state.daemon_info()
     alive = daemon_alive(info, now)
     queued, running = state.status_builds("queued"), state.status_builds("running")
@@ -142,6 +147,11 @@ class BuildFilter:
 
 
 def builds(state: ReadOnlyState, flt: BuildFilter) -> dict:
+    with state.connect():
+        return _builds(state, flt)
+
+
+def _builds(state: ReadOnlyState, flt: BuildFilter) -> dict:
     where, params = flt.where()
     found = state.builds(where, params, limit=flt.limit + 1)
     more = len(found) > flt.limit
@@ -153,6 +163,11 @@ def builds(state: ReadOnlyState, flt: BuildFilter) -> dict:
 
 
 def repo(state: ReadOnlyState, settings: WebSettings, name: str, now: float) -> dict | None:
+    with state.connect():
+        return _repo(state, settings, name)
+
+
+def _repo(state: ReadOnlyState, settings: WebSettings, name: str) -> dict | None:
     history = state.builds("WHERE repo=?", (name,), limit=PAGE)
     if not history and settings.repo(name) is None:
         return None

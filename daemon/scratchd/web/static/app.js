@@ -56,6 +56,28 @@ function init() {
 
   const dataNode = document.getElementById("page-data");
   if (dataNode) window.scratchdLog = new LogView(JSON.parse(dataNode.textContent));
+  const lazySteps = document.querySelector("table.steps[data-src]");
+  if (lazySteps) loadSteps(lazySteps);
+}
+
+// The steps of a big log, fetched after the log's tail is on screen.
+function loadSteps(table) {
+  fetch(table.dataset.src).then(function (r) { return r.json(); }).then(function (data) {
+    const body = document.createElement("tbody");
+    data.steps.forEach(function (s) {
+      const row = body.insertRow();
+      const link = document.createElement("a");
+      link.href = "#L" + s.line;
+      link.textContent = s.pipeline + "/" + s.name;
+      row.insertCell().appendChild(link);
+      const status = document.createElement("span");
+      status.className = "st st-" + s.status;
+      status.textContent = s.status;
+      row.insertCell().appendChild(status);
+      row.insertCell().textContent = Math.round(s.duration) + "s";
+    });
+    table.replaceChild(body, table.tBodies[0]);
+  }).catch(function () {});
 }
 
 // -- ANSI SGR to spans ------------------------------------------------------------------
