@@ -130,7 +130,7 @@ def test_no_console_errors_on_any_page(site, driver, tmp_path):
         time.sleep(0.5)  # let the page's scripts connect their streams
         errors = [e for e in console_errors(driver) if "404" not in e or name != "not-found"]
         assert errors == [], (name, errors)
-        driver.save_screenshot(str(shots / f"{name}.png"))
+        driver.save_screenshot(str(shots / f"page-{name}.png"))
     driver.get(f"{web.url}/builds/{build.id}")
     driver.find_element("id", "show-ts").click()
     assert driver.find_element("css selector", "#L1 .ts").is_displayed()

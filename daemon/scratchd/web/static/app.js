@@ -80,27 +80,29 @@ function loadSteps(table) {
   }).catch(function () {});
 }
 
-// -- ANSI SGR to spans ------------------------------------------------------------------
-function ansiToNodes(text) {
-  const out = document.createDocumentFragment();
+// -- ANSI SGR to spans (as HTML text: one innerHTML per batch is far cheaper than nodes) ----
+function esc(text) {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
+}
+
+function ansiToHtml(text) {
   const re = /\x1b\[([0-9;]*)([A-Za-z])/g;
-  let state = {}, last = 0, m;
+  let out = "", state = {}, last = 0, m;
   const emit = function (chunk) {
     if (!chunk) return;
-    const span = document.createElement("span");
-    span.textContent = chunk;
-    const cls = [];
+    const cls = [], style = [];
     if (state.fg !== undefined) {
-      if (typeof state.fg === "number") cls.push("fg" + state.fg); else span.style.color = state.fg;
+      if (typeof state.fg === "number") cls.push("fg" + state.fg); else style.push("color:" + state.fg);
     }
     if (state.bg !== undefined) {
-      if (typeof state.bg === "number") cls.push("bg" + state.bg); else span.style.backgroundColor = state.bg;
+      if (typeof state.bg === "number") cls.push("bg" + state.bg); else style.push("background-color:" + state.bg);
     }
     if (state.bold) cls.push("b");
     if (state.italic) cls.push("i");
     if (state.underline) cls.push("u");
-    if (cls.length) span.className = cls.join(" ");
-    out.appendChild(cls.length || span.style.length ? span : document.createTextNode(chunk));
+    if (!cls.length && !style.length) { out += esc(chunk); return; }
+    out += '<span class="' + cls.join(" ") + '"' + (style.length ? ' style="' + style.join(";") + '"' : "") +
+      ">" + esc(chunk) + "</span>";
   };
   while ((m = re.exec(text)) !== null) {
     emit(text.slice(last, m.index));
@@ -157,79 +159,64 @@ function LogView(data) {
   this.total = data.total;
   this.follow = document.getElementById("follow");
   this.append(data.lines.map(function (text, i) { return [data.first + i, text]; }));
+  if (window.performance && performance.mark) performance.mark("scratchd-log-shown");
   this.wire();
   this.showHash();
   if (data.running) this.stream();
   this.info();
 }
 
-LogView.prototype.render = function (number, raw) {
+// One line as HTML; ``step`` is set to the line's "<pipeline>/<step>" (or null).
+LogView.prototype.lineHtml = function (number, raw, out) {
   const m = LINE.exec(raw);
-  const div = document.createElement("div");
-  div.className = "line";
-  div.id = "L" + number;
-  const a = document.createElement("a");
-  a.className = "ln";
-  a.href = "#L" + number;
-  a.textContent = number;
-  div.appendChild(a);
-  const ts = document.createElement("span");
-  ts.className = "ts";
-  ts.textContent = m ? m[1] + " " : "";
-  div.appendChild(ts);
-  const text = document.createElement("span");
-  text.className = "txt";
   const body = m ? m[5] : raw;
-  text.appendChild(ansiToNodes(body));
-  div.appendChild(text);
-  if (m && m[3]) div.dataset.step = m[3] + "/" + m[4];
-  if ((m && m[2] === "stderr") || ERROR.test(body)) div.classList.add("err");
-  return div;
+  out.step = m && m[3] ? m[3] + "/" + m[4] : null;
+  const err = (m && m[2] === "stderr") || ERROR.test(body);
+  const hidden = out.step && this.collapsed && this.collapsed[out.step];
+  const cls = "line" + (err ? " err" : "") + (hidden ? " hidden" : "");
+  return '<div class="' + cls + '" id="L' + number + '"' +
+    (out.step ? ' data-step="' + esc(out.step) + '"' : "") +
+    '><a class="ln" href="#L' + number + '">' + number + '</a><span class="ts">' +
+    (m ? esc(m[1]) + " " : "") + '</span><span class="txt">' + ansiToHtml(body) + "</span></div>";
 };
 
-LogView.prototype.stepHeader = function (step) {
-  const head = document.createElement("div");
-  head.className = "stephead";
-  head.dataset.step = step;
-  head.textContent = "▾ " + step;
-  return head;
+LogView.prototype.stepHtml = function (step) {
+  return '<div class="stephead" data-step="' + esc(step) + '">▾ ' + esc(step) + "</div>";
+};
+
+// Lines as HTML, with a step header wherever the step changes after ``step``.
+LogView.prototype.linesHtml = function (pairs, step, keep) {
+  const parts = [], out = {};
+  for (const [number, text] of pairs) {
+    if (!keep(number)) continue;
+    const html = this.lineHtml(number, text, out);
+    if (out.step && out.step !== step) {
+      step = out.step;
+      parts.push(this.stepHtml(step));
+    }
+    parts.push(html);
+  }
+  return { html: parts.join(""), step: step };
 };
 
 LogView.prototype.append = function (pairs) {
-  const frag = document.createDocumentFragment();
-  let step = this.lastStep;
-  for (const [number, text] of pairs) {
-    if (number <= this.last) continue; // never twice
-    const div = this.render(number, text);
-    if (div.dataset.step && div.dataset.step !== step) {
-      step = div.dataset.step;
-      frag.appendChild(this.stepHeader(step));
-    }
-    if (this.collapsed && this.collapsed[div.dataset.step]) div.classList.add("hidden");
-    frag.appendChild(div);
-    this.last = number;
-  }
-  this.lastStep = step;
-  this.box.appendChild(frag);
+  const self = this;
+  const fresh = pairs.filter(function (p) { return p[0] > self.last; }); // never twice
+  if (!fresh.length) return;
+  const done = this.linesHtml(fresh, this.lastStep, function () { return true; });
+  this.box.insertAdjacentHTML("beforeend", done.html);
+  this.lastStep = done.step;
+  this.last = fresh[fresh.length - 1][0];
   this.total = Math.max(this.total, this.last);
   if (this.follow && this.follow.checked) this.toBottom();
   this.info();
 };
 
 LogView.prototype.prepend = function (first, lines) {
-  const frag = document.createDocumentFragment();
-  let step = null;
-  lines.forEach(function (text, i) {
-    const number = first + i;
-    if (number >= this.first) return;
-    const div = this.render(number, text);
-    if (div.dataset.step && div.dataset.step !== step) {
-      step = div.dataset.step;
-      frag.appendChild(this.stepHeader(step));
-    }
-    frag.appendChild(div);
-  }, this);
-  this.box.insertBefore(frag, this.box.firstChild);
+  const self = this;
+  const pairs = lines.map(function (text, i) { return [first + i, text]; });
+  const done = this.linesHtml(pairs, null, function (n) { return n < self.first; });
+  this.box.insertAdjacentHTML("afterbegin", done.html);
   this.first = Math.min(this.first, first);
   this.info();
 };
