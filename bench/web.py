@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import importlib.util
+import os
 import sys
 import tempfile
 import threading
@@ -39,6 +40,7 @@ from tests.web.support import WebProcess, write_config  # noqa: E402
 from scratchd.models import Commit, Trigger  # noqa: E402
 from scratchd.store import BuildLog, StateDir, Store  # noqa: E402
 
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 STATUSES = ("passed", "passed", "passed", "failed", "error", "cancelled")
 
 
@@ -164,7 +166,13 @@ class SseClients:
         self.stop.set()
 
 
-def sse_latency(root: Path, commits: int, clients: int) -> list[float]:
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def sse_latency(root: Path, commits: int, clients: int) -> tuple[list[float], float]:
+    """Latencies, and the CPU seconds the web process used during the burst."""
     bd = load_bench_daemon()
     bench = bd.Bench(root, 10, poll_interval="60s", poll_only=False)
     bench.seed_refs()
@@ -181,7 +189,9 @@ def sse_latency(root: Path, commits: int, clients: int) -> list[float]:
             ]
             readers = SseClients(web.url, paths)
             time.sleep(1)
-        return [bench.latency(bench.repos[i % 10], 60) for i in range(commits)]
+        before = cpu_seconds(web.proc.pid) if web else 0.0
+        latencies = [bench.latency(bench.repos[i % 10], 60) for i in range(commits)]
+        return latencies, (cpu_seconds(web.proc.pid) - before if web else 0.0)
     finally:
         if readers:
             readers.close()
@@ -212,8 +222,8 @@ def main() -> None:
             tail = chromium_tail_time(web.url, build_id, lines)
         finally:
             web.stop()
-        quiet = sse_latency(root / "quiet", commits, 0)
-        loaded = sse_latency(root / "loaded", commits, 50)
+        quiet, _ = sse_latency(root / "quiet", commits, 0)
+        loaded, web_cpu = sse_latency(root / "loaded", commits, 50)
     print(f"seeded {builds} builds in {seeded:.1f} s")
     print(f"{'page':<12} {'p50 ms':>8} {'p95 ms':>8}  target p95 < 50 ms")
     for path, values in times.items():
@@ -224,6 +234,8 @@ def main() -> None:
         f"commit->running p99 over {commits} commits: {q99 * 1000:.0f} ms without clients, "
         f"{l99 * 1000:.0f} ms with 50 SSE clients ({(l99 / q99 - 1) * 100:+.0f}%; target <= +10%)"
     )
+    print(f"the web process used {web_cpu:.2f} CPU-seconds serving them during the burst")
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
