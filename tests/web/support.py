@@ -157,10 +157,16 @@ class SSE:
         self.raw: list[str] = []
         self.retry: int | None = None
 
-    def next(self) -> Event | None:
-        """The next event; ``None`` when the server closed the stream."""
+    def next(self, timeout: float = 30.0) -> Event | None:
+        """The next event; ``None`` when the server closed the stream.
+
+        Keep-alive comments do not count: with no event within ``timeout`` it fails.
+        """
         ev = Event()
+        deadline = time.monotonic() + timeout
         while True:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no event within {timeout} s; saw {self.raw[-5:]}")
             line = self.response.readline()
             if not line:
                 return None

@@ -30,8 +30,10 @@ class ChangeHub:
         self._changed = asyncio.Event()
         self._task: asyncio.Task | None = None
 
-    async def head(self) -> int:
-        """The newest event's sequence number (where a fresh client starts)."""
+    async def head(self, fresh: bool = False) -> int:
+        """The newest event's sequence number; ``fresh`` reads it now (a new client's start)."""
+        if fresh:
+            return await asyncio.to_thread(self.state.last_event)
         if self.seq is None:
             self.seq = await asyncio.to_thread(self.state.last_event)
         return self.seq

@@ -83,10 +83,10 @@ class Ticker:
 async def change_feed(request: web.Request, hub: ChangeHub, settings) -> web.StreamResponse:
     """Every build status change (queued, running, passed ...) as ``event: build``."""
     seq = resume_point(request, default=-1)
-    response = await open_stream(request)
     async with hub.listening():
-        if seq < 0:
-            seq = await hub.head()
+        if seq < 0:  # taken before the headers go out: a client sees every change after them
+            seq = await hub.head(fresh=True)
+        response = await open_stream(request)
         with contextlib.suppress(ConnectionResetError):  # the client went away: nothing to log
             await _feed(response, hub, settings, seq)
     return response
