@@ -13,6 +13,7 @@ away if we try again*, because the scheduler retries only the latter::
     │   └── ImageOptionError       cmd, ports, env, tag ... option invalid (exit code 2)
     ├── InvalidReferenceError      repository name or tag Docker would refuse (exit code 2)
     ├── UnknownBuildError          no build with that id in the state (exit code 2)
+    ├── BadRequestError            a web request's parameters are invalid (HTTP 400)
     ├── PipelineError              wercker.yml cannot become a BuildPlan
     │   └── PipelineSyntaxError    names file, line and column
     │       └── StepCompileError   a step that cannot run here (names the step)
@@ -91,6 +92,12 @@ class InvalidReferenceError(ScratchdError):
     Not a :class:`RegistryError`: no registry was asked, and retrying a bad
     name cannot help.
     """
+
+    exit_code = 2
+
+
+class BadRequestError(ScratchdError):
+    """A request to ``scratchd web`` asked for something malformed (answered with 400)."""
 
     exit_code = 2
 

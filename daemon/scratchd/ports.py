@@ -150,6 +150,16 @@ class PoolStore(Protocol):
 
     def prune(self, repo: str, keep: int) -> list[BuildRecord]: ...
 
+    def set_commit_facts(
+        self,
+        build_id: int,
+        *,
+        subject: str | None = None,
+        author: str | None = None,
+        executor: str | None = None,
+        seen_at: float | None = None,
+    ) -> None: ...
+
 
 class PoolScheduler(Protocol):
     """How a worker reports the one outcome of its build (see :meth:`Scheduler.finish`)."""

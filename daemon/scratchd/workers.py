@@ -321,6 +321,9 @@ class WorkerPool:
             executor=config.executor_for(repo),
             build_id=str(record.id),
         )
+        # For the web page; the masker now knows the repository's secrets.
+        subject = masker.redact(info.message.strip().split("\n", 1)[0]) or None
+        self._store.set_commit_facts(record.id, subject=subject, executor=plan.executor)
         if self._engines is not None and plan.executor == "docker":
             return self._on_engine(record, tuple(repo.labels), plan, cancel, build_log, masker)
         return self._executor.run(plan, cancel, masker)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,6 +66,8 @@ def test_demo_with_busybox_payload_and_no_docker(tmp_path):
     done = demo("--dir", str(tmp_path / "demo"), "--payload", "busybox", "--no-docker")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "docker run" not in done.stdout
+    # The demo started the web page (it answered /healthz before this line was printed).
+    assert re.search(r"==> web page: http://127\.0\.0\.1:\d+ ", done.stdout), done.stdout
     layout = tmp_path / "demo/state/oci"
     assert oci_config(layout, "latest")["config"]["Cmd"][:2] == ["/busybox", "echo"]
     bundle = tmp_path / "bundle"

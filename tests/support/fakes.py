@@ -89,6 +89,9 @@ class FakeStore:
     def set_paths(self, build_id: int, *, log_path=None, work_dir=None) -> None:
         self.paths[build_id] = (log_path, work_dir)
 
+    def set_commit_facts(self, build_id: int, **facts: Any) -> None:
+        self.calls.append(("store", "facts", build_id, facts))
+
     def prune(self, repo: str, keep: int) -> list[BuildRecord]:
         self.calls.append(("store", "prune", repo, keep))
         return []

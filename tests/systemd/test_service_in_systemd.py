@@ -31,6 +31,7 @@ ACCEPT = ", ".join(
     [
         "application/vnd.docker.distribution.manifest.v2+json",
         "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.oci.image.index.v1+json",  # attested pushes are an index
     ]
 )
 

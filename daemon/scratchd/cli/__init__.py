@@ -36,6 +36,7 @@ COMMANDS = (
     "status",
     "check_config",
     "notify",
+    "web",
 )
 
 

@@ -37,6 +37,9 @@ def register(subparsers) -> None:
         help="how the sample program is made: compiled with cc -static, or a copy of the "
         "static busybox (default: cc when it works here)",
     )
+    parser.add_argument(
+        "--no-web", action="store_true", help="do not start the web page next to the daemon"
+    )
     parser.set_defaults(handler=run)
 
 
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"scratchd demo in {root}")
     say(f"payload: {payload.how}")
     demo.prepare(payload)
-    with demo.daemon():
+    with demo.daemon(), demo.web(enabled=not args.no_web):
         sha = demo.commit()
         say(f"committed {sha[:12]} to {demo.repo}; the daemon noticed it through inotify:")
         build = demo.follow(sha)
@@ -135,6 +138,54 @@ class Demo:
                 say(f"daemon stopped (exit status {proc.returncode})")
 
         return running()
+
+    def web(self, enabled: bool = True):
+        """A context manager: ``scratchd web`` on 127.0.0.1:8470 (or a free port) meanwhile."""
+        import contextlib
+        import subprocess
+        import urllib.request
+
+        @contextlib.contextmanager
+        def serving():
+            if not enabled:
+                yield None
+                return
+            proc: subprocess.Popen[str] | None = None
+            url = ""
+            for bind in ("127.0.0.1:8470", "127.0.0.1:0"):  # 8470 may be taken: any port
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "scratchd",
+                        "web",
+                        "--config",
+                        str(self.config),
+                        "--bind",
+                        bind,
+                    ],
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                )
+                url = proc.stdout.readline().strip() if proc.stdout else ""
+                if url:
+                    break
+                proc.wait()
+            try:
+                if url:
+                    with urllib.request.urlopen(f"{url}/healthz", timeout=10) as r:  # noqa: S310
+                        r.read()
+                    say(f"web page: {url} (dashboard, this build's live log)")
+                else:
+                    say("the web page did not start; the demo goes on without it")
+                yield url
+            finally:
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(30)
+
+        return serving()
 
     def _wait_ready(self, proc) -> None:
         from scratchd.errors import ScratchdError
@@ -238,6 +289,7 @@ Look around:
   umoci unpack --rootless --image {self.oci}:latest {self.root}/bundle
   skopeo copy oci:{self.oci}:latest docker-daemon:scratchd-demo/hello:latest
 
-Run the daemon again and keep committing:
+Run the daemon again and keep committing, and watch it on the web page:
   scratchd run --config {self.config}
+  scratchd web --config {self.config}     (http://127.0.0.1:8470)
 """

@@ -22,7 +22,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from scratchd.errors import UsageError
+from scratchd.errors import ImageOptionError
 from scratchd.image.build import canonical_json
 from scratchd.image.provenance import PREDICATE_SLSA, ProvenanceInputs, check_mode, predicate
 from scratchd.image.sbom import PREDICATE_SPDX, spdx_document
@@ -80,7 +80,7 @@ class AttestedImage:
 
 def check_sbom_mode(mode: str, what: str = "sbom") -> str:
     if mode not in SBOM_MODES:
-        raise UsageError(f"{what}: unknown value {mode!r} (want spdx or none)")
+        raise ImageOptionError(f"{what}: unknown value {mode!r} (want spdx or none)")
     return mode
 
 

@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from scratchd.errors import UsageError
+from scratchd.errors import ImageOptionError
 from scratchd.image.types import JSONDoc
 
 PREDICATE_SLSA = "https://slsa.dev/provenance/v1"
@@ -44,7 +44,7 @@ class ProvenanceInputs:
 
 def check_mode(mode: str, what: str = "provenance") -> str:
     if mode not in MODES:
-        raise UsageError(f"{what}: unknown mode {mode!r} (want one of {', '.join(MODES)})")
+        raise ImageOptionError(f"{what}: unknown mode {mode!r} (want one of {', '.join(MODES)})")
     return mode
 
 

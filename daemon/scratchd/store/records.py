@@ -33,6 +33,10 @@ class BuildRecord:
     images: tuple[str, ...]  # pushed references / digests, in push order
     log_path: str | None
     work_dir: str | None
+    commit_subject: str | None = None  # first line of the commit message
+    commit_author: str | None = None
+    executor: str | None = None  # "host", "docker", or an engine's name
+    seen_at: float | None = None  # when the watcher saw the ref change (trigger latency)
 
     @property
     def short_sha(self) -> str:

@@ -87,6 +87,46 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX notify_deliveries_due ON notify_deliveries (delivered_at, gave_up_at, next_at);
     """,
+    # 3: what the web page and /metrics show beyond the build row. build_events is filled by
+    # triggers (no daemon code): the change feed's resumable sequence, bounded to the newest
+    # 10,000 events. The commit facts, ref-seen time and push figures are written by the daemon.
+    """
+    ALTER TABLE builds ADD COLUMN commit_subject TEXT;
+    ALTER TABLE builds ADD COLUMN commit_author TEXT;
+    ALTER TABLE builds ADD COLUMN executor TEXT;
+    ALTER TABLE builds ADD COLUMN seen_at REAL;
+    CREATE TABLE build_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        build_id INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE TRIGGER build_events_insert AFTER INSERT ON builds BEGIN
+        INSERT INTO build_events (build_id, status, at)
+        VALUES (new.id, new.status, (julianday('now') - 2440587.5) * 86400.0);
+        DELETE FROM build_events WHERE seq <= last_insert_rowid() - 10000;
+    END;
+    CREATE TRIGGER build_events_update AFTER UPDATE OF status ON builds
+    WHEN old.status IS NOT new.status BEGIN
+        INSERT INTO build_events (build_id, status, at)
+        VALUES (new.id, new.status, (julianday('now') - 2440587.5) * 86400.0);
+        DELETE FROM build_events WHERE seq <= last_insert_rowid() - 10000;
+    END;
+    CREATE TABLE pushes (
+        build_id INTEGER NOT NULL,
+        registry TEXT NOT NULL,
+        seconds REAL NOT NULL,
+        uploaded_blobs INTEGER NOT NULL DEFAULT 0,
+        uploaded_bytes INTEGER NOT NULL DEFAULT 0,
+        existed_blobs INTEGER NOT NULL DEFAULT 0,
+        existed_bytes INTEGER NOT NULL DEFAULT 0,
+        mounted_blobs INTEGER NOT NULL DEFAULT 0,
+        mounted_bytes INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX pushes_by_build ON pushes (build_id);
+    CREATE INDEX builds_by_repo_status ON builds (repo, status, id);
+    CREATE INDEX builds_by_branch ON builds (repo, branch, id)
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -106,12 +146,25 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
                 f"scratchd understands ({SCHEMA_VERSION}); upgrade scratchd"
             )
         for number in range(version, SCHEMA_VERSION):
-            for statement in MIGRATIONS[number].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in statements(MIGRATIONS[number]):
+                conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     return version
+
+
+def statements(script: str) -> list[str]:
+    """Split ``script`` into statements; a trigger body's own ``;`` does not end one."""
+    out, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                out.append(pending)
+            pending = ""
+    if pending.strip(" \n;"):
+        out.append(pending)
+    return out

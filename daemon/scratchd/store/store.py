@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from scratchd.models import BuildStatus, Commit, Trigger
 from scratchd.store import outbox
 from scratchd.store.db import Database
+from scratchd.store.facts import FactsMixin
 from scratchd.store.heartbeat import HeartbeatMixin
 from scratchd.store.outbox import OutboxMixin
 from scratchd.store.records import BuildRecord
@@ -33,7 +34,7 @@ Q, R = BuildStatus.QUEUED.value, BuildStatus.RUNNING.value
 FINISHED = tuple(s.value for s in BuildStatus if s.finished)
 
 
-class Store(RefsMixin, HeartbeatMixin, OutboxMixin):
+class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
     """All reads and writes of the state database. Safe across threads and processes."""
 
     def __init__(
