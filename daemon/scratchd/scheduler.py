@@ -125,7 +125,7 @@ class Scheduler:
                 for c in _newest_per_ref(group):
                     cancel += self.store.cancel_superseded(c.repo, c.ref, c.sha)
         for b in queued:
-            log.info("queued build %s of %s", b.id, b.short_sha, extra=_fields(b))
+            log.info("queued build %s of %s", b.id, b.short_sha, extra=b.journal_fields)
         return Submitted(tuple(queued), tuple(cancel))
 
     def ref_deleted(self, repo: str, ref: str) -> list[int]:
@@ -217,7 +217,9 @@ class Scheduler:
                 return BuildStatus.CANCELLED
             delay = self.policy.backoff(build.attempt)
             self.store.requeue(build.id, now + delay, f"retrying in {delay:.0f}s: {text}")
-            log.warning("build %s: %s; retry in %.0fs", build.id, text, delay, extra=_fields(build))
+            log.warning(
+                "build %s: %s; retry in %.0fs", build.id, text, delay, extra=build.journal_fields
+            )
             return BuildStatus.QUEUED
         elif status == BuildStatus.FAILED:
             self.store.mark_failed(build.id, text, step, now=now)
@@ -240,7 +242,3 @@ def _by_repo(commits: Sequence[Commit]) -> dict[str, list[Commit]]:
 
 def _newest_per_ref(commits: Sequence[Commit]) -> list[Commit]:
     return list({c.ref: c for c in commits}.values())
-
-
-def _fields(b: BuildRecord) -> dict[str, str]:
-    return {"REPO": b.repo, "BRANCH": b.branch, "COMMIT": b.sha, "BUILD_ID": str(b.id)}

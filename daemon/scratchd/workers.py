@@ -191,7 +191,7 @@ class WorkerPool:
     def _logged_build(self, run: Running) -> tuple[BuildStatus, tuple[str, ...], str]:
         """The build with its log file and journal consumer around it."""
         record = run.record
-        fields = _fields(record)
+        fields = record.journal_fields
         path = self._state.log_path(record.repo, record.id)
         work = self._state.work_dir(record.repo, record.id)
         self._store.set_paths(record.id, log_path=path, work_dir=work)
@@ -214,9 +214,9 @@ class WorkerPool:
     def _fault(self, record: BuildRecord, exc: BaseException) -> None:
         """A fault around a build (no space for its log, ...): once per condition, no trace."""
         if is_disk_full(exc):
-            self.disk_full.failed(f"{exc} (build {record.id})", **_fields(record))
+            self.disk_full.failed(f"{exc} (build {record.id})", **record.journal_fields)
         else:
-            log.error("build %s: %s", record.id, exc, exc_info=exc, extra=_fields(record))
+            log.error("build %s: %s", record.id, exc, exc_info=exc, extra=record.journal_fields)
 
     def _build(self, run: Running, build_log: BuildLog, work: Path, redactor: Redactor):
         """Run the build; returns (status, digests, message) as recorded."""
@@ -226,7 +226,7 @@ class WorkerPool:
             outcome = self._execute(record, run.cancel, build_log, work, masker)
         except Exception as exc:  # before the executor ran: checkout, wercker.yml, a bug
             if not isinstance(exc, ScratchdError) and not is_disk_full(exc):
-                log.exception("build %s crashed", record.id, extra=_fields(record))
+                log.exception("build %s crashed", record.id, extra=record.journal_fields)
             outcome = decide(str(record.id), error=exc, mask=masker.redact)
         outcome = self._out_of_space(outcome, work, build_log)
         # Cut short by the shutdown (not failed on its own): run again at the next start.
@@ -340,7 +340,7 @@ class WorkerPool:
         )
         if lease is None:
             raise BuildCancelled("cancelled while waiting for an engine")
-        fields = {**_fields(record), "ENGINE": lease.engine}
+        fields = {**record.journal_fields, "ENGINE": lease.engine}
         log.info("build %s placed on engine %s", record.id, lease.engine, extra=fields)
         build_log.line(f"running on engine {lease.engine}", "info")
         self._router.register(str(record.id), build_log, _journal_consumer(fields, masker))
@@ -357,7 +357,7 @@ class WorkerPool:
         """Notes, retention: after the outcome is recorded, never able to change it."""
         config = self._config()
         repo = config.repo(record.repo)
-        fields = _fields(record)
+        fields = record.journal_fields
         level = _OUTCOME_LEVEL.get(status, logging.WARNING)  # `journalctl -p err`: failures
         extra = {**fields, "IMAGE_DIGEST": digests[0]} if digests else fields
         log.log(level, "build %s %s %s", record.id, status, message, extra=extra)
@@ -395,7 +395,3 @@ def _journal_consumer(fields: dict[str, str], masker: Redactor) -> Callable:
     from scratchd.journal import output_consumer
 
     return output_consumer({k: v for k, v in fields.items() if k != "BUILD_ID"}, redactor=masker)
-
-
-def _fields(b: BuildRecord) -> dict[str, str]:
-    return {"REPO": b.repo, "BRANCH": b.branch, "COMMIT": b.sha, "BUILD_ID": str(b.id)}

@@ -28,7 +28,7 @@ from typing import Any
 
 from scratchd.errors import CredentialError
 from scratchd.models import Secret
-from scratchd.registry.reference import DOCKER_HUB
+from scratchd.registry.reference import DOCKER_HUB, HUB_ALIASES
 
 # Docker Hub is stored under its v1 index URL by `docker login`.
 _HUB_KEYS = ("https://index.docker.io/v1/", "index.docker.io", "docker.io", DOCKER_HUB)
@@ -179,7 +179,7 @@ def _normalise_key(key: str) -> str:
     """``https://quay.io/v1/`` and ``quay.io`` name the same registry."""
     key = key.removeprefix("https://").removeprefix("http://")
     host = key.split("/", 1)[0]
-    return "docker.io" if host in ("index.docker.io", DOCKER_HUB) else host
+    return "docker.io" if host in HUB_ALIASES or host == DOCKER_HUB else host
 
 
 def _load_json(path: Path) -> dict[str, Any]:

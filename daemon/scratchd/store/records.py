@@ -43,6 +43,16 @@ class BuildRecord:
         return self.sha[:8]
 
     @property
+    def journal_fields(self) -> dict[str, str]:
+        """The journal fields of every record about this build (``BUILD_ID`` = its number)."""
+        return {
+            "REPO": self.repo,
+            "BRANCH": self.branch,
+            "COMMIT": self.sha,
+            "BUILD_ID": str(self.id),
+        }
+
+    @property
     def duration(self) -> float | None:
         """Seconds from start to finish (or to ``now`` is the caller's job)."""
         if self.started_at is None or self.finished_at is None:
