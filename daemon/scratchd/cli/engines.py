@@ -108,20 +108,28 @@ def engine_pool(
     return EnginePool(placer, health, status, found)
 
 
-def backend_factory(engine_endpoints: dict) -> Callable:
-    """``kind -> Backend``: "host", "docker" (local engine) or "engine:NAME" (a pool engine)."""
+def backend_factory(
+    engine_endpoints: dict, priority: Callable[[], tuple[int, int | None]] = lambda: (0, None)
+) -> Callable:
+    """``kind -> Backend``: "host", "docker" (local engine) or "engine:NAME" (a pool engine).
+
+    ``priority()`` gives (nice, CPU shares) for each new backend: builds run below
+    the daemon's own CPU priority, read at each build so a reload applies.
+    """
 
     def make(kind: str):
+        nice, cpu_shares = priority()
         if kind.startswith("engine:"):
             from scratchd.runner.remote_engine import RemoteEngineBackend
 
-            return RemoteEngineBackend(engine_endpoints[kind.removeprefix("engine:")])
+            endpoint = engine_endpoints[kind.removeprefix("engine:")]
+            return RemoteEngineBackend(endpoint, cpu_shares=cpu_shares)
         if kind == "host":
             from scratchd.runner.host import HostBackend
 
-            return HostBackend()
+            return HostBackend(nice=nice)
         from scratchd.runner.docker_backend import DockerBackend
 
-        return DockerBackend()
+        return DockerBackend(cpu_shares=cpu_shares)
 
     return make

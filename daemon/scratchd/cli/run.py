@@ -126,7 +126,9 @@ class Daemon:
             self.config, state.root, lambda: [str(b.id) for p in pools for b in p.running()]
         )
         executor = Executor(
-            engine_backends(self.engines.endpoints if self.engines else {}),
+            engine_backends(
+                self.engines.endpoints if self.engines else {}, priority=self.build_priority
+            ),
             router,
             registry_client_factory=self.registry_clients(),
             image_store=state.oci,
@@ -171,6 +173,11 @@ class Daemon:
             notifier=Notifier.from_environ(unset=True),
         )
         return self._service
+
+    def build_priority(self) -> tuple[int, int]:
+        """(nice, CPU shares) of builds from the *current* config: a SIGHUP applies next."""
+        config = self._service.config if self._service is not None else self.config
+        return config.daemon.build_nice, config.daemon.build_cpu_shares
 
     def build_masker(self):
         """A new build's masker: the daemon's (re-read now) as parent, for its own secrets.
@@ -267,9 +274,12 @@ def registry_settings(config, masker=None) -> tuple[dict, tuple[str, ...]]:
     return configured, tuple(h for h, r in config.registries.items() if r.insecure)
 
 
-def backend_factory(kind: str):
-    """``"host"`` → processes on this machine; ``"docker"`` → containers from the box."""
-    return engine_backends({})(kind)
+def backend_factory(kind: str, *, nice: int = 0, cpu_shares: int | None = None):
+    """``"host"`` → processes on this machine; ``"docker"`` → containers from the box.
+
+    ``nice`` and ``cpu_shares`` lower the build's CPU priority below the daemon's.
+    """
+    return engine_backends({}, priority=lambda: (nice, cpu_shares))(kind)
 
 
 def _log_at_info() -> None:

@@ -133,6 +133,8 @@ def _daemon(t: _Table) -> DaemonConfig:
         engine_check_interval=t.duration(
             "engine_check_interval", d.engine_check_interval, positive=True
         ),
+        build_nice=t.integer("build_nice", d.build_nice, low=0, high=19),
+        build_cpu_shares=t.integer("build_cpu_shares", d.build_cpu_shares, low=2, high=262144),
     )
     t.finish([f.name for f in DaemonConfig.__dataclass_fields__.values()])
     return config

@@ -52,6 +52,8 @@ class DaemonConfig:
     provenance: str = "min"  # "none", "min" or "max" (timestamps: digests then vary)
     builder_id: str = ""  # provenance builder id; "" means this host's name
     engine_check_interval: float = 10.0  # how often each [[engine]] is pinged
+    build_nice: int = 10  # host steps run this much nicer than the daemon (0: same)
+    build_cpu_shares: int = 512  # docker steps' CPU weight; the engine's default is 1024
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,11 @@ class DockerBackend:
         drain_timeout: float = 2.0,
         owner: tuple[int, int] | None = None,
         api_timeout: float = 120,
+        cpu_shares: int | None = None,
     ) -> None:
+        # Relative CPU weight of the build's containers (the engine's default is
+        # 1024): below the daemon's, so busy builds never delay the next commit.
+        self._cpu_shares = cpu_shares
         self._factory = client_factory or _default_factory(base_url, api_timeout)
         self._where = base_url or os.environ.get("DOCKER_HOST", "the default socket")
         self._labels = {MANAGED_LABEL: "true", **(labels or {})}
@@ -231,7 +235,9 @@ class DockerBackend:
                 ports=[(p, proto) for p, proto in exposed_ports(box)] or None,
                 name=name,
                 labels={**labels, "org.scratchd.service": alias},
-                host_config=self._api.create_host_config(network_mode=base),
+                host_config=self._api.create_host_config(
+                    network_mode=base, cpu_shares=self._cpu_shares
+                ),
                 networking_config=self._api.create_networking_config(
                     {base: self._api.create_endpoint_config(aliases=[alias])}
                 ),
@@ -255,7 +261,9 @@ class DockerBackend:
                 user="0",
                 name=base,
                 labels=labels,
-                host_config=self._api.create_host_config(binds=self._binds(job), network_mode=base),
+                host_config=self._api.create_host_config(
+                    binds=self._binds(job), network_mode=base, cpu_shares=self._cpu_shares
+                ),
                 use_config_proxy=False,
             )["Id"]
             self._containers.append(cid)

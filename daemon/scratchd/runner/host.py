@@ -64,6 +64,22 @@ def default_shell() -> tuple[str, ...]:
     return ("/bin/bash",) if os.access("/bin/bash", os.X_OK) else ("/bin/sh",)
 
 
+def niced(increment: int) -> list[str]:
+    """The argv prefix that lowers a step's CPU priority by ``increment`` (none for 0).
+
+    Builds run below the daemon's control loop so busy builds never delay
+    noticing the next commit. nice(1) rather than a ``preexec_fn``: the daemon
+    has threads, and a Python hook between fork and exec is unsafe there.
+    """
+    if increment <= 0:
+        return []
+    path = shutil.which("nice")
+    if path is None:
+        log.warning("nice(1) not found: build steps run at the daemon's priority")
+        return []
+    return [path, "-n", str(increment)]
+
+
 class HostBackend:
     """Runs steps as host processes. See the module docstring for the rules."""
 
@@ -75,8 +91,10 @@ class HostBackend:
         shell: tuple[str, ...] | None = None,
         inherit: tuple[str, ...] = INHERITED_ENV,
         environ: Mapping[str, str] | None = None,
+        nice: int = 0,
     ) -> None:
         self._kill_grace = kill_grace
+        self._nice = niced(nice)
         self._drain_timeout = drain_timeout
         self._shell = shell or default_shell()
         base = os.environ if environ is None else environ
@@ -117,7 +135,7 @@ class HostBackend:
         if not cwd.is_dir():
             on_line("stderr", f"cwd {command.cwd!r} is not a directory in the source dir")
             return 1
-        argv = reaper.command(self._argv(command), os.getpid())
+        argv = [*self._nice, *reaper.command(self._argv(command), os.getpid())]
         env = {**self._base_env, **job.env, **command.env}
         fields = job.journal_fields(STEP=command.name)
         log.debug("starting host step", extra=fields)
