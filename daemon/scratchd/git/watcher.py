@@ -33,6 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from scratchd.errors import GitError
+from scratchd.git import limits
 from scratchd.git.inotify import GitDirWatches
 from scratchd.git.refs import RefUpdate, diff_refs, git_dir, read_refs, with_commits
 from scratchd.models import Trigger
@@ -86,8 +87,11 @@ class Watcher:
         poll_interval: float = 60.0,
         debounce: float = DEFAULT_DEBOUNCE,
         inotify: bool = True,
+        limits_dir: Path = limits.PROC_DIR,
     ) -> None:
         self._sink = sink
+        self._limits_dir = limits_dir  # /proc/sys; tests present their own limits
+        self._limit_warnings: set[str] = set()  # each said once, not once per repository
         self._poll_interval = poll_interval
         self._debounce = debounce
         self._inotify = GitDirWatches() if inotify else None
@@ -152,6 +156,8 @@ class Watcher:
                 self._request(name, Trigger.POLL, delay=0.0)
         for state in dropped:
             self._unwatch(state)
+        if self._inotify is not None:
+            self._check_limits(len(by_name))
 
     def set_poll_interval(self, seconds: float) -> None:
         """Change the safety-net poll (a reloaded ``poll_interval``)."""
@@ -292,10 +298,29 @@ class Watcher:
         except GitError:
             return  # the scan that follows reports it
         except OSError as exc:
-            log.warning("cannot watch %s: %s", gdir, exc, extra={"REPO": state.spec.name})
+            with self._cond:
+                repos = len(self._repos)
+            why = limits.explain(exc, repos, limits.InotifyLimits.read(self._limits_dir))
+            if why is None:
+                log.warning("cannot watch %s: %s", gdir, exc, extra={"REPO": state.spec.name})
+            else:
+                self._warn_limit(why[0], f"{why[1]}; until then {gdir} and others are only polled")
             return
         if state.dropped:  # configure() dropped it while we were scheduling
             self._unwatch(state)
+
+    def _check_limits(self, repos: int) -> None:
+        """Say which sysctl to raise before inotify runs out, not after."""
+        poll = f"{self._poll_interval:g}s"
+        found = limits.too_low(repos, limits.InotifyLimits.read(self._limits_dir), poll)
+        for setting, problem in found.items():
+            self._warn_limit(setting, problem)
+
+    def _warn_limit(self, setting: str, message: str) -> None:
+        """Log a limit problem once per sysctl, not once per repository."""
+        if setting not in self._limit_warnings:
+            self._limit_warnings.add(setting)
+            log.error("%s", message)
 
     def _unwatch(self, state: _RepoState) -> None:
         """Drop a repository's inotify watches (never called holding ``_cond``)."""
