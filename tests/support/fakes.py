@@ -92,7 +92,7 @@ class FakeStore:
     def set_commit_facts(self, build_id: int, **facts: Any) -> None:
         self.calls.append(("store", "facts", build_id, facts))
 
-    def prune(self, repo: str, keep: int) -> list[BuildRecord]:
+    def prune(self, repo: str, keep: int, *, batch: int = 200) -> list[BuildRecord]:
         self.calls.append(("store", "prune", repo, keep))
         return []
 

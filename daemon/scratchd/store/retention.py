@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from scratchd.store.records import BuildRecord, StateDir
+from scratchd.store.store import PRUNE_BATCH
 
 log = logging.getLogger(__name__)
 
@@ -15,24 +16,34 @@ log = logging.getLogger(__name__)
 class Prunable(Protocol):
     """The one store method retention needs (the daemon's worker pool has a narrow store)."""
 
-    def prune(self, repo: str, keep: int) -> list[BuildRecord]: ...
+    def prune(self, repo: str, keep: int, *, batch: int = ...) -> list[BuildRecord]: ...
 
 
-def prune_builds(store: Prunable, state: StateDir, repo: str, keep: int) -> int:
+def prune_builds(
+    store: Prunable, state: StateDir, repo: str, keep: int, *, batch: int = PRUNE_BATCH
+) -> int:
     """Keep the newest ``keep`` finished builds of ``repo``; returns how many went.
 
-    Rows go first (one transaction), files after: a crash in between leaves
-    stray files, never a record whose log is missing. Only paths inside the
-    state directory are removed, whatever the database says.
+    In batches of ``batch`` rows, each its own short transaction followed by
+    its files, so a first prune of a year of history never holds the write
+    lock long enough to stall running builds, and memory stays bounded.
+    Rows go first, files after: a crash in between leaves stray files, never
+    a record whose log is missing. Only paths inside the state directory are
+    removed, whatever the database says.
     """
-    doomed = store.prune(repo, keep)
     root = state.root.resolve()
-    for build in doomed:
-        for path in state.build_files(build):
-            _remove_inside(path, root)
-    if doomed:
-        log.info("pruned %d old builds of %s", len(doomed), repo, extra={"REPO": repo})
-    return len(doomed)
+    total = 0
+    while True:
+        doomed = store.prune(repo, keep, batch=batch)
+        for build in doomed:
+            for path in state.build_files(build):
+                _remove_inside(path, root)
+        total += len(doomed)
+        if len(doomed) < batch:
+            break
+    if total:
+        log.info("pruned %d old builds of %s", total, repo, extra={"REPO": repo})
+    return total
 
 
 def _remove_inside(path: Path, root: Path) -> None:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 Q, R = BuildStatus.QUEUED.value, BuildStatus.RUNNING.value
 FINISHED = tuple(s.value for s in BuildStatus if s.finished)
+PRUNE_BATCH = 200  # rows per retention transaction: milliseconds of write lock, not seconds
 
 
 class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
@@ -347,17 +348,21 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
             outbox.finished(conn, sorted(r[0] for r in rows), now)
         return sorted(r[0] for r in rows)
 
-    def prune(self, repo: str, keep: int) -> list[BuildRecord]:
-        """Delete finished builds of ``repo`` beyond the newest ``keep``.
+    def prune(self, repo: str, keep: int, *, batch: int = PRUNE_BATCH) -> list[BuildRecord]:
+        """Delete up to ``batch`` finished builds of ``repo`` beyond the newest ``keep``.
 
-        Returns the deleted records so the caller removes their log files and
-        work dirs (after the commit: a crash leaves stray files, never rows
+        One short transaction per call: a year of history pruned at once
+        would hold the write lock for seconds and stall every build that
+        wants to record a step, so callers loop until fewer than ``batch``
+        come back (:func:`~scratchd.store.retention.prune_builds`). Returns
+        the deleted records so the caller removes their log files and work
+        dirs (after the commit: a crash leaves stray files, never rows
         pointing at missing files that matter).
         """
         marks = ",".join("?" * len(FINISHED))
-        where = f"WHERE repo=? AND status IN ({marks}) ORDER BY id DESC LIMIT -1 OFFSET ?"
+        where = f"WHERE repo=? AND status IN ({marks}) ORDER BY id DESC LIMIT ? OFFSET ?"
         with self.db.write() as conn:
-            rows = conn.execute(f"SELECT * FROM builds {where}", (repo, *FINISHED, keep))  # noqa: S608
+            rows = conn.execute(f"SELECT * FROM builds {where}", (repo, *FINISHED, batch, keep))  # noqa: S608
             doomed = [BuildRecord.from_row(r) for r in rows.fetchall()]
             conn.executemany("DELETE FROM builds WHERE id=?", [(b.id,) for b in doomed])
         return doomed
