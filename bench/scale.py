@@ -1,0 +1,212 @@
+"""Scale and stillness benchmark: every figure of issue 16 beside its target.
+
+Run: ``python bench/scale.py [--quick] [--baseline REV]``. Real ``scratchd
+run`` processes (host executor, echo builds) over repositories copied from
+one small project with three branches and two tags. Where it makes sense a
+figure is shown beside the code before this change (``--baseline``, default
+the merge base with ``main``), measured in the same run: its ``daemon/`` tree
+is ``git archive``d into the temporary directory and run from there.
+
+Sections (each bounded: fixed sample counts and timeouts):
+
+1. stillness: idle CPU seconds per minute and files changed under state_dir
+   with 0, 100 and 1,000 repositories (baseline: 100).
+2. 1,000 repositories: start-up to READY, RSS, inotify instances/watches,
+   ``check-config`` wall time, a commit→running latency while a SIGHUP adds
+   100 repositories.
+3. trigger under load: commit→running with 1,000 repositories watched and
+   both cores busy with builds (busy loops at ``build_nice``), beside the
+   same load at the daemon's own priority (how builds ran before).
+4. a year of history: 100,000 builds and their logs; ``scratchd builds`` and
+   ``builds --repo R`` wall time; database size per 1,000 builds; retention's
+   longest write transaction (batched, beside one transaction); start-up and
+   kill -9 recovery with 1,000 queued builds.
+5. the seed job (Go server, ``go build`` then internal/docker-scratch-push to
+   a local docker-registry): commit → manifest in the registry minus the
+   ``go build``, split per phase from the build log's timestamps.
+
+``--quick`` shrinks every section to check the script; its figures are not
+the benchmark's. Targets are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from scale_history import history_rows, seed_rows
+from scale_support import (
+    ROOT,
+    DaemonProc,
+    baseline_code,
+    burners,
+    changed,
+    commit,
+    make_repos,
+    pct,
+    snapshot,
+    stop_all,
+)
+
+MS = 1000.0
+
+
+def idle(daemon: DaemonProc, seconds: float) -> tuple[float, int]:
+    """CPU-s/min and files changed under state_dir while nothing happens."""
+    time.sleep(3)  # first scans and the status row
+    before, cpu = snapshot(daemon.state.root), daemon.cpu_seconds()
+    time.sleep(seconds)
+    used = daemon.cpu_seconds() - cpu
+    return used * 60 / seconds, changed(before, snapshot(daemon.state.root))
+
+
+def latency(daemon: DaemonProc, repo: Path, timeout: float = 60) -> float:
+    """Commit, then poll the database until that commit's build is running."""
+    assert daemon.store is not None
+    sha = commit(repo)
+    t0 = time.time()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for b in daemon.store.list_builds(repo=repo.name, limit=3):
+            if b.sha == sha and b.started_at is not None:
+                return b.started_at - t0
+        time.sleep(0.001)
+    raise SystemExit(f"commit {sha[:8]} in {repo.name} never started building")
+
+
+def run_daemon(work: Path, name: str, repos: list[Path], code=None, **kw) -> DaemonProc:
+    daemon = DaemonProc(work / name, repos, code=code, **kw)
+    daemon.seed_refs()
+    return daemon
+
+
+def stillness_rows(work: Path, repos: list[Path], old: Path | None, seconds: float) -> list:
+    rows = []
+    cases = [("0 repos", 0, None), ("100 repos", 100, None), (f"{len(repos)} repos", None, None)]
+    if old is not None:
+        cases.append(("100 repos, before", 100, old))
+    for label, count, code in cases:
+        chosen = repos if count is None else repos[:count]
+        daemon = run_daemon(work, f"idle-{label.replace(' ', '-')}", chosen, code)
+        daemon.start()
+        try:
+            cpu, writes = idle(daemon, seconds)
+        finally:
+            daemon.stop()
+        target = "≤ 0.02" if count == 100 else ("≤ 0.05" if count is None else "")
+        target = "before" if code is not None else target
+        rows.append((f"idle CPU, {label}", f"{cpu:.3f} s/min", target, f"over {seconds:.0f} s"))
+        rows.append((f"state-dir writes idle, {label}", f"{writes} files", "0", ""))
+    return rows
+
+
+def thousand_rows(work: Path, repos: list[Path], samples: int) -> list:
+    rows = []
+    daemon = run_daemon(work, "thousand", repos)
+    ready = daemon.start()
+    try:
+        time.sleep(3)
+        instances, watches = daemon.inotify()
+        rows += [
+            (f"start-up to READY, {len(repos)} repos", f"{ready * MS:.0f} ms", "< 5 s", ""),
+            (f"RSS, {len(repos)} repos", f"{daemon.rss_mb():.1f} MB", "< 80 MB", ""),
+            ("threads", daemon.status_field("Threads"), "", ""),
+            ("inotify instances / watches", f"{instances} / {watches}", "≤ 128 / 8192", ""),
+        ]
+        t0 = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "scratchd", "check-config", "--config", str(daemon.config)],
+            capture_output=True,
+            check=True,
+        )
+        rows.append(("check-config", f"{(time.monotonic() - t0) * MS:.0f} ms", "< 2 s", ""))
+        rows += load_rows(daemon, repos, samples)
+        rows += reload_rows(work, daemon, repos)
+    finally:
+        daemon.stop()
+    return rows
+
+
+def load_rows(daemon: DaemonProc, repos: list[Path], samples: int) -> list:
+    rows = []
+    for label, nice in (("builds niced", 10), ("builds at daemon priority", 0)):
+        hogs = burners(2, nice)
+        try:
+            time.sleep(1)
+            got = [latency(daemon, repos[(i * 37) % len(repos)]) for i in range(samples)]
+        finally:
+            stop_all(hogs)
+        note = f"n={samples}, 2 busy cores, {label}"
+        target = ("< 10 ms", "< 25 ms") if nice else ("before", "before")
+        rows.append(("commit→running p50", f"{pct(got, 0.5) * MS:.1f} ms", target[0], note))
+        rows.append(("commit→running p99", f"{pct(got, 0.99) * MS:.1f} ms", target[1], ""))
+    return rows
+
+
+def reload_rows(work: Path, daemon: DaemonProc, repos: list[Path]) -> list:
+    extra = make_repos(work / "repos", len(repos) + 100)[len(repos) :]
+    daemon.write_config(repos + extra)
+    assert daemon.proc is not None and daemon.store is not None
+    t0 = time.monotonic()
+    daemon.proc.send_signal(1)  # SIGHUP
+    during = latency(daemon, repos[1])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        info = daemon.store.daemon_info()
+        if info is not None and len(info.repos) == len(repos) + len(extra):
+            break
+        time.sleep(0.01)
+    took = time.monotonic() - t0
+    return [
+        ("SIGHUP +100 repos: reload", f"{took * MS:.0f} ms", "", ""),
+        ("commit→running during it", f"{during * MS:.1f} ms", "no pause", ""),
+    ]
+
+
+def merge_base() -> str | None:
+    out = subprocess.run(
+        ["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], capture_output=True, text=True
+    )
+    return out.stdout.strip() or None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small run to check the script")
+    parser.add_argument("--baseline", help="git revision of the code to compare with")
+    parser.add_argument("--skip", action="append", default=[], help="section name to skip")
+    args = parser.parse_args()
+    n_repos, idle_s, samples, history = (150, 10.0, 20, 10_000) if args.quick else (
+        1000, 60.0, 100, 100_000
+    )  # fmt: skip
+    rows: list = []
+    with tempfile.TemporaryDirectory(prefix="scratchd-scale-") as tmp:
+        work = Path(tmp)
+        repos = make_repos(work / "repos", n_repos)
+        rev = args.baseline or merge_base()
+        old = baseline_code(work, rev) if rev else None
+        sections = {
+            "stillness": lambda: stillness_rows(work, repos, old, idle_s),
+            "thousand": lambda: thousand_rows(work, repos, samples),
+            "history": lambda: history_rows(work, history, old),
+            "seed": lambda: seed_rows(work, samples=3 if args.quick else 10),
+        }
+        for name, section in sections.items():
+            if name not in args.skip:
+                rows += [(f"[{name}]", "", "", ""), *section()]
+    print_table(rows, f"baseline: {rev[:12] if rev else 'none'}")
+
+
+def print_table(rows: list, title: str) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':<{width}}  {'value':>14}  {'target':<10}  note ({title})")
+    for name, value, target, note in rows:
+        print(f"{name:<{width}}  {value:>14}  {target:<10}  {note}")
+
+
+if __name__ == "__main__":
+    main()
