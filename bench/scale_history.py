@@ -21,7 +21,7 @@ from scale_support import (
     render_config,
     run_registry,
 )
-from scratchd.store import StateDir, Store, prune_builds
+from scratchd.store import StateDir, Store, prune_builds, read_log
 
 MS = 1000.0
 HISTORY_REPOS = 100
@@ -244,8 +244,9 @@ def one_seed(daemon: DaemonProc, repo: WorkRepo) -> dict[str, float]:
         raise SystemExit(f"seed build of {sha[:8]} did not finish")
     if build.status != "passed":
         raise SystemExit(f"seed build {build.id} {build.status}: {build.message}")
-    log_path = daemon.state.log_path("seed", build.id)
-    with gzip.open(log_path.with_name(log_path.name + ".gz"), "rt") as f:
-        log = f.read()
+    log = ""
+    while " image sha256:" not in log and time.monotonic() < deadline:
+        log = read_log(daemon.state.log_path("seed", build.id)) or ""
+        time.sleep(0.01)
     assert build.started_at is not None and build.finished_at is not None
     return phases(log, build.started_at, committed, build.finished_at)
