@@ -141,6 +141,7 @@ class DaemonProc:
             env=self.env(),
         )
         log.close()
+        self.started = t0
         while time.monotonic() - t0 < timeout:
             if self.state.db.exists():
                 self.store = self.store or Store(self.state.db, create=False)
@@ -151,6 +152,18 @@ class DaemonProc:
                 break
             time.sleep(0.01)
         raise SystemExit(f"daemon did not start; see {self.root / 'daemon.log'}")
+
+    def wait_quiet(self, window: float = 1.0, timeout: float = 120) -> float:
+        """Seconds from start until a ``window`` with < 10 ms of CPU (start-up scans done)."""
+        deadline = time.monotonic() + timeout
+        last = self.cpu_seconds()
+        while time.monotonic() < deadline:
+            time.sleep(window)
+            now = self.cpu_seconds()
+            if now - last < 0.01:
+                return time.monotonic() - window - self.started
+            last = now
+        return float("nan")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
