@@ -32,6 +32,7 @@ the benchmark's. Targets are printed, never asserted.
 from __future__ import annotations
 
 import argparse
+import logging
 import subprocess
 import sys
 import tempfile
@@ -181,6 +182,7 @@ def main() -> None:
     parser.add_argument("--baseline", help="git revision of the code to compare with")
     parser.add_argument("--skip", action="append", default=[], help="section name to skip")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)  # the store's own notes would drown the table
     n_repos, idle_s, samples, history = (150, 10.0, 20, 10_000) if args.quick else (
         1000, 60.0, 100, 100_000
     )  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -34,14 +35,19 @@ def fill_history(state: StateDir, count: int, repos: list[str]) -> None:
     rows = []
     for n in range(count):
         repo = repos[n % len(repos)]
-        status = "passed" if n % 10 else "failed"
+        failed = n % 10 == 0
         t = now + n * 315.0  # one build every ~5 minutes for a year
-        rows.append((repo, f"{n:040x}", status, t, t, t + 30))
+        image = "[]" if failed else f'["sha256:{n:064x}"]'
+        message = "step 'go build' failed: exit code 2" if failed else None
+        log = str(state.log_path(repo, n + 1))  # as the daemon records it (plain name)
+        work = str(state.work_dir(repo, n + 1))
+        status = "failed" if failed else "passed"
+        rows.append((repo, f"{n:040x}", status, t, t, t + 30, message, image, log, work))
     with store.db.write() as conn:
         conn.executemany(
             "INSERT INTO builds (repo, ref, branch, sha, trigger, status, created_at,"
-            " started_at, finished_at, message) VALUES (?, 'refs/heads/main', 'main', ?,"
-            " 'push', ?, ?, ?, ?, NULL)",
+            " started_at, finished_at, message, images, log_path, work_dir)"
+            " VALUES (?, 'refs/heads/main', 'main', ?, 'push', ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     line = b"2026-01-01T00:00:00.000Z stdout build/compile: building\n" * 40
@@ -116,6 +122,12 @@ def history_rows(work: Path, count: int, old: Path | None) -> list:
         copy = work / f"prune-{batch}"
         shutil.copytree(daemon.state.root, copy / "state")
         state = StateDir(copy / "state")
+        with sqlite3.connect(state.db) as conn:  # the copy's rows name the copy's files
+            for column in ("log_path", "work_dir"):
+                conn.execute(
+                    f"UPDATE builds SET {column} = replace({column}, ?, ?)",  # noqa: S608
+                    (str(daemon.state.root), str(state.root)),
+                )
         total, worst = longest_write(state.db, state, names, batch)
         note = f"prune to 50/repo: {total:.1f} s in all"
         rows.append((f"retention longest lock, {label}", f"{worst:.1f} ms", "bounded", note))
