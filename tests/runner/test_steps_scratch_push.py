@@ -39,7 +39,7 @@ def skopeo(*args: str) -> str:
     return out.stdout
 
 
-def build(tmp: Path, push_props, *, secrets=None, image_store=None, lines=None):
+def build(tmp: Path, push_props, *, secrets=None, image_store=None, lines=None, commit=COMMIT):
     source = tmp / "source"
     source.mkdir(exist_ok=True)
     (source / "hello.sh").write_text("#!/bin/sh\necho hello\n")
@@ -62,7 +62,7 @@ def build(tmp: Path, push_props, *, secrets=None, image_store=None, lines=None):
     n = len(list(tmp.glob("work*")))
     build, masker = compiled(
         plan,
-        commit=COMMIT,
+        commit=commit,
         source=source,
         work_dir=tmp / f"work{n}",
         cache_dir=tmp / "cache",
@@ -160,6 +160,20 @@ def test_without_repository_the_image_goes_to_the_local_store(tmp_path):
     assert result.status == BuildStatus.PASSED, result.output
     inspect = json.loads(skopeo("inspect", f"oci:{store}:v2"))
     assert inspect["Digest"] == result.digests[0]
+
+
+def test_a_token_in_the_remote_url_stays_out_of_the_image_config(tmp_path):
+    """The source label is public with the image: the URL's userinfo is dropped."""
+    from dataclasses import replace
+
+    store = tmp_path / "images"
+    commit = replace(COMMIT, remote_url="https://ci:glpat-Remote-Token-77@git.example.org/a.git")
+    result = build(tmp_path, (("tag", "v3"),), image_store=store, commit=commit)
+    assert result.status == BuildStatus.PASSED, result.output
+    config = skopeo("inspect", "--config", f"oci:{store}:v3")
+    assert "glpat-Remote-Token-77" not in config
+    labels = json.loads(config)["config"]["Labels"]
+    assert labels["org.opencontainers.image.source"] == "https://git.example.org/a.git"
 
 
 def test_without_repository_or_store_the_step_fails_clearly(tmp_path):

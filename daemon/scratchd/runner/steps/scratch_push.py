@@ -82,13 +82,14 @@ def image_spec(ctx: StepContext) -> ImageSpec:
     """The step's options as an :class:`ImageSpec`; errors name the option."""
     from scratchd.image.options import host_platform
     from scratchd.image.options import image_spec as spec_from_options
+    from scratchd.image.provenance import without_userinfo
 
     spec = spec_from_options(
         ctx.prop,
         what=lambda option: _what(ctx, option),
         created=ctx.commit.commit_time,
         revision=ctx.commit.sha,
-        source=ctx.commit.remote_url,
+        source=without_userinfo(ctx.commit.remote_url),  # a remote URL may carry a token
         platform=host_platform(),
     )
     refuse_secrets(ctx, "env", spec.env)
