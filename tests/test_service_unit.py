@@ -196,7 +196,34 @@ def test_cancel_requests_reach_the_pool(tmp_path):
     with rig.running():
         rig.scheduler.cancel_flags.append(dataclasses.replace(record(7), message="by user"))
         rig.store.version += 1  # `scratchd cancel` wrote to the database
+        rig.service.wake()  # ... and rang the doorbell
         wait_for(lambda: ("pool", "cancel", 7, "by user") in rig.calls)
+
+
+def test_a_lost_doorbell_is_covered_by_the_safety_net_look(tmp_path):
+    """No wake call: the database change is still noticed, at the poll_interval pace."""
+    rig = Rig(tmp_path, "app", obedient=False, poll_interval=0.2)
+    with rig.running():
+        rig.scheduler.cancel_flags.append(dataclasses.replace(record(7), message="by user"))
+        rig.store.version += 1
+        wait_for(lambda: ("pool", "cancel", 7, "by user") in rig.calls)
+
+
+def test_an_idle_loop_sleeps_and_writes_the_status_only_when_it_changes(tmp_path):
+    rig = Rig(tmp_path, "app", poll_interval=3600, shutdown_grace=0.05)
+    looks: list[int] = []
+    real_version = rig.store.data_version
+    rig.store.data_version = lambda: looks.append(1) or real_version()  # type: ignore[method-assign]
+    with rig.running():
+        time.sleep(0.3)
+        asked = len(looks)
+        time.sleep(0.6)  # the old loop would have ticked three times and beaten once
+        assert len(looks) == asked  # asleep: nothing polled
+        beats = list(rig.store.heartbeats)
+        rig.scheduler.queue.append(record(1))
+        rig.service.wake()
+        wait_for(lambda: len(rig.store.heartbeats) > len(beats))  # "1 running": a change
+    assert len(beats) == 1
 
 
 def test_drain_lets_builds_finish_within_the_grace(tmp_path):
