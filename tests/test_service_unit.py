@@ -262,3 +262,19 @@ def test_reload_hands_the_pool_the_new_config(tmp_path, state_dir_change):
     rig.service.reload()
     assert rig.pool_config().daemon.keep_builds == 3
     assert rig.pool_config().daemon.state_dir == rig.config.daemon.state_dir
+
+
+def test_a_due_retry_that_cannot_start_does_not_spin_the_loop(tmp_path):
+    """A backed-off build is due but the pool is full: wait for a build to end, not spin."""
+    rig = Rig(tmp_path, "app", poll_interval=3600, shutdown_grace=0.05)
+    due = time.time() - 1
+    asked: list[float | None] = []
+
+    def next_wakeup(after=None):
+        asked.append(after)
+        return due if after is None else None  # nothing due later than now
+
+    rig.scheduler.next_wakeup = next_wakeup  # type: ignore[method-assign]
+    with rig.running():
+        time.sleep(0.5)
+    assert len(asked) < 10  # the old loop would have asked at every spin

@@ -158,6 +158,8 @@ class Service:
             if self._notifier is not None and interval and now >= next_dog:
                 self._notifier.watchdog()
                 next_dog = now + interval
+            if retry_at is not None and retry_at <= now:  # offered above; wait for the next one
+                retry_at = self._scheduler.next_wakeup(after=now)
             self._wake.wait(
                 self._sleep_for(now, retry_at, next_dog if interval else None, self._troubled())
             )
@@ -181,10 +183,13 @@ class Service:
     ) -> float:
         """Until the first thing due: a retry, the watchdog ping, or the safety-net look.
 
-        While troubled (:meth:`_troubled`), no longer than :data:`RECHECK_WHILE_TROUBLED`.
+        A retry already due was just offered to the scheduler; if it is still
+        queued, a full pool or a busy ref holds it, and the build that frees
+        either wakes the loop. Sleeping until it again would spin. While
+        troubled (:meth:`_troubled`), no longer than :data:`RECHECK_WHILE_TROUBLED`.
         """
         due = [now + self._config.daemon.poll_interval]
-        due += [t for t in (retry_at, dog_at) if t is not None]
+        due += [t for t in (retry_at, dog_at) if t is not None and t > now]
         if troubled:
             due.append(now + RECHECK_WHILE_TROUBLED)
         return max(0.0, min(due) - now)

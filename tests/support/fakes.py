@@ -148,7 +148,7 @@ class FakeScheduler:
         flags, self.cancel_flags = self.cancel_flags, []
         return flags
 
-    def next_wakeup(self) -> float | None:
+    def next_wakeup(self, after: float | None = None) -> float | None:
         return None
 
     def finish(self, build: BuildRecord, outcome: BuildOutcome) -> BuildStatus:
