@@ -350,7 +350,7 @@ class Service:
         watched = self._watcher.repos()
         broken = sum(1 for ok in watched.values() if ok is False)
         return status_text(
-            len(watched), len(self._pool.running()), len(self._store.queued()), broken
+            len(watched), len(self._pool.running()), self._store.count_queued(), broken
         )
 
     def _heartbeat(self, status: str, last: str | None = None) -> str:

@@ -400,6 +400,11 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
             params.append(limit)
         return self._builds(sql, params)
 
+    def count_queued(self) -> int:
+        """How many builds wait (the status line): a count off the index, no rows loaded."""
+        count: int = self.db.read("SELECT count(*) FROM builds WHERE status=?", (Q,))[0][0]
+        return count
+
     def queued(self) -> list[BuildRecord]:
         return self._builds("WHERE status=? ORDER BY id", (Q,))
 
