@@ -33,15 +33,8 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def daemon_alive(info, holder: int | None) -> bool:
-    """The lock is held (``holder`` is its pid, -1 when unknown) and no clean stop since."""
-    if holder is None:
-        return False
-    return info is None or info.status != "stopped" or info.pid != holder
-
-
 def run(args: argparse.Namespace) -> int:
-    from scratchd.store import DaemonLock, StateDir
+    from scratchd.store import DaemonLock, StateDir, daemon_alive
 
     config = load(args)
     state = StateDir(config.daemon.state_dir)

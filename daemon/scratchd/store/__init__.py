@@ -10,7 +10,7 @@ another connection commits) is its slow safety net. A daemon holds
 ``scratchd status`` knows it is alive.
 """
 
-from scratchd.store.lock import DaemonLock
+from scratchd.store.lock import DaemonLock, daemon_alive
 from scratchd.store.logs import BuildLog, compress_log, follow_log, read_log
 from scratchd.store.records import BuildRecord, DaemonInfo, StateDir
 from scratchd.store.retention import prune_builds
@@ -26,6 +26,7 @@ __all__ = [
     "StateDir",
     "Store",
     "compress_log",
+    "daemon_alive",
     "follow_log",
     "prune_builds",
     "read_log",

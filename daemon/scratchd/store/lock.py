@@ -12,8 +12,12 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scratchd.errors import StoreError
+
+if TYPE_CHECKING:
+    from scratchd.store.records import DaemonInfo
 
 
 class DaemonLock:
@@ -66,6 +70,18 @@ class DaemonLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def daemon_alive(info: DaemonInfo | None, holder: int | None) -> bool:
+    """Whether a daemon runs: the lock is held and no clean stop was recorded since.
+
+    ``holder`` is :meth:`DaemonLock.holder` (-1 when the pid is unknown). The
+    status row is written only when the daemon's state changes, so how old it
+    is says nothing about liveness; the lock does, and costs nothing.
+    """
+    if holder is None:
+        return False
+    return info is None or info.status != "stopped" or info.pid != holder
 
 
 def _read_pid(fd: int) -> int | None:
