@@ -278,3 +278,50 @@ def test_a_due_retry_that_cannot_start_does_not_spin_the_loop(tmp_path):
     with rig.running():
         time.sleep(0.5)
     assert len(asked) < 10  # the old loop would have asked at every spin
+
+
+def test_a_full_disk_is_rechecked_at_a_modest_pace_until_space_is_back(tmp_path, monkeypatch):
+    """Nothing signals freed space: while paused (only then) the loop looks by itself."""
+    import scratchd.service as service_module
+
+    full = [True]
+    monkeypatch.setattr(service_module, "low_on_space", lambda _path: full[0])
+    monkeypatch.setattr(service_module, "RECHECK_WHILE_TROUBLED", 0.05)
+    rig = Rig(tmp_path, "app", poll_interval=3600, shutdown_grace=0.05)
+    looks: list[int] = []
+    real_version = rig.store.data_version
+    rig.store.data_version = lambda: looks.append(1) or real_version()  # type: ignore[method-assign]
+    with rig.running():
+        rig.scheduler.queue.append(record(1))
+        rig.service.wake()  # a build queued while the disk is full: it waits
+        wait_for(lambda: len(looks) > 5)  # rechecked with no wake and no safety net
+        assert rig.names("pool") == [] and rig.pool is not None and rig.pool.disk_full.active
+        full[0] = False  # the operator freed space; nobody tells the daemon
+        wait_for(lambda: ("start", 1) in rig.names("pool"))
+        assert not rig.pool.disk_full.active
+        time.sleep(0.1)
+        settled = len(looks)
+        time.sleep(0.3)  # six rechecks' worth
+        assert len(looks) == settled  # space is back: still again
+
+
+def test_an_outcome_the_database_refused_is_retried_until_written(tmp_path, monkeypatch):
+    import scratchd.service as service_module
+
+    monkeypatch.setattr(service_module, "RECHECK_WHILE_TROUBLED", 0.05)
+    rig = Rig(tmp_path, "app", poll_interval=3600, shutdown_grace=0.05)
+    pending = [3]
+    tries: list[int] = []
+
+    def record_pending() -> int:
+        tries.append(pending[0])
+        pending[0] = max(0, pending[0] - 1)
+        return pending[0]
+
+    with rig.running():
+        assert rig.pool is not None
+        rig.pool.record_pending = record_pending  # type: ignore[method-assign]
+        rig.service.wake()  # a build ended with its outcome unwritten
+        wait_for(lambda: pending[0] == 0)
+        time.sleep(0.3)
+        assert len(tries) <= 5  # written at last: no more rechecks
