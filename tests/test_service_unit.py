@@ -325,3 +325,19 @@ def test_an_outcome_the_database_refused_is_retried_until_written(tmp_path, monk
         wait_for(lambda: pending[0] == 0)
         time.sleep(0.3)
         assert len(tries) <= 5  # written at last: no more rechecks
+
+
+def test_activity_listeners_hear_each_wake_that_acted(tmp_path):
+    """The notification sender is told when builds may have changed, not on a timer."""
+    rig = Rig(tmp_path, "app", poll_interval=3600, shutdown_grace=0.05)
+    told: list[int] = []
+    rig.service.on_activity(lambda: told.append(1))
+    with rig.running():
+        wait_for(lambda: told)  # the first pass
+        time.sleep(0.3)
+        before = len(told)
+        time.sleep(0.3)
+        assert len(told) == before  # idle: nobody told anything
+        rig.scheduler.queue.append(record(1))
+        rig.service.wake()
+        wait_for(lambda: len(told) > before)

@@ -96,6 +96,7 @@ class Service:
             log, "cannot write the state database", "the state database can be written again"
         )
         self._unplaceable: set[str] = set()  # logged once each
+        self._listeners: list[Callable[[], None]] = []  # told when builds may have changed
         self._watcher = make_watcher(self)
         self._pool = make_pool(lambda: self._config, self._wake.set)
 
@@ -150,6 +151,7 @@ class Service:
                 seen_version = version
                 self._guarded(self._dispatch)
                 self._guarded(self._honour_cancels)
+                self._tell_listeners()
             self._pending = self._guarded(self._pool.record_pending) or 0
             if troubled:
                 last_status = None  # written again: a write that works ends the fault
@@ -197,6 +199,18 @@ class Service:
     def wake(self) -> None:
         """Look at the database now (another process queued or cancelled a build)."""
         self._wake.set()
+
+    def on_activity(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever the loop acts on a change (the notification sender).
+
+        Builds change state (and the store writes their events) only around the
+        loop's wakes, so a listener needs no timer of its own to notice them.
+        """
+        self._listeners.append(listener)
+
+    def _tell_listeners(self) -> None:
+        for listener in self._listeners:
+            listener()
 
     def _guarded(self, action: Callable[[], T]) -> T | None:
         """Run one loop action; a store fault is logged once per condition, never fatal."""
@@ -266,6 +280,8 @@ class Service:
                 self._pool.join(DRAIN_AFTER_CANCEL)
                 break
             self._honour_cancels()  # `scratchd cancel` still works while draining
+            self._tell_listeners()  # builds are ending: their events go out now
+        self._tell_listeners()
         self._heartbeat("stopped")
         log.warning("stopped")
 

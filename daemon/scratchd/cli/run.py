@@ -88,6 +88,7 @@ class Daemon:
         try:
             service = self.service(state, store)
             service.install_signal_handlers()
+            service.on_activity(sender.wake)
             from scratchd.store.wake import Doorbell
 
             doorbell = Doorbell(state.root, service.wake)
