@@ -48,3 +48,22 @@ def test_liveness_is_the_daemon_lock_not_the_age_of_the_status_row(tmp_path):
     finally:
         lock.release()
     assert not daemon_alive(old, root)  # the lock went with the daemon
+
+
+def test_a_daemon_starting_while_someone_asks_is_not_refused(tmp_path):
+    """holder() takes a shared lock for an instant; acquire() waits that out."""
+    import fcntl
+    import os
+    import threading
+
+    from scratchd.store import DaemonLock
+
+    root = tmp_path / "state"
+    root.mkdir()
+    (root / "daemon.lock").write_text("")
+    fd = os.open(root / "daemon.lock", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # a reader asking, frozen mid-question
+    threading.Timer(0.2, os.close, (fd,)).start()
+    lock = DaemonLock(root)
+    lock.acquire()  # would raise "another scratchd daemon" without the patience
+    lock.release()
