@@ -71,3 +71,17 @@ def test_acquire_waits_for_a_slot_and_gives_up_on_cancel():
     assert got[0].engine == "only"
     cancel.set()
     assert p.acquire("c", "3", cancel=cancel) is None
+
+
+def test_a_probe_that_finds_nothing_new_rewrites_no_status():
+    """Each probe reports; only a change (up/down, new facts) reaches the status file."""
+    changes = []
+    p = placer(on_change=lambda: changes.append(1))
+    facts = {"version": "27.0", "cpus": 4, "memory": 1}
+    p.mark("e1", True, facts)
+    assert len(changes) == 1  # the first facts
+    p.mark("e1", True, dict(facts))
+    p.mark("e1", True)
+    assert len(changes) == 1  # the same again: nothing written
+    p.mark("e1", False)
+    assert len(changes) == 2

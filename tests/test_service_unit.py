@@ -196,7 +196,34 @@ def test_cancel_requests_reach_the_pool(tmp_path):
     with rig.running():
         rig.scheduler.cancel_flags.append(dataclasses.replace(record(7), message="by user"))
         rig.store.version += 1  # `scratchd cancel` wrote to the database
+        rig.service.wake()  # ... and rang the doorbell
         wait_for(lambda: ("pool", "cancel", 7, "by user") in rig.calls)
+
+
+def test_a_lost_doorbell_is_covered_by_the_safety_net_look(tmp_path):
+    """No wake call: the database change is still noticed, at the poll_interval pace."""
+    rig = Rig(tmp_path, "app", obedient=False, poll_interval=0.2)
+    with rig.running():
+        rig.scheduler.cancel_flags.append(dataclasses.replace(record(7), message="by user"))
+        rig.store.version += 1
+        wait_for(lambda: ("pool", "cancel", 7, "by user") in rig.calls)
+
+
+def test_an_idle_loop_sleeps_and_writes_the_status_only_when_it_changes(tmp_path):
+    rig = Rig(tmp_path, "app", poll_interval=3600, shutdown_grace=0.05)
+    looks: list[int] = []
+    real_version = rig.store.data_version
+    rig.store.data_version = lambda: looks.append(1) or real_version()  # type: ignore[method-assign]
+    with rig.running():
+        time.sleep(0.3)
+        asked = len(looks)
+        time.sleep(0.6)  # the old loop would have ticked three times and beaten once
+        assert len(looks) == asked  # asleep: nothing polled
+        beats = list(rig.store.heartbeats)
+        rig.scheduler.queue.append(record(1))
+        rig.service.wake()
+        wait_for(lambda: len(rig.store.heartbeats) > len(beats))  # "1 running": a change
+    assert len(beats) == 1
 
 
 def test_drain_lets_builds_finish_within_the_grace(tmp_path):
@@ -235,3 +262,82 @@ def test_reload_hands_the_pool_the_new_config(tmp_path, state_dir_change):
     rig.service.reload()
     assert rig.pool_config().daemon.keep_builds == 3
     assert rig.pool_config().daemon.state_dir == rig.config.daemon.state_dir
+
+
+def test_a_due_retry_that_cannot_start_does_not_spin_the_loop(tmp_path):
+    """A backed-off build is due but the pool is full: wait for a build to end, not spin."""
+    rig = Rig(tmp_path, "app", poll_interval=3600, shutdown_grace=0.05)
+    due = time.time() - 1
+    asked: list[float | None] = []
+
+    def next_wakeup(after=None):
+        asked.append(after)
+        return due if after is None else None  # nothing due later than now
+
+    rig.scheduler.next_wakeup = next_wakeup  # type: ignore[method-assign]
+    with rig.running():
+        time.sleep(0.5)
+    assert len(asked) < 10  # the old loop would have asked at every spin
+
+
+def test_a_full_disk_is_rechecked_at_a_modest_pace_until_space_is_back(tmp_path, monkeypatch):
+    """Nothing signals freed space: while paused (only then) the loop looks by itself."""
+    import scratchd.service as service_module
+
+    full = [True]
+    monkeypatch.setattr(service_module, "low_on_space", lambda _path: full[0])
+    monkeypatch.setattr(service_module, "RECHECK_WHILE_TROUBLED", 0.05)
+    rig = Rig(tmp_path, "app", poll_interval=3600, shutdown_grace=0.05)
+    looks: list[int] = []
+    real_version = rig.store.data_version
+    rig.store.data_version = lambda: looks.append(1) or real_version()  # type: ignore[method-assign]
+    with rig.running():
+        rig.scheduler.queue.append(record(1))
+        rig.service.wake()  # a build queued while the disk is full: it waits
+        wait_for(lambda: len(looks) > 5)  # rechecked with no wake and no safety net
+        assert rig.names("pool") == [] and rig.pool is not None and rig.pool.disk_full.active
+        full[0] = False  # the operator freed space; nobody tells the daemon
+        wait_for(lambda: ("start", 1) in rig.names("pool"))
+        assert not rig.pool.disk_full.active
+        time.sleep(0.1)
+        settled = len(looks)
+        time.sleep(0.3)  # six rechecks' worth
+        assert len(looks) == settled  # space is back: still again
+
+
+def test_an_outcome_the_database_refused_is_retried_until_written(tmp_path, monkeypatch):
+    import scratchd.service as service_module
+
+    monkeypatch.setattr(service_module, "RECHECK_WHILE_TROUBLED", 0.05)
+    rig = Rig(tmp_path, "app", poll_interval=3600, shutdown_grace=0.05)
+    pending = [3]
+    tries: list[int] = []
+
+    def record_pending() -> int:
+        tries.append(pending[0])
+        pending[0] = max(0, pending[0] - 1)
+        return pending[0]
+
+    with rig.running():
+        assert rig.pool is not None
+        rig.pool.record_pending = record_pending  # type: ignore[method-assign]
+        rig.service.wake()  # a build ended with its outcome unwritten
+        wait_for(lambda: pending[0] == 0)
+        time.sleep(0.3)
+        assert len(tries) <= 5  # written at last: no more rechecks
+
+
+def test_activity_listeners_hear_each_wake_that_acted(tmp_path):
+    """The notification sender is told when builds may have changed, not on a timer."""
+    rig = Rig(tmp_path, "app", poll_interval=3600, shutdown_grace=0.05)
+    told: list[int] = []
+    rig.service.on_activity(lambda: told.append(1))
+    with rig.running():
+        wait_for(lambda: told)  # the first pass
+        time.sleep(0.3)
+        before = len(told)
+        time.sleep(0.3)
+        assert len(told) == before  # idle: nobody told anything
+        rig.scheduler.queue.append(record(1))
+        rig.service.wake()
+        wait_for(lambda: len(told) > before)

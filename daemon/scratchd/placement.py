@@ -141,11 +141,13 @@ class Placer:
         with self._changed:
             engine = self._engines[name]
             changed = engine.up != up
+            shown = changed or (facts is not None and engine.facts != facts)
             engine.up = up
             if facts is not None:
                 engine.facts = dict(facts)
             self._changed.notify_all()
-        self._on_change()
+        if shown:  # a probe that found all as before rewrites no status file
+            self._on_change()
         return changed
 
     # -- reading ------------------------------------------------------------------

@@ -183,9 +183,12 @@ class Scheduler:
         """Running builds to cancel (user request or superseded)."""
         return self.store.cancel_requests()
 
-    def next_wakeup(self) -> float | None:
-        """When the earliest backed-off build becomes runnable (epoch seconds)."""
-        return self.store.next_retry_at()
+    def next_wakeup(self, after: float | None = None) -> float | None:
+        """When the earliest backed-off build becomes runnable (epoch seconds).
+
+        ``after``: the earliest still in the future, for a loop that sleeps until then.
+        """
+        return self.store.next_retry_at(after)
 
     # -- results ----------------------------------------------------------------
 

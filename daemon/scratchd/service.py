@@ -7,11 +7,14 @@ the store, so commits that landed while the daemon was down are queued
 before it reports READY.
 
 The main thread owns the loop. It sleeps on one event that the watcher
-(new commits queued), the workers (a build ended) and the signal handlers
-set, so a pushed commit starts building without waiting for any timer. A
-short tick (0.2 s) remains for what other processes write to the database
-(``scratchd trigger``/``cancel``), noticed cheaply through SQLite's
-``data_version``, and for heartbeats, retries and the systemd watchdog.
+(new commits queued), the workers (a build ended), the signal handlers and
+:meth:`Service.wake` (``scratchd trigger``/``cancel`` ring the state
+directory's FIFO) set, so nothing waits for a timer. While idle the loop
+wakes only when something is due: a backed-off retry, systemd's watchdog
+ping (at half of ``WatchdogSec=``), or the safety-net look at SQLite's
+``data_version`` every ``poll_interval`` (a lost doorbell costs latency,
+never a build). The status row is written when the status text changes,
+not on a timer: an idle daemon writes nothing to its state directory.
 
 - SIGHUP: reload the config. Invalid → one log line, the old config stays.
   Repositories are added, removed or changed; running builds carry on.
@@ -28,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from scratchd.config import Config
 from scratchd.config.engines import unplaceable
@@ -48,9 +51,12 @@ from scratchd.ports import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-TICK = 0.2  # seconds: how soon a CLI trigger/cancel from another process is seen
-HEARTBEAT_EVERY = 2.0
+DRAIN_POLL = 0.2  # seconds between looks at cancel requests while draining
+#: Seconds between looks while paused for a full disk or holding an unwritten outcome:
+#: nothing signals freed space, so the loop must look, but never at an idle daemon's cost.
+RECHECK_WHILE_TROUBLED = 3.0
 DRAIN_AFTER_CANCEL = 30.0  # seconds builds get to tear down after the grace's cancel
 
 
@@ -85,10 +91,12 @@ class Service:
         self._reload = threading.Event()
         self._started_at = clock()
         self._paused = False  # the disk is full: no build starts
+        self._pending = 0  # build outcomes the database refused, kept to be written
         self._db_fault = Condition(
             log, "cannot write the state database", "the state database can be written again"
         )
         self._unplaceable: set[str] = set()  # logged once each
+        self._listeners: list[Callable[[], None]] = []  # told when builds may have changed
         self._watcher = make_watcher(self)
         self._pool = make_pool(lambda: self._config, self._wake.set)
 
@@ -126,38 +134,91 @@ class Service:
         return 0
 
     def _loop(self) -> None:
-        seen_version, next_beat, next_dog = None, 0.0, 0.0
+        seen_version, next_dog, last_status = None, 0.0, None
         while not self._stop.is_set():
             woken = self._wake.is_set()
             self._wake.clear()
             if self._reload.is_set():
                 self._reload.clear()
                 self.reload()
-                woken = True
+                woken, last_status = True, None  # the repositories may have changed
+            troubled = self._troubled()  # as the last pass left it
             version = self._store.data_version()
             now = self._clock()
             retry_at = self._scheduler.next_wakeup()
             due = retry_at is not None and retry_at <= now
-            if woken or version != seen_version or due or self._paused:
+            if woken or version != seen_version or due or troubled:
                 seen_version = version
                 self._guarded(self._dispatch)
                 self._guarded(self._honour_cancels)
-            if now >= next_beat:
-                self._heartbeat("running")
-                self._guarded(self._pool.record_pending)
-                next_beat = now + HEARTBEAT_EVERY
+                self._tell_listeners()
+            self._pending = self._guarded(self._pool.record_pending) or 0
+            if troubled:
+                last_status = None  # written again: a write that works ends the fault
+            last_status = self._heartbeat("running", last_status)
             interval = self._notifier.watchdog_interval if self._notifier else None
             if self._notifier is not None and interval and now >= next_dog:
                 self._notifier.watchdog()
                 next_dog = now + interval
-            self._wake.wait(TICK)
+            if retry_at is not None and retry_at <= now:  # offered above; wait for the next one
+                retry_at = self._scheduler.next_wakeup(after=now)
+            self._wake.wait(
+                self._sleep_for(now, retry_at, next_dog if interval else None, self._troubled())
+            )
 
-    def _guarded(self, action: Callable[[], object]) -> None:
+    def _troubled(self) -> bool:
+        """Paused for a full disk, an outcome not yet written, or the database refusing.
+
+        Nothing wakes the loop when space is freed or the database recovers,
+        so in this state (and only in it) the loop looks again every
+        :data:`RECHECK_WHILE_TROUBLED` seconds.
+        """
+        return (
+            self._paused
+            or self._pending > 0
+            or self._pool.disk_full.active
+            or self._db_fault.active
+        )
+
+    def _sleep_for(
+        self, now: float, retry_at: float | None, dog_at: float | None, troubled: bool = False
+    ) -> float:
+        """Until the first thing due: a retry, the watchdog ping, or the safety-net look.
+
+        A retry already due was just offered to the scheduler; if it is still
+        queued, a full pool or a busy ref holds it, and the build that frees
+        either wakes the loop. Sleeping until it again would spin. While
+        troubled (:meth:`_troubled`), no longer than :data:`RECHECK_WHILE_TROUBLED`.
+        """
+        due = [now + self._config.daemon.poll_interval]
+        due += [t for t in (retry_at, dog_at) if t is not None and t > now]
+        if troubled:
+            due.append(now + RECHECK_WHILE_TROUBLED)
+        return max(0.0, min(due) - now)
+
+    def wake(self) -> None:
+        """Look at the database now (another process queued or cancelled a build)."""
+        self._wake.set()
+
+    def on_activity(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` whenever the loop acts on a change (the notification sender).
+
+        Builds change state (and the store writes their events) only around the
+        loop's wakes, so a listener needs no timer of its own to notice them.
+        """
+        self._listeners.append(listener)
+
+    def _tell_listeners(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def _guarded(self, action: Callable[[], T]) -> T | None:
         """Run one loop action; a store fault is logged once per condition, never fatal."""
         try:
-            action()
+            return action()
         except ScratchdError as exc:
             self._fault(exc)
+            return None
 
     def _fault(self, exc: ScratchdError) -> None:
         if is_disk_full(exc):
@@ -170,7 +231,8 @@ class Service:
 
         Not while the state directory's disk is full: a build could only fail
         for want of space (and use up its retries). The queue waits, and the
-        loop looks again every tick until space is back.
+        loop looks again every few seconds (:data:`RECHECK_WHILE_TROUBLED`)
+        until space is back.
 
         A repository whose labels no engine has is left out: its builds stay
         queued (``scratchd status`` says why) instead of holding a slot forever.
@@ -212,12 +274,14 @@ class Service:
         self._notify("stopping", f"stopping, {running} builds running")
         self._watcher.stop()
         deadline = time.monotonic() + grace
-        while not self._pool.join(min(TICK, max(0.0, deadline - time.monotonic()))):
+        while not self._pool.join(min(DRAIN_POLL, max(0.0, deadline - time.monotonic()))):
             if time.monotonic() >= deadline:
                 self._pool.cancel_all()
                 self._pool.join(DRAIN_AFTER_CANCEL)
                 break
             self._honour_cancels()  # `scratchd cancel` still works while draining
+            self._tell_listeners()  # builds are ending: their events go out now
+        self._tell_listeners()
         self._heartbeat("stopped")
         log.warning("stopped")
 
@@ -302,11 +366,18 @@ class Service:
         watched = self._watcher.repos()
         broken = sum(1 for ok in watched.values() if ok is False)
         return status_text(
-            len(watched), len(self._pool.running()), len(self._store.queued()), broken
+            len(watched), len(self._pool.running()), self._store.count_queued(), broken
         )
 
-    def _heartbeat(self, status: str) -> None:
+    def _heartbeat(self, status: str, last: str | None = None) -> str:
+        """Write the status row when its text differs from ``last``; returns the text.
+
+        ``scratchd status`` learns liveness from the daemon's lock, so an
+        unchanged status is not written again (an idle daemon stays still).
+        """
         text = self._status_text() if status == "running" else status
+        if text == last:
+            return text
         try:
             self._store.heartbeat(
                 text,
@@ -316,12 +387,14 @@ class Service:
             )
         except ScratchdError as exc:
             self._fault(exc)
+            return last or ""  # not written: tried again at the next pass
         else:
             self._db_fault.cleared()
             if not low_on_space(self._config.daemon.state_dir):
                 self._pool.disk_full.cleared()
         if status == "running":
             self._notify("status", text)
+        return text
 
     def _notify(self, what: str, *args: Any) -> None:
         if self._notifier is not None:

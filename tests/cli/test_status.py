@@ -1,4 +1,4 @@
-"""scratchd status: liveness from the heartbeat row, queue and running builds."""
+"""scratchd status: liveness from the daemon's lock, the status row, queue and running builds."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 from scratchd.cli.status import NOT_RUNNING
 from scratchd.models import Commit, Trigger
+from scratchd.store import DaemonLock
 from tests.cli.state_env import make_env
 
 
@@ -20,6 +21,7 @@ def test_no_state_yet(tmp_path, capsys):
 
 def test_alive_daemon_with_queue_and_running(tmp_path, capsys):
     env = make_env(tmp_path)
+    DaemonLock(env.state.root).acquire()  # what a running daemon holds; dropped with the fd
     store = env.store()
     store.heartbeat("watching 1 repository", ["app"], started_at=time.time() - 65)
     store.enqueue([Commit("app", "refs/heads/main", "a" * 40)], Trigger.PUSH)
@@ -56,3 +58,18 @@ def test_stale_heartbeat_means_not_running(tmp_path, capsys):
     store.db.conn().execute("UPDATE daemon SET updated_at = ?", (time.time() - 300,))
     code, out, _ = env.cli(capsys, "status")
     assert code == NOT_RUNNING and "last heartbeat 5m00s ago" in out
+
+
+def test_a_quiet_daemon_is_alive_however_old_its_status_row(tmp_path, capsys):
+    """Liveness is the lock, not a clock: an idle daemon writes nothing for hours."""
+    env = make_env(tmp_path)
+    lock = DaemonLock(env.state.root)
+    lock.acquire()
+    store = env.store()
+    store.heartbeat("watching 1 repo, 0 running, 0 queued", ["app"], started_at=1.0)
+    store.db.conn().execute("UPDATE daemon SET updated_at = ?", (time.time() - 7200,))
+    code, out, _ = env.cli(capsys, "status")
+    assert code == 0 and out.startswith("daemon: running") and "2h" in out.splitlines()[0]
+    lock.release()  # the daemon died (the kernel drops the lock even on kill -9)
+    code, out, _ = env.cli(capsys, "status")
+    assert code == NOT_RUNNING and "not running" in out

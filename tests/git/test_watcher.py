@@ -270,3 +270,17 @@ def test_poll_interval_can_change_while_running(tmp_path, sink, make_watcher):
     sha = work.commit()
     sink.wait_for(lambda s: len(s.updates()) == 2, timeout=5)
     assert sink.updates()[1].new == sha
+
+
+def test_the_poll_leaves_quiet_watched_repositories_alone(tmp_path, sink, make_watcher):
+    """inotify vouches for them: a poll reads only what it cannot (and all, now and then)."""
+    from scratchd.git.watcher import FULL_SWEEP_EVERY
+
+    work = WorkRepo(tmp_path / "w")
+    work.commit()
+    watcher = make_watcher(WatchSpec("w", work.path), poll=0.1)
+    sink.wait_for(lambda s: s.updates())
+    time.sleep(0.35)  # polls 1-3 (of FULL_SWEEP_EVERY): nothing read
+    assert watcher.scans == 1 and FULL_SWEEP_EVERY > 4
+    sink.wait_for(lambda s: watcher.scans >= 2, timeout=FULL_SWEEP_EVERY * 0.1 + 5)
+    assert len(sink.updates()) == 1  # the sweep came, found nothing new

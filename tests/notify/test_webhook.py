@@ -191,3 +191,22 @@ def test_a_bug_in_a_sink_does_not_stop_the_sender(tmp_path, store, receiver, sec
     finally:
         sender.stop()
     assert "unexpected error" in caplog.text
+
+
+def test_an_idle_sender_sleeps_until_woken(tmp_path, store, receiver, secret_file):
+    """No timer polls the outbox: the daemon wakes the sender when builds change."""
+    config = config_from(tmp_path, hook(receiver.url, secret_file))
+    looks: list[int] = []
+    real = store.next_delivery_at
+    store.next_delivery_at = lambda: looks.append(1) or real()
+    sender = sender_for(store, config).start()
+    try:
+        time.sleep(0.3)
+        asked = len(looks)
+        time.sleep(1.2)  # the old sender looked every 0.5 s
+        assert len(looks) == asked
+        build(store, 1, passed=True)
+        sender.wake()  # what the daemon's loop does after a build changed
+        receiver.wait_for(3)
+    finally:
+        sender.stop()

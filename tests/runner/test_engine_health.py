@@ -48,3 +48,19 @@ def test_a_suspected_engine_is_probed_at_once_and_one_failure_marks_it_down():
     health.suspect("gone")
     health.check_once()
     assert results == [("gone", False, None)]
+
+
+def test_the_thread_sleeps_until_the_next_probe_or_sweep_is_due():
+    """No one-second tick: an idle daemon with engines wakes once per probe interval."""
+    dead = EngineEndpoint("gone", f"tcp://127.0.0.1:{free_port()}")
+    clock = Clock()
+    health = EngineHealth(
+        [dead], lambda *r: None, running=lambda: [], interval=10, sweep_every=300, clock=clock
+    )
+    health._next_sweep = clock.now + 300
+    health._watches["gone"].next_probe = clock.now + 10
+    assert health._until_next() == 10
+    clock.now += 4
+    assert health._until_next() == 6
+    clock.now += 20  # overdue: at once
+    assert health._until_next() == 0

@@ -321,3 +321,9 @@ def test_messages_are_masked_with_the_daemons_masker_before_they_are_written(tmp
     assert len(rows) == 5 and all(m.endswith("login *** rejected") for (m,) in rows), rows
     for path in db.parent.glob(db.name + "*"):  # the DB, -wal, -shm
         assert b"registry-pw-1" not in path.read_bytes(), path.name
+
+
+def test_count_queued_counts_only_queued(store):
+    store.enqueue([Commit("app", f"refs/heads/b{n}", f"{n:040x}") for n in range(3)], Trigger.PUSH)
+    store.claim_next(max_running=1)
+    assert store.count_queued() == 2 == len(store.queued())

@@ -80,8 +80,8 @@ class FakeStore:
     def refs(self, repo: str) -> dict[str, str]:
         return dict(self.known.get(repo, {}))
 
-    def queued(self) -> list[BuildRecord]:
-        return []
+    def count_queued(self) -> int:
+        return 0
 
     def heartbeat(self, status: str, repos: Sequence[str] = (), **_kw: Any) -> None:
         self.heartbeats.append(status)
@@ -148,7 +148,7 @@ class FakeScheduler:
         flags, self.cancel_flags = self.cancel_flags, []
         return flags
 
-    def next_wakeup(self) -> float | None:
+    def next_wakeup(self, after: float | None = None) -> float | None:
         return None
 
     def finish(self, build: BuildRecord, outcome: BuildOutcome) -> BuildStatus:

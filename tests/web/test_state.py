@@ -27,3 +27,43 @@ def test_one_connection_per_page_and_a_clear_error_without_a_database(tmp_path):
         assert state.repo_names() == ["app"]
     with pytest.raises(StateUnavailable, match="no state database"):
         ReadOnlyState(tmp_path / "nowhere").build(1)
+
+
+def test_liveness_is_the_daemon_lock_not_the_age_of_the_status_row(tmp_path):
+    """An idle daemon rewrites no row, so an old row with the lock held means alive."""
+    import os
+
+    from scratchd.store import DaemonInfo, DaemonLock
+    from scratchd.web.views import daemon_alive
+
+    root = tmp_path / "state"
+    old = DaemonInfo(os.getpid(), "h", 1.0, 1.0, "watching 1 repo", ("app",), "/c")
+    assert not daemon_alive(old, root)  # no lock file: no daemon
+    lock = DaemonLock(root)
+    lock.acquire()
+    try:
+        assert daemon_alive(old, root)  # a day-old row, but the lock is held
+        stopped = DaemonInfo(os.getpid(), "h", 1.0, 1.0, "stopped", ("app",), "/c")
+        assert not daemon_alive(stopped, root)  # this very holder stopped cleanly
+    finally:
+        lock.release()
+    assert not daemon_alive(old, root)  # the lock went with the daemon
+
+
+def test_a_daemon_starting_while_someone_asks_is_not_refused(tmp_path):
+    """holder() takes a shared lock for an instant; acquire() waits that out."""
+    import fcntl
+    import os
+    import threading
+
+    from scratchd.store import DaemonLock
+
+    root = tmp_path / "state"
+    root.mkdir()
+    (root / "daemon.lock").write_text("")
+    fd = os.open(root / "daemon.lock", os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH)  # a reader asking, frozen mid-question
+    threading.Timer(0.2, os.close, (fd,)).start()
+    lock = DaemonLock(root)
+    lock.acquire()  # would raise "another scratchd daemon" without the patience
+    lock.release()

@@ -21,13 +21,17 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scratchd.models import BuildStatus
+    from scratchd.store import StateDir
+    from scratchd.store.wake import ring
 
-    store = open_store(load(args))
+    config = load(args)
+    store = open_store(config)
     try:
         before = store.get(args.build_id)
         build = store.request_cancel(args.build_id)
     finally:
         store.close()
+    ring(StateDir(config.daemon.state_dir).root)
     if build.status == BuildStatus.RUNNING:
         print(f"build {build.id}: cancel requested; the daemon stops it shortly")
         return 0

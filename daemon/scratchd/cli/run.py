@@ -84,9 +84,15 @@ class Daemon:
         store = Store(state.db, masker=self.masker)
         registry_settings(self.config, self.masker)  # masked before the first build starts
         sender = self.sender(store).start()  # beside the build path, never in it
+        doorbell = None
         try:
             service = self.service(state, store)
             service.install_signal_handlers()
+            service.on_activity(sender.wake)
+            from scratchd.store.wake import Doorbell
+
+            doorbell = Doorbell(state.root, service.wake)
+            doorbell.start()
             count = len(self.config.repos)
             log.warning(
                 "scratchd daemon started: %d %s, state in %s",
@@ -102,6 +108,8 @@ class Daemon:
                 if self.engines is not None:
                     self.engines.stop()
         finally:
+            if doorbell is not None:
+                doorbell.stop()
             sender.stop()
             store.close()
             lock.release()

@@ -1,23 +1,23 @@
 """``scratchd status``: is the daemon alive, what does it watch, what is queued and running.
 
-Liveness comes from the heartbeat row the daemon refreshes every few
-seconds: alive means a fresh heartbeat whose pid still exists (when the
-daemon runs on this host). Exit status 0 when alive, 3 when not (like
-``systemctl status``), so scripts can wait on it.
+Liveness comes from the daemon's lock, not from a clock: the daemon holds
+an ``flock`` on ``<state_dir>/daemon.lock`` for its whole life and the kernel
+drops it when the process dies (even by ``kill -9``), so "is the lock held?"
+is exact and costs the daemon nothing. A row refreshed every few seconds
+would cost a database write every few seconds, forever (issue: stillness).
+The status row (what it watches, its one-line state) is written only when
+that state changes. Exit status 0 when alive, 3 when not (like ``systemctl
+status``), so scripts can wait on it.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import time
 
 from scratchd.cli.state import add_config_argument, ago, build_duration, load, open_store
 
-#: A heartbeat older than this means the daemon is gone (it beats every few seconds).
-HEARTBEAT_STALE = 30.0
 NOT_RUNNING = 3
 
 
@@ -33,26 +33,12 @@ def register(subparsers) -> None:
     parser.set_defaults(handler=run)
 
 
-def daemon_alive(info, now: float) -> bool:
-    """Fresh heartbeat and, on this host, a live pid (a kill -9 leaves a stale row)."""
-    if info is None or info.status == "stopped" or now - info.updated_at > HEARTBEAT_STALE:
-        return False
-    if info.hostname != socket.gethostname():
-        return True
-    try:
-        os.kill(info.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def run(args: argparse.Namespace) -> int:
-    from scratchd.store import StateDir
+    from scratchd.store import DaemonLock, StateDir, daemon_alive
 
     config = load(args)
-    if not StateDir(config.daemon.state_dir).db.exists():
+    state = StateDir(config.daemon.state_dir)
+    if not state.db.exists():
         print(f"daemon: not running (no state database in {config.daemon.state_dir} yet)")
         return NOT_RUNNING
     store = open_store(config)
@@ -61,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     now = time.time()
-    alive = daemon_alive(info, now)
+    alive = daemon_alive(info, DaemonLock(state.root).holder())
     watched = list(info.repos) if alive else [r.name for r in config.repos]
     if args.json:
         print(
@@ -128,5 +114,5 @@ def _daemon_line(info, alive: bool, now: float) -> str:
         )
     return (
         f"daemon: running (pid {info.pid} on {info.hostname}, up {ago(now - info.started_at)}, "
-        f"heartbeat {ago(now - info.updated_at)} ago): {info.status}"
+        f"state as of {ago(now - info.updated_at)} ago): {info.status}"
     )

@@ -1,8 +1,8 @@
 """``scratchd trigger REPO [--branch B] [--commit SHA]``: queue a manual build now.
 
-The build row is written straight into the state database; a running daemon
-sees the commit (SQLite's ``data_version`` changes) and starts it within its
-poll tick, well under a second. The ref's last-seen sha is left alone, so
+The build row is written straight into the state database, then the daemon
+is woken through its FIFO (:mod:`scratchd.store.wake`), so it starts the build
+at once instead of at a polling tick. The ref's last-seen sha is left alone, so
 the daemon still queues any pushed commits it has not seen.
 """
 
@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from scratchd.errors import UsageError
     from scratchd.models import Trigger
     from scratchd.scheduler import Policy, Scheduler
+    from scratchd.store import StateDir
+    from scratchd.store.wake import ring
 
     config = load(args)
     repo = config.repo(args.repo)
@@ -53,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
         submitted = scheduler.submit([commit], Trigger.MANUAL, update_ref=False)
     finally:
         store.close()
+    ring(StateDir(config.daemon.state_dir).root)
     for build in submitted.queued:
         print(f"queued build {build.id}: {build.repo} {build.branch} {build.short_sha}")
     return 0

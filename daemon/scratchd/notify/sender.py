@@ -38,7 +38,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IDLE = 0.5  # seconds: how soon a new event is noticed without a wake-up
+#: Seconds to sleep when nothing is due and nobody woke the sender: the daemon wakes
+#: it whenever its loop sees builds change (events are written with those changes),
+#: so this is only a safety net, long enough that an idle daemon stays still.
+IDLE = 30.0
+RETRY_AFTER_FAULT = 2.0  # seconds: the database was busy or broken
 PRUNE_EVERY = 3600.0
 
 
@@ -76,6 +80,7 @@ class Sender:
             self._thread.join(timeout)
 
     def wake(self) -> None:
+        """Look at the outbox now: the daemon saw builds change, so events may be new."""
         self._wake.set()
 
     def _loop(self) -> None:
@@ -85,10 +90,10 @@ class Sender:
                 wait = self._until_next()
             except ScratchdError as exc:  # the database was busy or broken: try again
                 log.error("notifications: %s", exc)
-                wait = IDLE * 4
+                wait = RETRY_AFTER_FAULT
             except Exception:  # a bug must not end notifications for the daemon's lifetime
                 log.exception("notifications: unexpected error; retrying")
-                wait = IDLE * 4
+                wait = RETRY_AFTER_FAULT
             self._wake.wait(wait)
             self._wake.clear()
 

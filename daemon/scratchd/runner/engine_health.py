@@ -4,7 +4,8 @@ One thread for all engines. An up engine is pinged every ``interval``;
 after ``fail_after`` failures in a row it is reported down and re-probed
 with a doubling delay (capped at ``max_backoff``), and reported up again as
 soon as it answers. A build that lost its engine calls :meth:`suspect`, so
-the next probe of that engine comes at once instead of at the next tick.
+the next probe of that engine comes at once instead of when it is due.
+Between probes the thread sleeps; it has no tick of its own.
 
 The same thread removes orphans (containers labelled as scratchd's whose
 build is not running): first thing at start, then every ``sweep_every``,
@@ -84,8 +85,16 @@ class EngineHealth:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self.check_once()
-            self._wake.wait(min(1.0, self._interval))
+            self._wake.wait(self._until_next())
             self._wake.clear()
+
+    def _until_next(self) -> float:
+        """Seconds until the next probe or sweep is due (:meth:`suspect` wakes it sooner).
+
+        No fixed tick: with every engine up, the thread wakes once per ``interval``.
+        """
+        due = [w.next_probe for w in self._watches.values()] + [self._next_sweep]
+        return max(0.0, min(due) - self._clock())
 
     def check_once(self) -> None:
         """Probe every engine that is due, then sweep orphans if that is due."""

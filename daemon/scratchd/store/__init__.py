@@ -2,13 +2,15 @@
 
 ``Store(StateDir(state_dir).db)`` is shared by the daemon and the CLI
 commands. New queued builds and cancel requests written by one process are
-seen by another on its next read; a daemon notices them cheaply by polling
-``store.data_version()`` (it changes whenever another connection commits)
-every ~0.2 s, then calling ``claim_next`` / ``cancel_requests``. A daemon
-holds :class:`DaemonLock` on the state dir before ``recover_interrupted``.
+seen by another on its next read; a command that wrote rings the daemon's
+FIFO (:mod:`scratchd.store.wake`) so it calls ``claim_next`` /
+``cancel_requests`` at once, and ``store.data_version()`` (it changes whenever
+another connection commits) is its slow safety net. A daemon holds
+:class:`DaemonLock` on the state dir for its life: that lock is also how
+``scratchd status`` knows it is alive.
 """
 
-from scratchd.store.lock import DaemonLock
+from scratchd.store.lock import DaemonLock, daemon_alive
 from scratchd.store.logs import BuildLog, compress_log, follow_log, read_log
 from scratchd.store.records import BuildRecord, DaemonInfo, StateDir
 from scratchd.store.retention import prune_builds
@@ -24,6 +26,7 @@ __all__ = [
     "StateDir",
     "Store",
     "compress_log",
+    "daemon_alive",
     "follow_log",
     "prune_builds",
     "read_log",

@@ -11,9 +11,20 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scratchd.errors import StoreError
+
+if TYPE_CHECKING:
+    from scratchd.store.records import DaemonInfo
+
+
+#: Seconds ``acquire`` keeps asking before it gives up: ``holder()`` (``scratchd
+#: status``, the web page, a metrics scrape) holds a shared lock for an instant, and a
+#: daemon starting in that instant must not take it for another daemon.
+ACQUIRE_PATIENCE = 1.0
 
 
 class DaemonLock:
@@ -27,9 +38,15 @@ class DaemonLock:
         """Take the lock or raise :class:`StoreError` naming the pid that holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        deadline = time.monotonic() + ACQUIRE_PATIENCE
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.02)  # perhaps a reader's brief shared lock: ask again
+                    continue
             holder = _read_pid(fd)
             os.close(fd)
             raise StoreError(
@@ -66,6 +83,18 @@ class DaemonLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def daemon_alive(info: DaemonInfo | None, holder: int | None) -> bool:
+    """Whether a daemon runs: the lock is held and no clean stop was recorded since.
+
+    ``holder`` is :meth:`DaemonLock.holder` (-1 when the pid is unknown). The
+    status row is written only when the daemon's state changes, so how old it
+    is says nothing about liveness; the lock does, and costs nothing.
+    """
+    if holder is None:
+        return False
+    return info is None or info.status != "stopped" or info.pid != holder
 
 
 def _read_pid(fd: int) -> int | None:

@@ -103,6 +103,8 @@ class StateDir:
     ::
 
         scratchd.db                     the state database (+ -wal, -shm)
+        daemon.lock                     held (flock) by the running daemon
+        wake.fifo                       commands ring it to wake the daemon
         logs/<repo>/<id>.log            a running build's log
         logs/<repo>/<id>.log.gz         a finished build's log
         work/<repo>/<id>/               a build's work dir (checkout, output)

@@ -158,9 +158,12 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
             outbox.started(conn, row[0], now)
         return self.get(row[0])
 
-    def next_retry_at(self) -> float | None:
-        """Earliest ``retry_after`` of a queued build: when to look at the queue again."""
-        rows = self.db.read("SELECT min(retry_after) FROM builds WHERE status=?", (Q,))
+    def next_retry_at(self, after: float | None = None) -> float | None:
+        """Earliest ``retry_after`` of a queued build (later than ``after``, if given)."""
+        rows = self.db.read(
+            "SELECT min(retry_after) FROM builds WHERE status=? AND retry_after>?",
+            (Q, float("-inf") if after is None else after),
+        )
         earliest: float | None = rows[0][0]
         return earliest
 
@@ -396,6 +399,11 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
             sql += " LIMIT ?"
             params.append(limit)
         return self._builds(sql, params)
+
+    def count_queued(self) -> int:
+        """How many builds wait (the status line): a count off the index, no rows loaded."""
+        count: int = self.db.read("SELECT count(*) FROM builds WHERE status=?", (Q,))[0][0]
+        return count
 
     def queued(self) -> list[BuildRecord]:
         return self._builds("WHERE status=? ORDER BY id", (Q,))

@@ -10,8 +10,6 @@ shrink only when retention prunes rows, which Prometheus reads as a reset.
 
 from __future__ import annotations
 
-import time
-
 from prometheus_client.core import (
     CollectorRegistry,
     CounterMetricFamily,
@@ -152,8 +150,8 @@ class StateCollector:
             busy.add_metric([ex], n)
             capacity.add_metric([ex], self.settings.capacity)
         yield from (busy, capacity)
-        up = GaugeMetricFamily("scratchd_daemon_up", "1 when the daemon's heartbeat is fresh")
-        up.add_metric([], int(daemon_alive(self.state.daemon_info(), time.time())))
+        up = GaugeMetricFamily("scratchd_daemon_up", "1 when the daemon holds its state lock")
+        up.add_metric([], int(daemon_alive(self.state.daemon_info(), self.state.dirs.root)))
         yield up
 
     def _pushes(self):

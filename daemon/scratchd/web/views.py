@@ -9,23 +9,28 @@ from __future__ import annotations
 import re
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 from scratchd.errors import BadRequestError
 from scratchd.models import BuildStatus, Trigger
+from scratchd.store.lock import DaemonLock
+from scratchd.store.lock import daemon_alive as store_daemon_alive
 from scratchd.store.records import BuildRecord
 from scratchd.web.settings import WebSettings
 from scratchd.web.state import ReadOnlyState
 
-HEARTBEAT_STALE = 30.0
 PAGE = 50
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 BRANCH = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
 
 
-def daemon_alive(info, now: float) -> bool:
-    return (
-        info is not None and info.status != "stopped" and now - info.updated_at <= HEARTBEAT_STALE
-    )
+def daemon_alive(info, state_root: Path) -> bool:
+    """The daemon's lock on its state directory is held (an idle daemon writes no row)."""
+    try:
+        holder = DaemonLock(state_root).holder()
+    except OSError:  # the lock file cannot be read: nothing says a daemon runs
+        holder = None
+    return store_daemon_alive(info, holder)
 
 
 def running_json(build: BuildRecord, state: ReadOnlyState, now: float) -> dict:
@@ -49,7 +54,7 @@ def status(state: ReadOnlyState, settings: WebSettings, now: float) -> dict:
 
 def _status(state: ReadOnlyState, settings: WebSettings, now: float) -> dict:
     info = state.daemon_info()
-    alive = daemon_alive(info, now)
+    alive = daemon_alive(info, state.dirs.root)
     queued, running = state.status_builds("queued"), state.status_builds("running")
     names = [r.name for r in settings.repos]
     names += [n for n in state.repo_names() if n not in names]
