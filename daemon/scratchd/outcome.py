@@ -61,6 +61,11 @@ class BuildOutcome:
         return tuple(s.digest for s in self.steps if s.digest)
 
     @property
+    def references(self) -> tuple[str, ...]:
+        """Where the build's images went (``repo:tag``), in push order."""
+        return tuple(ref for s in self.steps for ref in s.images)
+
+    @property
     def passed(self) -> bool:
         return self.status == BuildStatus.PASSED
 

@@ -123,3 +123,30 @@ def test_deliveries_are_routed_once_and_recorded(store):
     assert row["attempts"] == 2 and row["delivered_at"] == 21 and row["gave_up_at"] is None
     assert store.due_deliveries(now=100) == []
     assert store.prune_outbox(before=1e12) == 3
+
+
+def test_a_passed_builds_event_carries_its_image_tags(store):
+    """Digests say what was pushed; tags say where (repo:tag), as the push step reported."""
+    from scratchd.notify.events import environment, payload
+    from scratchd.outcome import StepResult, decide
+    from scratchd.scheduler import Policy, Scheduler
+
+    sched = Scheduler(store, Policy(2))
+    (build,) = store.enqueue([commit(7)], Trigger.PUSH)
+    claimed = store.claim_next(max_running=5)
+    pushed = StepResult(
+        "deploy",
+        "push",
+        "passed",
+        0.2,
+        digest="sha256:" + "b" * 64,
+        images=("quay.io/acme/app:" + "0" * 33 + "7", "quay.io/acme/app:latest"),
+    )
+    sched.finish(claimed, decide(str(build.id), steps=(pushed,)))
+    record = store.get(build.id)
+    assert record.tags == pushed.images and record.images == (pushed.digest,)
+    [finished] = [e for e in store.events(build_id=build.id) if e.type == "build.finished"]
+    data = payload(finished)["data"]
+    assert data["tags"] == list(pushed.images) and data["images"] == [pushed.digest]
+    env = environment(payload(finished), finished.event_id)
+    assert env["SCRATCHD_TAGS"] == " ".join(pushed.images)

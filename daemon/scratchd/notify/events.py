@@ -53,6 +53,7 @@ def payload(event: Event, *, web_url: str = "", commit_facts: CommitFacts | None
         "finished_at": iso(done),
         "duration": round(done - started, 3) if started and done else None,
         "images": list(b.get("images", [])),
+        "tags": list(b.get("tags", [])),  # the references pushed or stored (repo:tag)
         "url": f"{web_url}/builds/{b['id']}" if web_url else None,
     }
     if event.previous:
@@ -88,8 +89,8 @@ def human(body: dict) -> tuple[str, str]:
         lines.append(f"failed step: {d['failed_step']}")
     if d["duration"] is not None:
         lines.append(f"took {d['duration']:.1f}s")
-    if d["images"]:
-        lines.append("images: " + ", ".join(d["images"]))
+    if d["tags"] or d["images"]:
+        lines.append("images: " + ", ".join(d["tags"] or d["images"]))
     if d["url"]:
         lines.append(d["url"])
     return title, "\n".join(lines)
@@ -113,6 +114,7 @@ def environment(body: dict, event_id: str) -> dict[str, str]:
         "FAILED_STEP": d["failed_step"],
         "DURATION": d["duration"],
         "IMAGES": " ".join(d["images"]),
+        "TAGS": " ".join(d["tags"]),
         "URL": d["url"],
     }
     return {f"SCRATCHD_{k}": str(v) for k, v in values.items() if v not in (None, "")}
@@ -136,5 +138,6 @@ def sample_event(repo: str = "example", now: float | None = None) -> Event:
         "failed_step": None,
         "message": "test notification from scratchd notify test",
         "images": [],
+        "tags": [],
     }
     return Event(0, f"msg_test_{int(now * 1000)}", "build.finished", 0, repo, now, build, None)

@@ -79,6 +79,7 @@ def _insert(
         return None
     snapshot = {k: row[k] for k in row.keys() if k not in _HIDDEN}  # noqa: SIM118 - sqlite3.Row
     snapshot["images"] = json.loads(row["images"] or "[]")
+    snapshot["tags"] = json.loads(row["tags"] or "[]")
     conn.execute(
         "INSERT INTO notify_events (event_id, type, build_id, repo, created_at, build, previous)"
         " VALUES (?,?,?,?,?,?,?)",

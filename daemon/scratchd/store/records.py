@@ -37,6 +37,7 @@ class BuildRecord:
     commit_author: str | None = None
     executor: str | None = None  # "host", "docker", or an engine's name
     seen_at: float | None = None  # when the watcher saw the ref change (trigger latency)
+    tags: tuple[str, ...] = ()  # references the image was pushed or stored under (repo:tag)
 
     @property
     def short_sha(self) -> str:
@@ -66,6 +67,7 @@ class BuildRecord:
         data["status"] = BuildStatus(data["status"])
         data["cancel_requested"] = bool(data["cancel_requested"])
         data["images"] = tuple(json.loads(data["images"] or "[]"))
+        data["tags"] = tuple(json.loads(data.get("tags") or "[]"))
         return cls(**data)
 
     def to_json(self) -> dict[str, object]:
@@ -73,6 +75,7 @@ class BuildRecord:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["trigger"], out["status"] = str(self.trigger), str(self.status)
         out["images"] = list(self.images)
+        out["tags"] = list(self.tags)
         return out
 
 

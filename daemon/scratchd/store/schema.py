@@ -127,6 +127,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX builds_by_repo_status ON builds (repo, status, id);
     CREATE INDEX builds_by_branch ON builds (repo, branch, id)
     """,
+    # 4: the references an image was pushed or stored under (repo:tag) beside its digests,
+    # so a notification or the page can say which tags a build made.
+    """
+    ALTER TABLE builds ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

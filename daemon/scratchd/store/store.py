@@ -170,11 +170,24 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
     # -- outcomes -------------------------------------------------------------
 
     def mark_passed(
-        self, build_id: int, images: Sequence[str] = (), now: float | None = None
+        self,
+        build_id: int,
+        images: Sequence[str] = (),
+        now: float | None = None,
+        *,
+        tags: Sequence[str] = (),
     ) -> bool:
-        """The only way to ``passed``: from ``running`` and nowhere else."""
+        """The only way to ``passed``: from ``running`` and nowhere else.
+
+        ``images`` are the digests, ``tags`` the references they went to (repo:tag).
+        """
         return self._finish(
-            build_id, BuildStatus.PASSED, (R,), now, images=json.dumps(list(images))
+            build_id,
+            BuildStatus.PASSED,
+            (R,),
+            now,
+            images=json.dumps(list(images)),
+            tags=json.dumps(list(tags)),
         )
 
     def mark_failed(
