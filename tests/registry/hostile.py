@@ -25,9 +25,9 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 
-from tests.registry.servers import TlsFiles
+from tests.registry.servers import TlsFiles, _Quiet
 
 TOKEN = "hostile-test-token-value"
 
@@ -94,26 +94,14 @@ class _Server(ThreadingHTTPServer):
         pass  # clients that hang up on an endless body are the point of the exercise
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(_Quiet):
     protocol_version = "HTTP/1.1"
     owner: Hostile
-
-    def log_message(self, *args) -> None:
-        pass
 
     def _record(self) -> None:
         with self.owner.lock:
             auth = self.headers.get("Authorization", "")
             self.owner.seen.append(Seen(self.command, self.path, auth))
-
-    def reply(self, status: int, body: bytes = b"", headers: dict | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization", "")
