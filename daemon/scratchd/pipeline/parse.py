@@ -217,7 +217,9 @@ class _PlanReader:
                 settings, "no-response-timeout", DEFAULT_NO_RESPONSE_TIMEOUT
             ),
             source_dir=self._source_dir(settings.get("source-dir")),
-            workflows=WorkflowReader(self.doc, self.out).read(settings.get("workflows", _NULL)),
+            workflows=WorkflowReader(self.doc, self.out).read(
+                settings.get("workflows", _NULL), frozenset(p.name for p in pipelines)
+            ),
         )
 
     def _timeout(self, settings: dict[str, Any], key: str, default: int) -> int:
