@@ -9,6 +9,7 @@ import pytest
 from scratchd.errors import PipelineError, PipelineSyntaxError
 from scratchd.pipeline.lint import lint, lint_file
 from scratchd.pipeline.parse import load_plan, parse_plan
+from scratchd.pipeline.plan import DEFAULT_COMMAND_TIMEOUT
 
 
 def steps_of(text: str, pipeline: str = "build"):
@@ -83,6 +84,24 @@ def test_option_values_become_text_like_wercker():
     plan = parse_plan(text, "wercker.yml")
     assert dict(plan.pipeline("build").steps[0].properties) == {"a": "true", "b": "16", "c": ""}
     assert any("quote it" in w for w in plan.warnings)
+
+
+def test_top_level_settings_wercker_could_not_read_are_ignored_with_a_warning():
+    """wercker's config reader let yaml.v2 type errors of top-level keys pass (todo-service)."""
+    text = "services: redis\ncommand-timeout: thirty\nbuild:\n  steps:\n    - script: {code: x}\n"
+    plan = parse_plan(text, "wercker.yml")
+    assert plan.services == ()
+    assert plan.command_timeout == DEFAULT_COMMAND_TIMEOUT
+    assert [w.split(": warning: ")[1].split(";")[0] for w in plan.warnings] == [
+        "services must be a list, not text",
+        "command-timeout must be a whole number of minutes",
+    ]
+
+
+def test_services_that_are_not_a_list_in_a_pipeline_are_an_error():
+    """There wercker's reader dropped the whole pipeline."""
+    with pytest.raises(PipelineSyntaxError, match="services must be a list, not text"):
+        parse_plan("build:\n  services: redis\n  steps:\n    - script:\n        code: make\n", "w")
 
 
 def test_a_duplicate_key_warns_and_the_later_one_wins_as_in_wercker():

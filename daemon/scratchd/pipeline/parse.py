@@ -211,7 +211,7 @@ class _PlanReader:
             path=path,
             pipelines=tuple(pipelines),
             box=self.boxes.box(settings["box"]) if "box" in settings else None,
-            services=self.boxes.services(settings.get("services")),
+            services=self.boxes.services(settings.get("services"), top_level=True),
             command_timeout=self._timeout(settings, "command-timeout", DEFAULT_COMMAND_TIMEOUT),
             no_response_timeout=self._timeout(
                 settings, "no-response-timeout", DEFAULT_NO_RESPONSE_TIMEOUT
@@ -229,7 +229,12 @@ class _PlanReader:
             return default
         text = plain_text(node) if isinstance(node, ScalarNode) else ""
         if not text.lstrip("-").isdigit() or not text.isascii():
-            self.out.error(where(node), f"{key} must be a whole number of minutes")
+            # yaml.v2 could not make an int of it; wercker ignored the error and the key
+            self.out.warn(
+                where(node),
+                f"{key} must be a whole number of minutes; it is ignored and the default "
+                "used, as wercker ignored it",
+            )
             return default
         minutes = int(text)
         if minutes <= 0:
