@@ -98,6 +98,19 @@ def test_top_level_settings_wercker_could_not_read_are_ignored_with_a_warning():
     ]
 
 
+def test_a_pipeline_key_at_the_top_level_says_where_it_belongs():
+    """A real mis-indented file: 'steps' beside its pipeline instead of under it."""
+    text = "build:\nsteps:\n  - script: {code: x}\ndeploy:\n  steps: []\nafter-steps: []\n"
+    warnings = [w.split(": warning: ")[1] for w in parse_plan(text, "wercker.yml").warnings]
+    assert warnings == [
+        "pipeline 'build' has no steps",
+        "'steps' belongs inside a pipeline, not at the top level: indent it under 'build:' "
+        "above, which has no value (it is skipped, as wercker skipped it)",
+        "'after-steps' belongs inside a pipeline, not at the top level: indent it under the "
+        "pipeline it is for (it is skipped, as wercker skipped it)",
+    ]
+
+
 def test_services_that_are_not_a_list_in_a_pipeline_are_an_error():
     """There wercker's reader dropped the whole pipeline."""
     with pytest.raises(PipelineSyntaxError, match="services must be a list, not text"):

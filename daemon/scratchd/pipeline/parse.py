@@ -194,9 +194,14 @@ class _PlanReader:
             return Plan(path=path)
         settings: dict[str, Any] = {}
         pipelines = []
+        empty = ""  # the last pipeline key with no value: what a stray 'steps' belongs to
         for key, key_node, value in self.doc.entries(node, self.out):
             if key in _SETTINGS or key == "workflows":
                 settings[key] = value
+                if key in _PIPELINE_KEYS:
+                    continue  # a box or services may belong to the empty pipeline too
+            elif key in _PIPELINE_KEYS:
+                self._stray_pipeline_key(key, key_node, empty)
             elif key in _IGNORED_SETTINGS:
                 self.out.warn(where(key_node), f"'{key}' is ignored by scratchd")
             elif key.startswith("."):
@@ -205,6 +210,9 @@ class _PlanReader:
                 self.out.pipeline = key
                 pipelines.append(self._pipeline(key, key_node, value))
                 self.out.pipeline = ""
+                empty = key if is_null(value) else ""
+                continue
+            empty = ""
         if not any(p.name == "build" for p in pipelines) and "workflows" not in settings:
             self.out.warn(where(node), "no 'build' pipeline")
         return Plan(
@@ -282,6 +290,23 @@ class _PlanReader:
             docker=self._flag(fields.get("docker"), "docker"),
             targets=tuple(targets),
             line=line,
+        )
+
+    def _stray_pipeline_key(self, key: str, key_node: Node, empty: str) -> None:
+        """A pipeline's own key (``steps``…) at the top level: mis-indented, most likely.
+
+        wercker read it as a pipeline named ``steps`` and skipped it, so it is a
+        warning; when the key above is a pipeline left empty, that is where it belongs.
+        """
+        where_to = (
+            f"indent it under '{empty}:' above, which has no value"
+            if empty
+            else "indent it under the pipeline it is for"
+        )
+        self.out.warn(
+            where(key_node),
+            f"'{key}' belongs inside a pipeline, not at the top level: {where_to} "
+            "(it is skipped, as wercker skipped it)",
         )
 
     def _is_pipeline(self, key: str, key_node: Node, value: Node) -> bool:
