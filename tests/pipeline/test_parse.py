@@ -140,6 +140,11 @@ def test_a_duplicate_key_warns_and_the_later_one_wins_as_in_wercker():
         ("build:\n  steps: make\n", (2, 10), "steps must be a list, not text"),
         ("box: [a]\n", (1, 6), "box must be a string or a map, not a list"),
         ("build:\n\tsteps: []\n", (2, 1), "tab used for indentation"),
+        (
+            "build:\n  steps:\n    - s:\n        name: 'x\n        code: y\n",
+            (4, 15),
+            "the ' opened here is never closed",
+        ),
         ("build: {<<: [1]}\n", (1, 13), "bad '<<' merge: expected a map or a list of maps"),
         ("build: &x {<<: *x}\n", (1, 8), "bad '<<' merge: a map merges itself"),
         ("box: a\x00\n", (1, 7), "character not allowed in YAML"),

@@ -165,6 +165,14 @@ def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[tuple[int, int], 
     if "\t" in indent:
         return (line, indent.index("\t") + 1), "tab used for indentation; YAML needs spaces"
     problem = " ".join(str(exc.problem or "invalid YAML").split())
+    opened = exc.context_mark
+    if exc.context == "while scanning a quoted scalar" and opened is not None:
+        # PyYAML gives up at the end of the file; the cause is where the quote opened
+        quote = text[opened.index] if opened.index < len(text) else '"'
+        return (opened.line + 1, opened.column + 1), (
+            f"the {quote} opened here is never closed, so YAML reads the rest of the file "
+            f"as this value; end the value with {quote}"
+        )
     cause = likely_cause(problem, text.splitlines(), line)
     if cause:
         return cause
