@@ -7,7 +7,7 @@ import pytest
 from scratchd.errors import PipelineSyntaxError
 from scratchd.pipeline.parse import parse_plan
 from scratchd.pipeline.selection import select
-from scratchd.pipeline.workflows import required_source
+from scratchd.pipeline.workflows import fan_in, required_source
 
 PIPELINES = "".join(
     f"{name}:\n  steps:\n    - script:\n        code: echo {name}\n"
@@ -51,24 +51,24 @@ def test_artifact_pipeline_chooses_the_source_of_a_fan_in():
         "      - name: deploy\n        requires: [test, lint]\n        artifactPipeline: lint\n"
     )
     assert required_source(plan.workflows, "deploy") == "lint"
+    assert fan_in(plan.workflows, "deploy") == ()
     assert required_source(plan.workflows, "test") == "build"
     assert required_source(plan.workflows, "build") == ""
     assert not plan.warnings
 
 
-def test_a_fan_in_without_artifact_pipeline_says_what_differs_from_wercker():
+def test_a_fan_in_without_artifact_pipeline_gets_every_required_output():
+    """cmd/workflow.go: each source pipeline's output in a directory named after it."""
     plan = plan_of(
         "  - name: main\n    pipelines:\n"
         "      - name: build\n"
-        "      - name: test\n        requires: [build]\n"
-        "      - name: deploy\n        requires: [test, build]\n        envFile: .env\n"
+        "      - name: unit\n        pipelineName: test\n        requires: [build]\n"
+        "      - name: deploy\n        requires: [unit, build]\n        envFile: .env\n"
     )
-    assert required_source(plan.workflows, "deploy") == "test"
+    assert fan_in(plan.workflows, "deploy") == (("unit", "test"), ("build", "build"))
+    assert fan_in(plan.workflows, "test") == ()
     assert list(plan.warnings) == [
-        "wercker.yml:23:9: warning: workflow 'main': 'deploy' requires several pipelines; "
-        "wercker gave it each one's output in a directory named after it, scratchd gives it "
-        "the output of 'test': set artifactPipeline to choose",
-        "wercker.yml:25:9: warning: unknown key 'envFile' of a pipeline of workflow 'main' is "
+        "wercker.yml:26:9: warning: unknown key 'envFile' of a pipeline of workflow 'main' is "
         "ignored (known: name, pipelineName, requires, artifactPipeline, branches, branch, "
         "pipeline)",
     ]

@@ -89,13 +89,6 @@ class WorkflowReader:
                 f"workflow '{workflow}': artifactPipeline '{p.artifact}' of '{p.name}' is not "
                 "one it requires; it is ignored, as wercker ignored it",
             )
-        elif len(p.requires) > 1 and not p.artifact:
-            self.out.warn(
-                where(item),
-                f"workflow '{workflow}': '{p.name}' requires several pipelines; wercker gave it "
-                "each one's output in a directory named after it, scratchd gives it the output "
-                f"of '{p.requires[0]}': set artifactPipeline to choose",
-            )
 
     def _invalid(self, at: tuple[int, int], workflow: str, reason: str) -> None:
         self.out.error(at, f"invalid workflow '{workflow}': {reason} (wercker refused to run it)")

@@ -17,8 +17,9 @@ wercker first kept workflows in its web UI, then read them from the file
 
 As in wercker, a workflow pipeline runs once every pipeline it requires ran,
 whatever the order of the list (wercker ran the first listed pipeline that
-was ready, again and again), and works on the output of what it requires
-(its ``artifactPipeline`` when it requires several). Branch filters are
+was ready, again and again), and works on the output of what it requires:
+its ``artifactPipeline``'s when it requires several, else every one's, each
+in a directory named after the workflow pipeline that made it. Branch filters are
 scratchd's (wercker set them in its web UI): a pipeline whose filter does
 not match does not run, nor does anything that requires it. Without a
 branch (lint) every filter matches, so lint sees every pipeline some branch
@@ -100,6 +101,23 @@ def required_source(workflows: tuple[Workflow, ...], pipeline: str) -> str | Non
                 required = by_name.get(source)
                 return required.pipeline if required else ""
     return None
+
+
+def fan_in(workflows: tuple[Workflow, ...], pipeline: str) -> tuple[tuple[str, str], ...]:
+    """(directory, pipeline) pairs when ``pipeline`` requires several without an artifactPipeline.
+
+    wercker gave such a pipeline every required pipeline's output, each in a
+    directory of its source named after the workflow pipeline that made it
+    (cmd/workflow.go ``ProjectPathsByPipeline``); () when one source is used.
+    """
+    for workflow in workflows:
+        by_name = {n.name: n for n in workflow.pipelines}
+        for node in workflow.pipelines:
+            if node.pipeline == pipeline:
+                if len(node.requires) < 2 or node.artifact in node.requires:
+                    return ()
+                return tuple((r, by_name[r].pipeline) for r in node.requires if r in by_name)
+    return ()
 
 
 def _matches(node: WorkflowPipeline, branch: str | None) -> bool:
