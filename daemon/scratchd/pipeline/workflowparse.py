@@ -114,10 +114,20 @@ class WorkflowReader:
             return None
         target = fields.get("pipelineName") or fields.get("pipeline")
         only, ignore = self._branches(fields.get("branches") or fields.get("branch"))
+        requires = fields.get("requires")
+        if isinstance(requires, ScalarNode) and not is_null(requires):
+            # yaml.v2 could not decode text into wercker's []string: no requirement at all
+            self.out.warn(
+                where(requires),
+                f"workflow '{workflow}': 'requires' of '{name}' should be a list "
+                f"([{plain_text(requires)}]); wercker read this text as no requirement and "
+                "refused the workflow for its several root pipelines; scratchd reads it as "
+                f"[{plain_text(requires)}]",
+            )
         return WorkflowPipeline(
             name=name,
             pipeline=self._text(target, "pipelineName") or name,
-            requires=self._names(fields.get("requires")),
+            requires=self._names(requires),
             only=only,
             ignore=ignore,
             artifact=self._text(fields.get("artifactPipeline"), "artifactPipeline"),
