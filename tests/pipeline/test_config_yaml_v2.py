@@ -52,13 +52,16 @@ func main() {
 	var c config
 	_ = yaml.Unmarshal(data, &c) // wercker's RawConfig dropped this error
 	requires := map[string][]string{}
+	names := []string{}
 	for _, w := range c.Workflows {
 		for _, p := range w.Pipelines {
 			requires[p.Name] = append([]string{}, p.Requires...)
+			names = append(names, p.Name)
 		}
 	}
 	b, _ := json.Marshal(map[string]interface{}{
-		"command_timeout": c.CommandTimeout, "services": len(c.Services), "requires": requires,
+		"command_timeout": c.CommandTimeout, "services": len(c.Services),
+		"requires": requires, "names": names,
 	})
 	fmt.Println(string(b))
 }
@@ -131,4 +134,19 @@ def test_requires_written_as_one_name_is_read_as_that_name_with_a_warning(wercke
         "workflow 'ci': 'requires' of 'unit' should be a list ([build]); wercker read "
         "this text as no requirement and refused the workflow for its several root pipelines; "
         "scratchd reads it as [build]"
+    ]
+
+
+def test_a_workflow_pipeline_written_as_one_name_is_read_as_that_name_with_a_warning(
+    wercker_config,
+):
+    """yaml.v2 could not make wercker's struct of it and left it out of the list."""
+    text = BUILD + "workflows:\n  - name: ci\n    pipelines:\n      - build\n"
+    assert wercker_config(text)["names"] == []
+    plan = parse_plan(text, "wercker.yml")
+    assert plan.workflows[0].pipelines[0].name == "build"
+    assert [w.split(": warning: ")[1] for w in plan.warnings] == [
+        "a pipeline of workflow 'ci' should be a map ({name: build}); wercker could not read "
+        "this text and left the pipeline out of the workflow; scratchd reads it as "
+        "{name: build}"
     ]

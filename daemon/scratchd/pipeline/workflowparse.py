@@ -95,6 +95,13 @@ class WorkflowReader:
 
     def _pipeline(self, workflow: str, node: Node) -> WorkflowPipeline | None:
         if isinstance(node, ScalarNode) and not is_null(node):
+            # yaml.v2 could not decode text into wercker's struct and left the item out
+            self.out.warn(
+                where(node),
+                f"a pipeline of workflow '{workflow}' should be a map ({{name: {node.value}}}); "
+                "wercker could not read this text and left the pipeline out of the workflow; "
+                f"scratchd reads it as {{name: {node.value}}}",
+            )
             return WorkflowPipeline(name=node.value, pipeline=node.value)
         if not isinstance(node, MappingNode):
             self.out.error(where(node), f"a pipeline of workflow '{workflow}' must be a map")
