@@ -2,9 +2,11 @@
 
 Each ``corpus/NAME.yml`` has a ``corpus/NAME.expected`` beside it: the lint
 findings (``FILE:LINE:COL: message``, FILE spelled ``wercker.yml``) and a
-summary of the Plan, or ``(no plan: errors)``. Files from 34 on start with
-``# source:`` lines naming the public repository the YAML was modelled on
-(the YAML itself is written anew). The expected files were written
+summary of the Plan, or ``(no plan: errors)``. Every expected file starts with
+``# source: OWNER/REPO PATH`` lines naming the public file the YAML was
+modelled on, optionally followed by a note in parentheses (what was changed
+or introduced, for files that test a mistake); the YAML itself is written
+anew, in that file's style. The expected files were written
 from wercker's semantics and reviewed line by line; to refresh them after an
 intended change, run with ``SCRATCHD_REGEN_CORPUS=1`` and review the diff.
 """
@@ -12,6 +14,7 @@ intended change, run with ``SCRATCHD_REGEN_CORPUS=1`` and review the diff.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -97,6 +100,8 @@ def render(text: str) -> str:
 
 
 SOURCE = "# source: "
+#: ``# source: owner/repo path/in/repo`` and an optional ``(note)``.
+CITATION = re.compile(r"# source: [\w.-]+/[\w.-]+ [^\s()]+( \(.+\))?")
 
 
 def _split(expected: str) -> tuple[str, str]:
@@ -110,10 +115,12 @@ def test_the_corpus_is_large_enough():
     assert len(FILES) >= 40
 
 
-@pytest.mark.parametrize("path", [p for p in FILES if int(p.stem[:2]) >= 34], ids=str)
-def test_new_corpus_files_cite_the_public_file_they_were_modelled_on(path: Path):
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_corpus_files_cite_the_public_file_they_were_modelled_on(path: Path):
     head, _ = _split(path.with_suffix(".expected").read_text(encoding="utf-8"))
-    assert head and all("/" in line for line in head.splitlines())
+    assert head, "no '# source: owner/repo path' line"
+    for line in head.splitlines():
+        assert CITATION.fullmatch(line), line
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])

@@ -9,6 +9,7 @@ import pytest
 from scratchd.errors import PipelineError, PipelineSyntaxError
 from scratchd.pipeline.lint import lint, lint_file
 from scratchd.pipeline.parse import load_plan, parse_plan
+from scratchd.pipeline.plan import DEFAULT_COMMAND_TIMEOUT
 
 
 def steps_of(text: str, pipeline: str = "build"):
@@ -85,13 +86,65 @@ def test_option_values_become_text_like_wercker():
     assert any("quote it" in w for w in plan.warnings)
 
 
+def test_top_level_settings_wercker_could_not_read_are_ignored_with_a_warning():
+    """wercker's config reader let yaml.v2 type errors of top-level keys pass (todo-service)."""
+    text = "services: redis\ncommand-timeout: thirty\nbuild:\n  steps:\n    - script: {code: x}\n"
+    plan = parse_plan(text, "wercker.yml")
+    assert plan.services == ()
+    assert plan.command_timeout == DEFAULT_COMMAND_TIMEOUT
+    assert [w.split(": warning: ")[1].split(";")[0] for w in plan.warnings] == [
+        "services must be a list, not text",
+        "command-timeout must be a whole number of minutes",
+    ]
+
+
+def test_a_pipeline_key_at_the_top_level_says_where_it_belongs():
+    """A real mis-indented file: 'steps' beside its pipeline instead of under it."""
+    text = "build:\nsteps:\n  - script: {code: x}\ndeploy:\n  steps: []\nafter-steps: []\n"
+    warnings = [w.split(": warning: ")[1] for w in parse_plan(text, "wercker.yml").warnings]
+    assert warnings == [
+        "pipeline 'build' has no steps",
+        "'steps' belongs inside a pipeline, not at the top level: indent it under 'build:' "
+        "above, which has no value (it is skipped, as wercker skipped it)",
+        "'after-steps' belongs inside a pipeline, not at the top level: indent it under the "
+        "pipeline it is for (it is skipped, as wercker skipped it)",
+    ]
+
+
+def test_services_that_are_not_a_list_in_a_pipeline_are_an_error():
+    """There wercker's reader dropped the whole pipeline."""
+    with pytest.raises(PipelineSyntaxError, match="services must be a list, not text"):
+        parse_plan("build:\n  services: redis\n  steps:\n    - script:\n        code: make\n", "w")
+
+
+def test_a_duplicate_key_warns_and_the_later_one_wins_as_in_wercker():
+    """yaml.v2's non-strict Unmarshal (wercker's) kept the later value of a repeated key."""
+    text = (
+        "command-timeout: 30\nbuild:\n  steps:\n    - s:\n        a: 1\n        a: 2\n"
+        "command-timeout: 60\n"
+    )
+    plan = parse_plan(text, "wercker.yml")
+    assert plan.command_timeout == 3600
+    assert dict(plan.pipeline("build").steps[0].properties) == {"a": "2"}
+    assert [w for w in plan.warnings if "duplicate key" in w] == [
+        "wercker.yml:6:9: warning: duplicate key 'a' (first given on line 5): "
+        "the later one is used, as wercker used it",
+        "wercker.yml:7:1: warning: duplicate key 'command-timeout' (first given on line 1): "
+        "the later one is used, as wercker used it",
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "where", "message"),
     [
         ("build:\n  steps: make\n", (2, 10), "steps must be a list, not text"),
         ("box: [a]\n", (1, 6), "box must be a string or a map, not a list"),
-        ("build:\n  steps:\n    - s:\n        a: 1\n        a: 2\n", (5, 9), "duplicate key 'a'"),
         ("build:\n\tsteps: []\n", (2, 1), "tab used for indentation"),
+        (
+            "build:\n  steps:\n    - s:\n        name: 'x\n        code: y\n",
+            (4, 15),
+            "the ' opened here is never closed",
+        ),
         ("build: {<<: [1]}\n", (1, 13), "bad '<<' merge: expected a map or a list of maps"),
         ("build: &x {<<: *x}\n", (1, 8), "bad '<<' merge: a map merges itself"),
         ("box: a\x00\n", (1, 7), "character not allowed in YAML"),

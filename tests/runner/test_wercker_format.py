@@ -72,6 +72,36 @@ def test_workflows_run_per_branch_and_each_pipeline_gets_what_it_requires(run):
     assert [s.name for s in result.steps] == ["make", "check"]
 
 
+FAN_IN = """\
+build:
+  steps:
+    - script: {name: compile, code: echo compiled > "$WERCKER_OUTPUT_DIR/binary"}
+test:
+  steps:
+    - script: {name: unit tests, code: echo tested > "$WERCKER_OUTPUT_DIR/report"}
+deploy:
+  steps:
+    - script: {name: publish, code: cat unit/report build/binary}
+workflows:
+  - name: main
+    pipelines:
+      - name: deploy
+        requires: [unit, build]
+      - name: build
+      - name: unit
+        pipelineName: test
+        requires: [build]
+"""
+
+
+def test_a_workflow_fan_in_gets_each_required_output_in_its_own_directory(run):
+    """As wercker's cmd/workflow.go did, with the list in any order."""
+    result = run_yml(run, FAN_IN)
+    assert result.status == BuildStatus.PASSED, result.message
+    assert [s.name for s in result.steps] == ["compile", "unit tests", "publish"]
+    assert out(run, "publish") == ["tested", "compiled"]
+
+
 TARGETS = """\
 build:
   steps:

@@ -73,11 +73,25 @@ class BoxReader:
             return None
         return self._finish(node, fields, env, ports, service)
 
-    def services(self, node: Node | None) -> tuple[Box, ...]:
+    def services(self, node: Node | None, top_level: bool = False) -> tuple[Box, ...]:
+        """The service boxes of a ``services`` list.
+
+        At the top level anything but a list was ignored by wercker (yaml.v2's type
+        error, which wercker's config reader let pass: wercker's own todo-service demo
+        has ``services: redis``), so it is a warning there; in a pipeline it dropped
+        the whole pipeline, so it stays an error.
+        """
         if node is None or is_null(node):
             return ()
         if not isinstance(node, SequenceNode):
-            self.out.error(where(node), f"services must be a list, not {kind(node)}")
+            if top_level:
+                self.out.warn(
+                    where(node),
+                    f"services must be a list, not {kind(node)}; it is ignored, as wercker "
+                    "ignored it (write each service on its own '- ' line to have it)",
+                )
+            else:
+                self.out.error(where(node), f"services must be a list, not {kind(node)}")
             return ()
         boxes = [b for b in (self.box(item, service=True) for item in node.value) if b]
         seen: dict[str, Box] = {}

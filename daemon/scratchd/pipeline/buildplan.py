@@ -136,6 +136,9 @@ class PipelinePlan:
     #: Whose output this pipeline works on: None the pipeline before it (the
     #: commit for the first), "" the commit, else that pipeline's (workflows' requires).
     source_from: str | None = None
+    #: A workflow fan-in: (directory, pipeline) pairs; the source then holds each
+    #: pipeline's output in that directory, and ``source_from`` is not used.
+    fan_in: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

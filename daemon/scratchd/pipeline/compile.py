@@ -27,7 +27,7 @@ from scratchd.pipeline.environment import pipeline_env
 from scratchd.pipeline.localstep import find_step, local_step
 from scratchd.pipeline.plan import Pipeline, Plan, Step
 from scratchd.pipeline.selection import DEFAULT_PIPELINES, select
-from scratchd.pipeline.workflows import required_source
+from scratchd.pipeline.workflows import fan_in, required_source
 
 __all__ = ["DEFAULT_PIPELINES", "CompileInput", "compile_build", "compile_step", "plan_build"]
 
@@ -122,6 +122,7 @@ def plan_build(plan: Plan, inp: CompileInput) -> bp.BuildPlan:
                 services=plan.services_for(pipeline),
                 env=env,
                 source_from=required_source(plan.workflows, pipeline.name),
+                fan_in=fan_in(plan.workflows, pipeline.name),
             )
         )
     return bp.BuildPlan(

@@ -165,6 +165,14 @@ def _yaml_error(exc: yaml.MarkedYAMLError, text: str) -> tuple[tuple[int, int], 
     if "\t" in indent:
         return (line, indent.index("\t") + 1), "tab used for indentation; YAML needs spaces"
     problem = " ".join(str(exc.problem or "invalid YAML").split())
+    opened = exc.context_mark
+    if exc.context == "while scanning a quoted scalar" and opened is not None:
+        # PyYAML gives up at the end of the file; the cause is where the quote opened
+        quote = text[opened.index] if opened.index < len(text) else '"'
+        return (opened.line + 1, opened.column + 1), (
+            f"the {quote} opened here is never closed, so YAML reads the rest of the file "
+            f"as this value; end the value with {quote}"
+        )
     cause = likely_cause(problem, text.splitlines(), line)
     if cause:
         return cause
@@ -194,9 +202,14 @@ class _PlanReader:
             return Plan(path=path)
         settings: dict[str, Any] = {}
         pipelines = []
+        empty = ""  # the last pipeline key with no value: what a stray 'steps' belongs to
         for key, key_node, value in self.doc.entries(node, self.out):
             if key in _SETTINGS or key == "workflows":
                 settings[key] = value
+                if key in _PIPELINE_KEYS:
+                    continue  # a box or services may belong to the empty pipeline too
+            elif key in _PIPELINE_KEYS:
+                self._stray_pipeline_key(key, key_node, empty)
             elif key in _IGNORED_SETTINGS:
                 self.out.warn(where(key_node), f"'{key}' is ignored by scratchd")
             elif key.startswith("."):
@@ -205,19 +218,24 @@ class _PlanReader:
                 self.out.pipeline = key
                 pipelines.append(self._pipeline(key, key_node, value))
                 self.out.pipeline = ""
+                empty = key if is_null(value) else ""
+                continue
+            empty = ""
         if not any(p.name == "build" for p in pipelines) and "workflows" not in settings:
             self.out.warn(where(node), "no 'build' pipeline")
         return Plan(
             path=path,
             pipelines=tuple(pipelines),
             box=self.boxes.box(settings["box"]) if "box" in settings else None,
-            services=self.boxes.services(settings.get("services")),
+            services=self.boxes.services(settings.get("services"), top_level=True),
             command_timeout=self._timeout(settings, "command-timeout", DEFAULT_COMMAND_TIMEOUT),
             no_response_timeout=self._timeout(
                 settings, "no-response-timeout", DEFAULT_NO_RESPONSE_TIMEOUT
             ),
             source_dir=self._source_dir(settings.get("source-dir")),
-            workflows=WorkflowReader(self.doc, self.out).read(settings.get("workflows", _NULL)),
+            workflows=WorkflowReader(self.doc, self.out).read(
+                settings.get("workflows", _NULL), frozenset(p.name for p in pipelines)
+            ),
         )
 
     def _timeout(self, settings: dict[str, Any], key: str, default: int) -> int:
@@ -227,7 +245,12 @@ class _PlanReader:
             return default
         text = plain_text(node) if isinstance(node, ScalarNode) else ""
         if not text.lstrip("-").isdigit() or not text.isascii():
-            self.out.error(where(node), f"{key} must be a whole number of minutes")
+            # yaml.v2 could not make an int of it; wercker ignored the error and the key
+            self.out.warn(
+                where(node),
+                f"{key} must be a whole number of minutes; it is ignored and the default "
+                "used, as wercker ignored it",
+            )
             return default
         minutes = int(text)
         if minutes <= 0:
@@ -275,6 +298,23 @@ class _PlanReader:
             docker=self._flag(fields.get("docker"), "docker"),
             targets=tuple(targets),
             line=line,
+        )
+
+    def _stray_pipeline_key(self, key: str, key_node: Node, empty: str) -> None:
+        """A pipeline's own key (``steps``…) at the top level: mis-indented, most likely.
+
+        wercker read it as a pipeline named ``steps`` and skipped it, so it is a
+        warning; when the key above is a pipeline left empty, that is where it belongs.
+        """
+        where_to = (
+            f"indent it under '{empty}:' above, which has no value"
+            if empty
+            else "indent it under the pipeline it is for"
+        )
+        self.out.warn(
+            where(key_node),
+            f"'{key}' belongs inside a pipeline, not at the top level: {where_to} "
+            "(it is skipped, as wercker skipped it)",
         )
 
     def _is_pipeline(self, key: str, key_node: Node, value: Node) -> bool:

@@ -3,7 +3,9 @@
 The parser works on *composed nodes* rather than constructed Python objects:
 nodes keep their start marks, so every message can name a line and column,
 and duplicate keys (which PyYAML's constructor silently lets win) can be
-reported. Anchors, aliases and ``<<`` merge keys work as in any YAML loader.
+reported: as a warning, because wercker's non-strict yaml.v2 Unmarshal let
+the later one win too, and real files relied on it. Anchors, aliases and
+``<<`` merge keys work as in any YAML loader.
 
 Scalars are read the way wercker's Go YAML library (yaml.v2, YAML 1.1) reads
 them, not the way PyYAML does, because that decides what a step sees:
@@ -57,9 +59,11 @@ class Document:
     def entries(self, node: MappingNode, out: Collector) -> list[tuple[str, Node, Node]]:
         """(key text, key node, value node) in order; duplicates and bad keys reported.
 
-        A key given twice in the same map is an error (the later one would
-        silently win). Keys brought in by ``<<`` merges are overridden by the
-        map's own keys, as YAML specifies.
+        A key given twice in the same map is a warning and the later one wins,
+        as in wercker (yaml.v2 reports duplicates only in strict mode, which
+        wercker did not use; Oracle's weblogic-kubernetes-operator file repeats
+        ``command-timeout`` and ran). Keys brought in by ``<<`` merges are
+        overridden by the map's own keys, as YAML specifies.
         """
         seen: dict[str, Node] = {}
         for key, _ in node.value:
@@ -68,8 +72,11 @@ class Document:
             elif key.tag != MERGE_TAG:
                 if key.value in seen:
                     first = seen[key.value].start_mark.line + 1
-                    message = f"duplicate key '{key.value}' (first given on line {first})"
-                    out.error(where(key), message)
+                    out.warn(
+                        where(key),
+                        f"duplicate key '{key.value}' (first given on line {first}): "
+                        "the later one is used, as wercker used it",
+                    )
                 seen.setdefault(key.value, key)
         try:
             pairs = self._pairs(node, set())

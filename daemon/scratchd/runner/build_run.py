@@ -8,6 +8,7 @@ builds from several threads.
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -61,7 +62,9 @@ class BuildRun:
         root = self.plan.source
         outputs: dict[str, Path] = {}
         for pipeline in self.plan.pipelines:
-            if pipeline.source_from is not None:  # workflows: the required pipeline's output
+            if pipeline.fan_in:  # workflows: several required pipelines' outputs
+                root = self.gather(pipeline.name, pipeline.fan_in, outputs)
+            elif pipeline.source_from is not None:  # workflows: the required pipeline's output
                 root = outputs.get(pipeline.source_from, self.plan.source)
             if self.cancel.is_set():
                 self.cancelled = True
@@ -72,6 +75,19 @@ class BuildRun:
             if self.failure or self.cancelled:
                 return
             root = outputs[pipeline.name] = dirs.output  # the build's output: the deploy's source
+
+    def gather(
+        self, name: str, sources: tuple[tuple[str, str], ...], outputs: dict[str, Path]
+    ) -> Path:
+        """A fan-in's source: each required output copied into its own directory, as wercker did."""
+        root = self.plan.work_dir / name / "fan-in"
+        for directory, source in sources:
+            if source in outputs and outputs[source].is_dir():
+                shutil.copytree(outputs[source], root / directory, symlinks=True)
+            else:
+                (root / directory).mkdir(parents=True, exist_ok=True)
+        root.mkdir(parents=True, exist_ok=True)
+        return root
 
     def dirs(self, name: str, root: Path) -> PipelineDirs:
         base = self.plan.work_dir / name
