@@ -1,20 +1,25 @@
 """The built-in registry steps inside a Debian box on the docker executor.
 
 The box is Debian 12 made offline with debootstrap (``tests/runner/debian_box``)
-holding Debian's npm, bundler, pip and Go: the steps run there the way
-they ran in a user's box, on packages taken from the repository itself (no
-registry is reachable). The HTTP and ssh steps are checked on the host
-executor (``test_builtin_steps_host``), where their loopback receivers are.
+holding Debian's npm, bundler, pip, Go, kubectl and ssh: the steps run there
+the way they ran in a user's box, on packages taken from the repository
+itself (no registry is reachable). What the ssh and HTTP steps talk to runs
+as the pipeline's own ``services:`` containers on the network the pipeline
+creates: a real sshd, and the recording HTTP receivers of
+:mod:`tests.runner.receivers` (kubectl's API server, the Slack webhook, the
+GitHub API), whose record a later step of the pipeline prints for the test.
 """
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 
 from scratchd.models import BuildStatus
-from tests.runner import debian_box
-from tests.runner.test_builtin_steps_host import _wheel
-from tests.runner.test_e2e_docker import Builds
+from tests.runner import debian_box, receivers
+from tests.runner.test_builtin_steps_host import KUBE_DISCOVERY, _wheel, slack_boom_failed
+from tests.runner.test_e2e_docker import COMMIT, Builds
 
 
 @pytest.fixture(scope="session")
@@ -124,3 +129,101 @@ build:
     assert result.status == BuildStatus.PASSED, result.output
     path = "/go/src/example.org/acme/cities"
     assert builds.stdout("where") == [f"pwd={path} src={path}", "source file"]
+
+
+def wait_step(*targets: str) -> str:
+    """A script step (YAML text) waiting until each ``host:port`` accepts connections:
+    services start beside the pipeline container, not before it."""
+    code = "".join(
+        f"for i in $(seq 300); do (exec 3<>/dev/tcp/{host}/{port}) 2>/dev/null && break; "
+        f"sleep 0.1; done; (exec 3<>/dev/tcp/{host}/{port})\n"
+        for host, port in (t.split(":") for t in targets)
+    )
+    return "    - script:\n        name: wait for services\n        code: |\n" + textwrap.indent(
+        code, " " * 10
+    )
+
+
+def test_kubectl_in_the_box_talks_to_an_api_server_service(builds, steps_box):
+    pods = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": []}
+    answers = {**KUBE_DISCOVERY, ("GET", "/api/v1/namespaces/staging/pods"): (200, pods)}
+    result = builds(
+        f"""\
+box: {steps_box}
+services:
+{receivers.service("kube", steps_box, 8443, answers, tls=True)}
+deploy:
+  steps:
+{wait_step("kube:8443")}
+    - kubectl:
+        server: https://$KUBE_PORT_8443_TCP_ADDR:8443
+        token: $KUBE_TOKEN
+        insecure-skip-tls-verify: true
+        namespace: staging
+        command: get pods
+        raw-args: --output=json
+{receivers.fetch_step("what kube got", "https://kube:8443")}""",
+        pipelines=("deploy",),
+        env={"KUBE_TOKEN": "kube-token-in-box"},
+    )
+    assert result.status == BuildStatus.PASSED, result.output
+    got = receivers.recorded(builds.stdout("what kube got"))
+    listed = [r for r in got if r.path.startswith("/api/v1/namespaces/staging/pods")]
+    assert [(r.method, r.path) for r in listed] == [
+        ("GET", "/api/v1/namespaces/staging/pods?limit=500")
+    ]
+    assert {r.headers["authorization"] for r in got} == {"Bearer kube-token-in-box"}
+    assert listed[0].headers["user-agent"].startswith("kubectl/")
+    assert '    "kind": "List",' in builds.stdout("kubectl")
+    assert not any("kube-token-in-box" in ln.text for ln in builds.lines)
+
+
+def test_github_and_slack_steps_of_a_docker_pipeline_reach_a_service(builds, steps_box):
+    """The daemon makes these requests (webcall), so the URLs name the service by
+    the link variables the box has; the asset is read from the shared output dir."""
+    answers = {("POST", "/repos/acme/bb/releases"): (201, {"id": 4711})}
+    hooks = "http://$HOOKS_PORT_8080_TCP_ADDR:8080"
+    result = builds(
+        f"""\
+box: {steps_box}
+services:
+{receivers.service("hooks", steps_box, 8080, answers)}
+build:
+  steps:
+{wait_step("hooks:8080")}
+    - script:
+        name: package
+        code: printf 'binary' > "$WERCKER_OUTPUT_DIR/app.zip"
+    - github-create-release:
+        token: $GITHUB_TOKEN
+        tag: v1.2.3
+        api-url: {hooks}
+    - github-upload-asset:
+        token: $GITHUB_TOKEN
+        file: $WERCKER_OUTPUT_DIR/app.zip
+        upload-url: {hooks}
+    - script:
+        name: boom
+        code: exit 3
+  after-steps:
+    - slack-notifier:
+        url: {hooks}/services/T000/B000/secret-part
+        channel: notifications
+{receivers.fetch_step("what hooks got", "http://hooks:8080")}""",
+        env={"GITHUB_TOKEN": "ghp-token-in-box"},
+    )
+    assert result.status == BuildStatus.FAILED and result.failed_step == "boom", result.output
+    create, upload, slack = receivers.recorded(builds.stdout("what hooks got"))
+    assert (create.method, create.path) == ("POST", "/repos/acme/bb/releases")
+    assert create.headers["authorization"] == "token ghp-token-in-box"
+    assert create.json() == {
+        "tag_name": "v1.2.3", "name": "v1.2.3", "body": "", "draft": False, "prerelease": False
+    }  # fmt: skip
+    assert (upload.method, upload.path) == (
+        "POST",
+        "/repos/acme/bb/releases/4711/assets?name=app.zip",
+    )
+    assert upload.headers["content-type"] == "application/zip" and upload.body == b"binary"
+    assert (slack.method, slack.path) == ("POST", "/services/T000/B000/secret-part")
+    assert slack.json() == slack_boom_failed("acme/bb", COMMIT.sha[:8], "wercker")
+    assert not any("ghp-token-in-box" in ln.text for ln in builds.lines)
