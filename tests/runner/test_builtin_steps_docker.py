@@ -12,7 +12,10 @@ GitHub API), whose record a later step of the pipeline prints for the test.
 
 from __future__ import annotations
 
+import hashlib
+import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -227,3 +230,58 @@ build:
     assert (slack.method, slack.path) == ("POST", "/services/T000/B000/secret-part")
     assert slack.json() == slack_boom_failed("acme/bb", COMMIT.sha[:8], "wercker")
     assert not any("ghp-token-in-box" in ln.text for ln in builds.lines)
+
+
+def local_apt_repository(directory: Path) -> None:
+    """A flat apt repository holding one package made here with dpkg-deb."""
+    tree = directory.parent / "hello-deb"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "usr" / "bin").mkdir(parents=True)
+    tool = tree / "usr" / "bin" / "scratchd-hello"
+    tool.write_text("#!/bin/sh\necho hello from a local package\n")
+    tool.chmod(0o755)
+    control = (
+        "Package: scratchd-hello\nVersion: 1.0\nArchitecture: all\n"
+        "Maintainer: scratchd tests <tests@example.org>\nDescription: test package\n"
+    )
+    (tree / "DEBIAN" / "control").write_text(control)
+    directory.mkdir()
+    deb = directory / "scratchd-hello_1.0_all.deb"
+    subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "-b", str(tree), str(deb)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    data = deb.read_bytes()
+    (directory / "Packages").write_text(
+        f"{control}Filename: ./{deb.name}\nSize: {len(data)}\n"
+        f"SHA256: {hashlib.sha256(data).hexdigest()}\n"
+    )
+
+
+def test_install_packages_in_the_box_from_the_boxs_apt_sources(builds, steps_box):
+    """Debian boxes come without package lists: the step fetches them first. The
+    box's sources are a local repository here (the test reaches no mirror)."""
+    local_apt_repository(builds.source / "repo")
+    result = builds(
+        f"""\
+box: {steps_box}
+build:
+  steps:
+    - script:
+        name: local apt source
+        code: |
+          rm -f /etc/apt/sources.list.d/*
+          echo "deb [trusted=yes] file:$WERCKER_SOURCE_DIR/repo ./" > /etc/apt/sources.list
+    - install-packages:
+        packages: scratchd-hello
+    - script:
+        name: use it
+        code: scratchd-hello
+    - install-packages:
+        packages: no-such-package
+"""
+    )
+    assert result.status == BuildStatus.FAILED, result.output
+    assert builds.stdout("use it") == ["hello from a local package"]
+    assert result.failed_step == "install-packages"
+    assert "install-packages: apt-get could not install: no-such-package" in result.output
