@@ -232,6 +232,42 @@ build:
     assert not any("ghp-token-in-box" in ln.text for ln in builds.lines)
 
 
+@pytest.mark.parametrize(
+    ("make", "file", "error"),
+    [
+        ('ln -s "$HOST_FILE" "$WERCKER_OUTPUT_DIR/leak.txt"', "$WERCKER_OUTPUT_DIR/leak.txt",
+         "links out of the pipeline's directories"),
+        ("true", "$HOST_FILE", "is not in a directory the box shares with scratchd"),
+        ("true", "$WERCKER_OUTPUT_DIR/../../../$HOST_FILE",
+         "is not in a directory the box shares with scratchd"),
+    ],
+)  # fmt: skip
+def test_github_upload_asset_never_uploads_the_daemons_own_files(
+    builds, busybox_box, make, file, error
+):
+    """The daemon reads the asset: a box path must not lead it to a file of its own host."""
+    secret = builds.tmp / "daemon-only.txt"
+    secret.write_text("the daemon's own file\n")
+    result = builds(
+        f"""\
+box: {busybox_box}
+build:
+  steps:
+    - script:
+        name: make
+        code: {make}
+    - github-upload-asset:
+        token: t
+        release-id: "1"
+        file: {file}
+        upload-url: http://127.0.0.1:9
+""",
+        env={"HOST_FILE": str(secret)},
+    )
+    assert result.status == BuildStatus.FAILED and result.failed_step == "github-upload-asset"
+    assert error in result.message, result.output
+
+
 def local_apt_repository(directory: Path) -> None:
     """A flat apt repository holding one package made here with dpkg-deb."""
     tree = directory.parent / "hello-deb"
