@@ -12,6 +12,7 @@ GitHub API), whose record a later step of the pipeline prints for the test.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import subprocess
 import textwrap
@@ -321,3 +322,92 @@ build:
     assert builds.stdout("use it") == ["hello from a local package"]
     assert result.failed_step == "install-packages"
     assert "install-packages: apt-get could not install: no-such-package" in result.output
+
+
+def test_bash_template_in_the_box(builds, steps_box):
+    (builds.source / "config.yml.template").write_text(
+        "branch: $WERCKER_GIT_BRANCH\nroot: ${HOME}\n"
+    )
+    result = builds(
+        f"""\
+box: {steps_box}
+build:
+  steps:
+    - bash-template
+    - script:
+        name: show
+        code: cat config.yml
+"""
+    )
+    assert result.status == BuildStatus.PASSED, result.output
+    assert builds.stdout("show") == ["branch: main", "root: /root"]
+
+
+SSHD_CMD = (
+    "/bin/bash -c 'mkdir -p /run/sshd /root/.ssh "
+    '&& printf "%s" "$HOST_KEY" | base64 -d > /etc/ssh/test_host_key '
+    "&& chmod 600 /etc/ssh/test_host_key "
+    '&& printf "%s" "$AUTHORIZED" | base64 -d > /root/.ssh/authorized_keys '
+    "&& exec /usr/sbin/sshd -D -e -h /etc/ssh/test_host_key -o UsePAM=no "
+    "-o PermitRootLogin=prohibit-password'"
+)
+
+
+def keypair(directory: Path, name: str) -> tuple[str, str]:
+    """(private, public) of a fresh ed25519 key made with ssh-keygen."""
+    path = directory / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return path.read_text(), (directory / f"{name}.pub").read_text()
+
+
+def test_ssh_steps_in_the_box_against_an_sshd_service(builds, steps_box):
+    """add-to-known_hosts scans, and checks the fingerprint of, a real sshd running
+    as a service of the pipeline; add-ssh-key's key then logs in to it."""
+    host_private, host_public = keypair(builds.tmp, "host")
+    user_private, user_public = keypair(builds.tmp, "user")
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(builds.tmp / "host.pub")],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()[1]  # fmt: skip
+    b64 = {k: base64.b64encode(v.encode()).decode() for k, v in
+           (("HOST_KEY", host_private), ("AUTHORIZED", user_public))}  # fmt: skip
+    result = builds(
+        f"""\
+box: {steps_box}
+services:
+  - name: sshd
+    id: {steps_box}
+    cmd: {SSHD_CMD}
+    ports: ["22"]
+    env:
+      HOST_KEY: "{b64["HOST_KEY"]}"
+      AUTHORIZED: "{b64["AUTHORIZED"]}"
+build:
+  steps:
+{wait_step("sshd:22")}
+    - add-to-known_hosts:
+        hostname: sshd
+        type: ed25519
+        fingerprint: {fingerprint}
+    - add-ssh-key:
+        keyname: DEPLOY_KEY
+        host: sshd
+    - script:
+        name: ssh in
+        code: |
+          cat ~/.ssh/known_hosts
+          ssh -o BatchMode=yes root@sshd 'test -n "$SSH_CONNECTION" && echo "over ssh as $(id -un)"'
+    - add-to-known_hosts:
+        hostname: sshd
+        fingerprint: SHA256:notthekey
+""",
+        env={"DEPLOY_KEY_PRIVATE": user_private},
+    )
+    assert result.status == BuildStatus.FAILED, result.output
+    assert result.failed_step == "add-to-known_hosts"
+    assert "no key of sshd has fingerprint SHA256:notthekey" in result.output
+    host_key = host_public.split()[1]
+    out = builds.stdout("ssh in")
+    assert out[0] == f"sshd ssh-ed25519 {host_key}"
+    assert out[1:] == ["over ssh as root"]
+    assert not any(user_private.splitlines()[1] in ln.text for ln in builds.lines)
