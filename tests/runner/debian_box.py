@@ -6,7 +6,8 @@ tools, from the same mirror), the result cached as a tarball
 under ``/var/cache/scratchd-test/`` keyed by its package list, then
 ``docker import``-ed once. It holds Debian's npm, bundler, pip, Go and
 kubectl, so the built-in steps run inside a box as they would in a real
-user's box, with no registry reachable.
+user's box, with no registry reachable; and sshd, so the same image serves
+as the ssh server the ssh steps talk to (a ``services:`` container).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ PACKAGES = (
     "kubernetes-client",
     "npm",
     "openssh-client",
+    "openssh-server",
     "python3-pip",
     "ruby-bundler",
 )
@@ -68,6 +70,11 @@ def _bootstrap(path: Path) -> None:
         _run(["debootstrap", "--variant=minbase", f"--cache-dir={debs}",
               SUITE, str(root), apt_mirror()], root)  # fmt: skip
         shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+        # No daemon may start inside the chroot (openssh-server's postinst would
+        # start sshd on this machine's network): invoke-rc.d obeys policy-rc.d.
+        policy = root / "usr" / "sbin" / "policy-rc.d"
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
         subprocess.run(["mount", "-t", "proc", "proc", str(root / "proc")], check=True)
         try:
             install = (
@@ -77,6 +84,7 @@ def _bootstrap(path: Path) -> None:
             _run(["chroot", str(root), "/bin/sh", "-c", install], root)
         finally:
             subprocess.run(["umount", str(root / "proc")], check=False)
+            policy.unlink()
         _trim(root)
         partial = path.with_suffix(".partial")
         subprocess.run(["tar", "-C", str(root), "-cf", str(partial), "."], check=True)

@@ -214,6 +214,16 @@ def test_a_vendored_copy_wins_over_the_built_in_step(run):
 # -- HTTP steps against local receivers ---------------------------------------
 
 
+def slack_boom_failed(repo: str, commit: str, username: str) -> dict:
+    """The message slack-notifier sends to ``#notifications`` when step ``boom`` exited 3."""
+    text = f"{repo}: build of main ({commit}) failed at step boom: step 'boom' exited with status 3"
+    return {
+        "username": username,
+        "channel": "#notifications",
+        "attachments": [{"fallback": text, "text": text, "color": "danger"}],
+    }
+
+
 def test_slack_notifier_posts_the_result_to_the_webhook(run):
     hook = start_receiver()
     result = build(
@@ -237,15 +247,7 @@ def test_slack_notifier_posts_the_result_to_the_webhook(run):
     ]
     sent = hook.requests[0]
     assert sent.headers["content-type"] == "application/json"
-    text = (
-        "acme/cities: build of main (01234567) failed at step boom: "
-        "step 'boom' exited with status 3"
-    )
-    assert sent.json() == {
-        "username": "ci-bot",
-        "channel": "#notifications",
-        "attachments": [{"fallback": text, "text": text, "color": "danger"}],
-    }
+    assert sent.json() == slack_boom_failed("acme/cities", "01234567", "ci-bot")
     # the webhook URL is a credential: never in the build's output
     assert not any("secret-part" in ln.text for ln in run.lines)
 

@@ -3,6 +3,7 @@
 Lifecycle, per pipeline run (compare woodpecker's backend engine)::
 
     backend.setup(job)          # create container / network / dirs; may raise BackendError
+    backend.service_env()       # optional: variables every step gets (services' links)
     backend.run(command, ...)   # once per step, in order, state carries between steps
     backend.collect()           # optional: copy output/report back (engines on other hosts)
     backend.teardown()          # always called; idempotent; safe after a failed setup

@@ -124,7 +124,7 @@ class BuildRun:
             except BuildCancelled:
                 self.cancelled = True
                 return
-            env = {**env, **backend.env_paths()}
+            env = {**env, **backend.env_paths(), **service_env(backend)}
             for step in pipeline.steps:
                 if self.failure or self.cancelled:
                     break
@@ -220,3 +220,14 @@ class BuildRun:
 
     def info(self, pipeline: str, step: str, text: str) -> None:
         self.output.emit(pipeline, step, INFO, text)
+
+
+def service_env(backend: Backend) -> Mapping[str, str]:
+    """The link variables of the pipeline's services (``REDIS_PORT_6379_TCP_ADDR``...).
+
+    The box's shell has them; step options are expanded with them too, so
+    ``server: https://$KUBE_PORT_443_TCP_ADDR`` means what the shell would
+    make of it, as in wercker. Backends without services have none.
+    """
+    variables = getattr(backend, "service_env", None)
+    return variables() if variables is not None else {}

@@ -146,6 +146,10 @@ class DockerBackend:
             "WERCKER_PIPELINE_DIR": PIPELINE_DIR,
         }
 
+    def service_env(self) -> Mapping[str, str]:
+        """The services' link variables, as every step's environment has them."""
+        return dict(self._service_env)
+
     def run(self, command: StepCommand, on_line: LineSink, cancel: threading.Event) -> int:
         """Exec one step in the pipeline container; stream its output; return its exit code."""
         job = self._require()

@@ -94,7 +94,13 @@ def _base(ctx: StepContext, option: str, variable: str, default: str) -> str:
 
 
 def _host_path(ctx: StepContext, given: str) -> Path:
-    """A file named as the step sees it (a box path on docker) as the daemon sees it."""
+    """A file named as the step sees it (a box path on docker) as the daemon sees it.
+
+    The daemon reads the file, so in a box only what the box shares with the
+    daemon (the bind-mounted directories) can be uploaded, and a link or
+    ``..`` leading out of them is refused: a pipeline in a box must never
+    get the daemon to upload the daemon's own files.
+    """
     dirs = ctx.job.dirs
     hosts = {
         "WERCKER_ROOT": dirs.root,
@@ -102,13 +108,27 @@ def _host_path(ctx: StepContext, given: str) -> Path:
         "WERCKER_OUTPUT_DIR": dirs.output,
         "WERCKER_CACHE_DIR": dirs.cache,
         "WERCKER_REPORT_DIR": dirs.report,
-        "WERCKER_PIPELINE_DIR": dirs.pipeline,
     }
-    seen = posixpath.join(ctx.workdir or ctx.env.get("WERCKER_SOURCE_DIR", ""), given)
-    for var in DIR_VARS:  # the most specific directory first
-        inside = ctx.env.get(var, "")
-        if inside and (seen == inside or seen.startswith(inside.rstrip("/") + "/")):
-            candidate = hosts[var] / posixpath.relpath(seen, inside)
-            if candidate.exists():
-                return candidate
-    return Path(seen)
+    seen = posixpath.normpath(
+        posixpath.join(ctx.workdir or ctx.env.get("WERCKER_SOURCE_DIR", ""), given)
+    )
+    inside_paths = ctx.backend.env_paths()
+    if inside_paths.get("WERCKER_OUTPUT_DIR") == str(dirs.output):
+        return Path(seen)  # the host executor: the step and the daemon see the same files
+    for var in DIR_VARS:
+        inside = inside_paths.get(var, "")
+        if var in hosts and inside and (seen == inside or seen.startswith(inside + "/")):
+            shared = hosts[var] / posixpath.relpath(seen, inside)
+            if shared.exists():
+                real = shared.resolve()
+                if not real.is_relative_to(hosts[var].resolve()):
+                    raise StepFailed(
+                        f"{ctx.step.name}: {given} links out of the pipeline's directories",
+                        step=ctx.step.name,
+                    )
+                return real
+    raise StepFailed(
+        f"{ctx.step.name}: {given} is not in a directory the box shares with scratchd "
+        "(write it under $WERCKER_OUTPUT_DIR)",
+        step=ctx.step.name,
+    )

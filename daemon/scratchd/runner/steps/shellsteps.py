@@ -85,11 +85,17 @@ def pip_install(ctx: StepContext) -> StepOutcome:
 INSTALL_PACKAGES = """\
 sudo=""
 [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1 && sudo=sudo
-if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v lock)" ]; then
+# Debian's images ship without package lists (only an empty partial/ dir
+# remains), so look for an index itself, not for any entry.
+if ! ls /var/lib/apt/lists 2>/dev/null | grep -q '_Packages'; then
     $sudo apt-get update -qq
 fi
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends \\
-    $WERCKER_INSTALL_PACKAGES_PACKAGES
+if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends \\
+        $WERCKER_INSTALL_PACKAGES_PACKAGES; then
+    echo "install-packages: apt-get could not install: $WERCKER_INSTALL_PACKAGES_PACKAGES" \\
+        "(do the box's apt sources, /etc/apt/sources.list*, reach a mirror that has them?)" >&2
+    exit 1
+fi
 """
 
 
