@@ -113,6 +113,7 @@ class StateDir:
         work/<repo>/<id>/               a build's work dir (checkout, output)
         cache/<repo>/                   the cached clone and WERCKER_CACHE_DIR
         oci/                            the OCI layout image store
+        engines.json                    the engine pool as placement sees it (a view)
     """
 
     root: Path
@@ -120,6 +121,11 @@ class StateDir:
     @property
     def db(self) -> Path:
         return self.root / "scratchd.db"
+
+    @property
+    def engines(self) -> Path:
+        """Written by the daemon when it has an engine pool; read by status and the page."""
+        return self.root / "engines.json"
 
     @property
     def logs(self) -> Path:

@@ -16,6 +16,7 @@ again and the next request connects normally.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 import urllib.parse
@@ -165,6 +166,19 @@ class ReadOnlyState:
         return int(row[0] or 0), int(row[1] or 0)
 
     # -- daemon and change feed -------------------------------------------------
+
+    def engines(self) -> list[dict]:
+        """The daemon's engine pool (``engines.json``): name, up, used, capacity per engine.
+
+        ``[]`` without a pool, or while the file is unreadable: it is a view the
+        daemon rewrites on every change, never state the page must have.
+        """
+        try:
+            data = json.loads(self.dirs.engines.read_text())
+        except (OSError, ValueError):
+            return []
+        engines = data.get("engines") if isinstance(data, dict) else None
+        return [e for e in engines or [] if isinstance(e, dict) and isinstance(e.get("name"), str)]
 
     def daemon_info(self) -> DaemonInfo | None:
         with self.connect() as conn:

@@ -70,6 +70,15 @@ def _status(state: ReadOnlyState, settings: WebSettings, now: float) -> dict:
         }
         for ex in sorted(executors)
     ]
+    load += [
+        {
+            "executor": f"engine {e['name']}",
+            "running": int(e.get("used") or 0),
+            "capacity": int(e.get("capacity") or 0),
+            "up": bool(e.get("up")),
+        }
+        for e in state.engines()
+    ]
     return {
         "alive": alive,
         "daemon": info.__dict__ if info else None,
