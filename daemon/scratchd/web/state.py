@@ -120,6 +120,15 @@ class ReadOnlyState:
             row = conn.execute("SELECT * FROM builds WHERE id=?", (build_id,)).fetchone()
         return BuildRecord.from_row(row) if row else None
 
+    def builds_by_id(self, ids: list[int]) -> dict[int, BuildRecord]:
+        """The builds of ``ids`` that exist, by id (one query)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self.connect() as conn:
+            rows = conn.execute(f"SELECT * FROM builds WHERE id IN ({marks})", ids).fetchall()  # noqa: S608
+        return {r["id"]: BuildRecord.from_row(r) for r in rows}
+
     def builds(
         self, where: str = "", params: tuple | list = (), limit: int = 50
     ) -> list[BuildRecord]:
