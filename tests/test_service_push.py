@@ -46,4 +46,12 @@ def test_second_repository_mounts_the_layer_the_first_build_pushed(
     (_, first_bytes, _, first_mounted), (_, _, _, second_mounted) = pushes
     assert int(first_bytes) > 0 and first_mounted == "0"
     assert int(second_mounted) >= 1, pushes  # the layer (at least) came by mount
+    # The daemon recorded both pushes as the log says (``/metrics`` reads these rows).
+    rows = d.store().db.read(
+        "SELECT repository, uploaded_bytes, mounted_blobs FROM pushes ORDER BY rowid"
+    )
+    assert [tuple(r) for r in rows] == [
+        ("shared/first", int(first_bytes), 0),
+        ("shared/second", int(pushes[1][1]), int(second_mounted)),
+    ]
     assert d.stop() == 0

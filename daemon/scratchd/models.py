@@ -165,6 +165,32 @@ class ImageRef:
         return f"{self.registry}/{self.repository}"
 
 
+#: How a blob reached the repository: sent, already there (HEAD), mounted from another one.
+PUSH_OUTCOMES = ("uploaded", "existed", "mounted")
+
+
+@dataclass(frozen=True)
+class PushFigures:
+    """What one push moved to one repository: per outcome, (blobs, bytes); how long it took.
+
+    The registry client makes it, the executor carries it in the build's
+    outcome and the daemon stores it, so ``/metrics`` can say per registry
+    how much went over the wire and how much the registry already held.
+    """
+
+    registry: str  # host[:port], as on the wire
+    repository: str
+    seconds: float = 0.0
+    blobs: tuple[tuple[str, int, int], ...] = ()  # (outcome, count, bytes), one per outcome
+
+    def of(self, outcome: str) -> tuple[int, int]:
+        """(blobs, bytes) of one outcome; (0, 0) when none went that way."""
+        for name, count, size in self.blobs:
+            if name == outcome:
+                return count, size
+        return 0, 0
+
+
 @dataclass(frozen=True)
 class Commit:
     """A commit on a watched ref, as the watcher saw it."""
@@ -173,6 +199,9 @@ class Commit:
     ref: str  # full ref name, "refs/heads/main"
     sha: str
     time: int = 0  # committer time, seconds since the epoch
+    #: When the daemon first saw the ref move (an inotify event, or the poll that read
+    #: it), seconds since the epoch: the start of the trigger latency. Not part of identity.
+    seen_at: float | None = field(default=None, compare=False)
 
     @property
     def branch(self) -> str:
@@ -198,6 +227,7 @@ class CommitInfo:
     author_time: int = 0
     commit_time: int = 0
     message: str = ""
+    author: str = ""  # "Name <email>", as git shows it
     remote_url: str = ""
     domain: str = ""
     owner: str = ""

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from scratchd.errors import BuildCancelled, InfrastructureError, ScratchdError
-from scratchd.models import BuildStatus
+from scratchd.models import BuildStatus, PushFigures
 
 __all__ = ["BuildOutcome", "StepResult", "decide"]
 
@@ -32,6 +32,7 @@ class StepResult:
     message: str = ""
     digest: str = ""
     images: tuple[str, ...] = ()
+    pushes: tuple[PushFigures, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class BuildOutcome:
     @property
     def digests(self) -> tuple[str, ...]:
         return tuple(s.digest for s in self.steps if s.digest)
+
+    @property
+    def pushes(self) -> tuple[PushFigures, ...]:
+        """Every registry push the build made, whatever became of the build after it."""
+        return tuple(p for s in self.steps for p in s.pushes)
 
     @property
     def references(self) -> tuple[str, ...]:

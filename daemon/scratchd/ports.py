@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from scratchd.models import BuildStatus, Commit, CommitInfo, Trigger
+from scratchd.models import BuildStatus, Commit, CommitInfo, PushFigures, Trigger
 
 if TYPE_CHECKING:
     from scratchd.config import Config
@@ -159,6 +159,8 @@ class PoolStore(Protocol):
         executor: str | None = None,
         seen_at: float | None = None,
     ) -> None: ...
+
+    def record_pushes(self, build_id: int, pushes: Sequence[PushFigures]) -> None: ...
 
 
 class PoolScheduler(Protocol):

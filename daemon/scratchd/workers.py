@@ -234,9 +234,21 @@ class WorkerPool:
             outcome = outcome.interrupted(SHUTDOWN)
         elif not outcome.passed:
             build_log.line(outcome.reason, "info")
+        self._record_pushes(record, outcome)
         status = self._record(run, outcome)
         digests = () if status == BuildStatus.INTERRUPTED else outcome.digests
         return status, digests, "" if outcome.passed else outcome.reason
+
+    def _record_pushes(self, record: BuildRecord, outcome: BuildOutcome) -> None:
+        """What the build's pushes moved (for ``/metrics``), before its status is final.
+
+        Written first so a reader who sees the build finished sees its pushes
+        too. Figures only: failing to write them never changes the outcome.
+        """
+        try:
+            self._store.record_pushes(record.id, outcome.pushes)
+        except ScratchdError as exc:
+            self._fault(record, exc)
 
     def _out_of_space(self, outcome: BuildOutcome, work: Path, build_log: BuildLog):
         """A build that did not pass while the disk is full failed for want of space.
@@ -323,7 +335,10 @@ class WorkerPool:
         )
         # For the web page; the masker now knows the repository's secrets.
         subject = masker.redact(info.message.strip().split("\n", 1)[0]) or None
-        self._store.set_commit_facts(record.id, subject=subject, executor=plan.executor)
+        author = masker.redact(info.author) or None
+        self._store.set_commit_facts(
+            record.id, subject=subject, author=author, executor=plan.executor
+        )
         if self._engines is not None and plan.executor == "docker":
             return self._on_engine(record, tuple(repo.labels), plan, cancel, build_log, masker)
         return self._executor.run(plan, cancel, masker)

@@ -46,6 +46,7 @@ def test_branch_of_a_named_branch_and_remote_facts(tmp_path):
     info = export_tree(repo.path, "feature", tmp_path / "out")
     assert info.branch == "feature"
     assert (info.domain, info.owner, info.repository) == ("github.com", "acme", "cities")
+    assert info.author == "Test Author <author@example.invalid>"  # the web page shows it
 
 
 @pytest.mark.parametrize(

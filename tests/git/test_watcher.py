@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -284,3 +285,35 @@ def test_the_poll_leaves_quiet_watched_repositories_alone(tmp_path, sink, make_w
     assert watcher.scans == 1 and FULL_SWEEP_EVERY > 4
     sink.wait_for(lambda s: watcher.scans >= 2, timeout=FULL_SWEEP_EVERY * 0.1 + 5)
     assert len(sink.updates()) == 1  # the sweep came, found nothing new
+
+
+def test_commits_carry_when_the_inotify_event_came_not_when_the_scan_ran(tmp_path, sink):
+    """The trigger latency starts at the ref change the daemon saw, before any debounce."""
+    work = WorkRepo(tmp_path / "w")
+    first = work.commit()
+    w = Watcher(sink, poll_interval=3600.0, debounce=0.5)
+    w.start()
+    try:
+        w.configure([WatchSpec("w", work.path)], {"w": {"refs/heads/main": first}})
+        time.sleep(0.2)
+        before = time.time()
+        work.commit()
+        sink.wait_for(lambda s: s.updates())
+        reported = time.time()
+    finally:
+        w.stop()
+    [commit] = sink.updates()[0].commits
+    assert commit.seen_at is not None
+    assert before <= commit.seen_at < before + 0.4  # the event, not the scan 0.5 s later
+    assert reported - commit.seen_at >= 0.5
+
+
+def test_a_poll_stamps_the_time_it_read_the_refs(tmp_path, sink, make_watcher):
+    work = WorkRepo(tmp_path / "w")
+    work.commit()
+    before = time.time()
+    make_watcher(WatchSpec("w", work.path), poll=0.2, inotify=False)
+    sink.wait_for(lambda s: s.updates())
+    [commit] = sink.updates()[0].commits
+    assert before <= commit.seen_at <= time.time()
+    assert commit == replace(commit, seen_at=None)  # not part of a commit's identity

@@ -64,6 +64,13 @@ def test_repush_uploads_no_blob_bytes(registry, bake_image, proxy_for):
 
     assert again.bytes_uploaded == 0
     assert again.blobs_skipped == 2
+    # The figures the daemon records: the blobs' bytes count under "existed", not "uploaded".
+    total = sum(b.descriptor.size for b in image.blobs())
+    figures = again.figures()
+    assert (figures.registry, figures.repository) == (proxy.host, "team/repush")
+    assert figures.of("existed") == (2, total)
+    assert figures.of("uploaded") == figures.of("mounted") == (0, 0)
+    assert figures.seconds > 0
     assert proxy.blob_bytes() == 0
     assert proxy.count("HEAD", "/blobs/") == 2
     assert proxy.count("POST") == proxy.count("PATCH") == 0
@@ -101,6 +108,8 @@ def test_mount_hint_from_the_daemon_is_used(registry, bake_image, proxy_for):
 
     assert result.blobs_mounted == 1
     assert result.bytes_uploaded == image.config.descriptor.size
+    assert result.blobs["mounted"] == (1, image.layers[0].descriptor.size)
+    assert result.blobs["uploaded"] == (1, image.config.descriptor.size)
     assert proxy.count("POST", "mount=") == 1
 
 

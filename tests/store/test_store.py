@@ -327,3 +327,34 @@ def test_count_queued_counts_only_queued(store):
     store.enqueue([Commit("app", f"refs/heads/b{n}", f"{n:040x}") for n in range(3)], Trigger.PUSH)
     store.claim_next(max_running=1)
     assert store.count_queued() == 2 == len(store.queued())
+
+
+def test_enqueue_keeps_when_the_watcher_saw_the_commit(store):
+    seen = Commit("app", "refs/heads/main", "a" * 40, seen_at=1000.5)
+    manual = Commit("app", "refs/heads/dev", "b" * 40)
+    a, b = store.enqueue([seen, manual], Trigger.PUSH, now=1001.0)
+    assert (a.seen_at, b.seen_at) == (1000.5, None)  # a manual trigger has no "seen"
+
+
+def test_record_pushes_writes_every_push_of_a_build_in_one_go(store):
+    from scratchd.models import PushFigures
+
+    b = store.enqueue([Commit("app", "refs/heads/main", "a" * 40)], Trigger.PUSH)[0]
+    store.record_pushes(b.id, [])  # nothing pushed: nothing written
+    pushes = [
+        PushFigures("quay.io", "org/app", 2.5, (("uploaded", 2, 900), ("existed", 1, 100))),
+        PushFigures("127.0.0.1:5000", "team/app", 0.1, (("mounted", 3, 70),)),
+    ]
+    store.record_pushes(b.id, pushes)
+    rows = [tuple(r) for r in store.db.read("SELECT * FROM pushes ORDER BY rowid")]
+    columns = [r[1] for r in store.db.read("PRAGMA table_info(pushes)")]
+    assert [dict(zip(columns, r, strict=True)) for r in rows] == [
+        {"build_id": b.id, "registry": "quay.io", "repository": "org/app", "seconds": 2.5,
+         "uploaded_blobs": 2, "uploaded_bytes": 900, "existed_blobs": 1, "existed_bytes": 100,
+         "mounted_blobs": 0, "mounted_bytes": 0},
+        {"build_id": b.id, "registry": "127.0.0.1:5000", "repository": "team/app",
+         "seconds": 0.1, "uploaded_blobs": 0, "uploaded_bytes": 0, "existed_blobs": 0,
+         "existed_bytes": 0, "mounted_blobs": 3, "mounted_bytes": 70},
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="unknown push outcome"):
+        store.record_pushes(b.id, [PushFigures("quay.io", "org/app", 1.0, (("lost", 1, 1),))])

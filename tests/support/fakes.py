@@ -92,6 +92,10 @@ class FakeStore:
     def set_commit_facts(self, build_id: int, **facts: Any) -> None:
         self.calls.append(("store", "facts", build_id, facts))
 
+    def record_pushes(self, build_id: int, pushes: Sequence[Any]) -> None:
+        if pushes:
+            self.calls.append(("store", "pushes", build_id, tuple(pushes)))
+
     def prune(self, repo: str, keep: int, *, batch: int = 200) -> list[BuildRecord]:
         self.calls.append(("store", "prune", repo, keep))
         return []

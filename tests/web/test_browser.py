@@ -137,3 +137,48 @@ def test_no_console_errors_on_any_page(site, driver, tmp_path):
     driver.find_element("css selector", ".stephead").click()  # collapse a step
     assert not driver.find_element("css selector", "#log .line[data-step]").is_displayed()
     assert console_errors(driver) == []
+
+
+def test_a_big_running_log_shows_its_tail_in_chunks_and_keeps_following(tmp_path, driver):
+    """5,000 lines: the page holds the last 2,000 in chunks, stays at the bottom as lines
+    arrive, loads earlier ones on demand and reaches an anchor before its tail."""
+    from scratchd.models import Commit, Trigger
+    from scratchd.store import BuildLog, StateDir, Store
+    from tests.web.support import write_config
+
+    state = StateDir(tmp_path / "state")
+    store = Store(state.db)
+    build = store.enqueue([Commit("app", "refs/heads/main", "a" * 40)], Trigger.PUSH)[0]
+    store.claim_next(max_running=1)
+    store.close()
+    log = BuildLog(state.log_path("app", build.id))
+    for n in range(1, 5001):
+        log.line(f"\x1b[32mline {n}\x1b[0m", pipeline="build", step="big" if n > 10 else "a")
+    web = WebProcess(write_config(tmp_path / "c.toml", state.root)).start()
+    try:
+        driver.get(f"{web.url}/builds/{build.id}")
+        wait_for(lambda: lines_shown(driver), what="the tail")
+        assert lines_shown(driver) == list(range(3001, 5001))
+        chunks = driver.execute_script(
+            "return Array.from(document.querySelectorAll('#log > .chunk'))"
+            ".map(c => c.querySelectorAll('.line').length)"
+        )
+        assert chunks == [200] * 10
+        at_bottom = "return document.documentElement.scrollHeight - scrollY - innerHeight < 50"
+        assert driver.execute_script(at_bottom)
+        for n in range(5001, 5301):  # arrive while the page follows
+            log.line(f"line {n}", pipeline="build", step="big")
+        wait_for(lambda: lines_shown(driver)[-1] == 5300, what="streamed lines")
+        assert lines_shown(driver) == list(range(3001, 5301))
+        assert driver.find_element("id", "follow").is_selected()
+        wait_for(lambda: driver.execute_script(at_bottom), 5, "still at the bottom")
+        driver.find_element("id", "load-earlier").click()
+        wait_for(lambda: lines_shown(driver)[0] == 1001, what="earlier lines")
+        assert lines_shown(driver) == list(range(1001, 5301))
+        driver.get(f"{web.url}/builds/{build.id}#L7")
+        line = wait_for(lambda: driver.find_elements("css selector", "#L7.hl"), 10, "#L7")[0]
+        assert "line 7" in line.text
+        assert console_errors(driver) == []
+    finally:
+        log.finish()
+        web.stop()

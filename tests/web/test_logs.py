@@ -70,3 +70,64 @@ def test_follower_resumes_by_number_and_survives_compression(tmp_path):
     assert resumed.poll() == [(3, "half done"), (4, "line 4")]
     follower.close()
     resumed.close()
+
+
+def bytes_read() -> int:
+    """What this process has read through system calls so far (``rchar``)."""
+    for line in open("/proc/self/io"):  # noqa: SIM115 - read at once
+        if line.startswith("rchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no rchar in /proc/self/io")
+
+
+def test_a_growing_log_is_counted_once_then_only_what_was_added(tmp_path):
+    from scratchd.web.logs import LineCounts
+
+    log = tmp_path / "1.log"
+    write(log, 200_000, partial="half a li")
+    counts = LineCounts()
+    before = bytes_read()
+    first = tail(log, 100, counts)
+    whole = bytes_read() - before
+    assert whole >= log.stat().st_size and first.total == 200_000
+    with open(log, "a") as f:
+        f.write("ne\n" + "".join(f"line {n}\n" for n in range(200_002, 200_051)))
+    before = bytes_read()
+    again = tail(log, 100, counts)
+    spent = bytes_read() - before
+    assert (again.first, again.total) == (199_951, 200_050)
+    assert again.lines[-1] == "line 200050" and again.lines[0] == "line 199951"
+    assert spent < whole / 10  # the new lines and the tail, not the whole log again
+    assert again == tail(log, 100)  # the same answer as counting from scratch
+
+
+def test_a_log_replaced_underneath_is_counted_anew(tmp_path):
+    from scratchd.web.logs import LineCounts
+
+    log = tmp_path / "1.log"
+    write(log, 500)
+    counts = LineCounts()
+    assert tail(log, 10, counts).total == 500
+    log.unlink()
+    write(log, 800)  # another file at the path: a new build after the state was reset
+    assert tail(log, 10, counts).total == 800
+    with open(log, "w") as f:  # truncated and rewritten in place (same inode), longer
+        f.write("".join(f"other {n}\n" for n in range(900)))
+    assert tail(log, 10, counts) == tail(log, 10)
+    assert tail(log, 10, counts).total == 900
+
+
+def test_a_finished_logs_tail_is_read_once(tmp_path, monkeypatch):
+    import gzip as gz_module
+
+    from scratchd.web.logs import LineCounts
+
+    log = tmp_path / "1.log"
+    write(log, 5_000, gz=True)
+    counts = LineCounts()
+    first = tail(log, 100, counts)
+    calls = []
+    real = gz_module.GzipFile.__iter__
+    monkeypatch.setattr(gz_module.GzipFile, "__iter__", lambda f: calls.append(1) or real(f))
+    assert tail(log, 100, counts) == first and calls == []
+    assert tail(log, 50, counts).first == 4_951 and calls == [1]  # another count: read again

@@ -67,3 +67,45 @@ def test_a_daemon_starting_while_someone_asks_is_not_refused(tmp_path):
     lock = DaemonLock(root)
     lock.acquire()  # would raise "another scratchd daemon" without the patience
     lock.release()
+
+
+def test_a_kept_connection_follows_a_database_recreated_underneath(tmp_path):
+    """Connections are kept between requests, but never past the file they opened."""
+    import shutil
+
+    seed(tmp_path / "state")
+    state = ReadOnlyState(tmp_path / "state")
+    with state.connect() as first:
+        pass
+    with state.connect() as again:
+        assert again is first  # kept: no reopening and schema read per page
+    assert len(state.builds(limit=10)) == 4
+    shutil.rmtree(tmp_path / "state")
+    with pytest.raises(StateUnavailable, match="no state database"):
+        state.build(1)
+    seed(tmp_path / "state", repo="other")  # a new file at the same path
+    assert state.repo_names() == ["other"]
+
+
+def test_branch_heads_and_page_rows_match_the_records(tmp_path):
+    from scratchd.models import Commit, Trigger
+    from scratchd.store import StateDir, Store
+
+    store = Store(StateDir(tmp_path / "state").db)
+    commits = [
+        Commit("app", f"refs/heads/{branch}", f"{n:040x}")
+        for n, branch in enumerate(["main", "dev", "main", "fix/a", "dev", "main"])
+    ]
+    for c in commits:
+        store.enqueue([c], Trigger.PUSH)
+    store.enqueue([Commit("other", "refs/heads/zzz", "f" * 40)], Trigger.PUSH)
+    expected = {}
+    for b in store.list_builds(repo="app"):
+        expected.setdefault(b.branch, b)
+    store.close()
+    state = ReadOnlyState(tmp_path / "state")
+    heads = state.branch_heads("app")
+    assert [h["branch"] for h in heads] == ["dev", "fix/a", "main"]
+    assert heads == [expected[name].to_json() for name in ("dev", "fix/a", "main")]
+    assert state.builds_json(limit=3) == [b.to_json() for b in state.builds(limit=3)]
+    assert state.branch_heads("nothing") == []

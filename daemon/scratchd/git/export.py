@@ -49,11 +49,19 @@ def commit_info(repo: pygit2.Repository, commit: pygit2.Commit, rev: str = "") -
         author_time=commit.author.time,
         commit_time=commit.commit_time,
         message=commit.message,
+        author=_person(commit.author),
         remote_url=url,
         domain=domain,
         owner=owner,
         repository=name,
     )
+
+
+def _person(signature: pygit2.Signature) -> str:
+    """``Name <email>``; undecodable bytes are replaced, never an error for the build."""
+    name = signature.raw_name.decode("utf-8", "replace").strip()
+    email = signature.raw_email.decode("utf-8", "replace").strip()
+    return f"{name} <{email}>" if email else name
 
 
 def parse_remote(url: str, local_dir: Path) -> tuple[str, str, str]:

@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -104,6 +104,9 @@ class Watcher:
         self._repos: dict[str, _RepoState] = {}
         self._pending: dict[str, tuple[float, Trigger]] = {}
         self._pending_cron: set[str] = set()
+        #: Wall-clock time of the first inotify event since a repository's last scan:
+        #: when the daemon first saw its refs move (the start of the trigger latency).
+        self._event_at: dict[str, float] = {}
         self._stopping = False
         self.scans = 0  # how many scans ran (a quiet repository must cost none)
         self._polls = 0
@@ -209,7 +212,9 @@ class Watcher:
         self._cond.notify()
 
     def _on_fs_event(self, name: str) -> None:
+        seen = time.time()
         with self._cond:
+            self._event_at.setdefault(name, seen)
             self._request(name, Trigger.PUSH, delay=self._debounce)
 
     def _poll(self) -> None:
@@ -266,9 +271,14 @@ class Watcher:
         spec = state.spec
         if not state.watches:
             self._watch(state)
+        with self._cond:  # an event seen before this read; else this read saw the change
+            seen = self._event_at.pop(name, None) or time.time()
         try:
             current = read_refs(spec.path, spec.branches, spec.tags)
-            updates = [with_commits(spec.path, u) for u in diff_refs(name, state.known, current)]
+            updates = [
+                _seen(with_commits(spec.path, u), seen)
+                for u in diff_refs(name, state.known, current)
+            ]
         except GitError as exc:
             self._unavailable(state, exc)
             return
@@ -361,3 +371,8 @@ class Watcher:
             log.error("repository %s: bad schedule: %s", name, exc, extra={"REPO": name})
             return
         state.cron_job = self._scheduler.add_job(self._cron, cron, args=[name], coalesce=True)
+
+
+def _seen(update: RefUpdate, seen: float) -> RefUpdate:
+    """The update with its commits stamped with when the daemon first saw the ref move."""
+    return replace(update, commits=tuple(replace(c, seen_at=seen) for c in update.commits))

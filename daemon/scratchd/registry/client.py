@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from urllib.parse import urljoin
 from scratchd.errors import RegistryError
 from scratchd.image.attest import AttestedImage
 from scratchd.image.types import Blob, Image, JSONDoc
-from scratchd.models import ImageRef
+from scratchd.models import PUSH_OUTCOMES, ImageRef, PushFigures
 from scratchd.registry.auth import Authenticator, TokenCache
 from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.http import HttpClient, Response
@@ -45,27 +46,64 @@ from scratchd.registry.upload import BlobUploader, Progress, ProgressEvent, Push
 
 log = logging.getLogger(__name__)
 
-#: Blob bytes uploaded, blobs already there, blobs mounted from another repository.
-Counts = tuple[int, int, int]
+#: Per outcome ("uploaded", "existed", "mounted"): (blobs, bytes).
+Counts = dict[str, tuple[int, int]]
 #: What the attestation's side of a push found: the ``OCI-Subject`` its manifest PUT
 #: was answered with, the fallback tag's current index (None: 404 or not read), counts.
 Early = tuple[str, bytes | None, Counts]
 
 
+def _tally(outcomes: Iterable[tuple[str, int]]) -> Counts:
+    """(outcome, size) per blob -> (blobs, bytes) per outcome."""
+    counts = {o: (0, 0) for o in PUSH_OUTCOMES}
+    for outcome, size in outcomes:
+        n, total = counts[outcome]
+        counts[outcome] = (n + 1, total + size)
+    return counts
+
+
+def _merge(a: Counts, b: Counts) -> Counts:
+    return {o: (a[o][0] + b[o][0], a[o][1] + b[o][1]) for o in PUSH_OUTCOMES}
+
+
 @dataclass(frozen=True)
 class PushResult:
-    """What a push did; ``bytes_uploaded`` counts blob bytes that went over the wire."""
+    """What a push did: per blob outcome how many blobs and bytes, and how long it took.
+
+    ``blobs["uploaded"]`` counts what went over the wire; ``"existed"`` what
+    the repository already had (a HEAD said so); ``"mounted"`` what came from
+    another repository of the registry. Bytes are the blobs' sizes either way,
+    so a dashboard can tell "pushed 200 MB" from "200 MB were already there".
+    """
 
     repository: str
     digest: str
     tags: tuple[str, ...]
-    bytes_uploaded: int = 0
-    blobs_skipped: int = 0
-    blobs_mounted: int = 0
+    blobs: Counts
+    seconds: float = 0.0
+    registry: str = ""
     #: For an attested image (an index): the platform manifest's digest and
     #: how its attestation became findable ("referrers API" or the fallback tag).
     platform_digest: str = ""
     referrers: str = ""
+
+    @property
+    def bytes_uploaded(self) -> int:
+        return self.blobs["uploaded"][1]
+
+    @property
+    def blobs_skipped(self) -> int:
+        return self.blobs["existed"][0]
+
+    @property
+    def blobs_mounted(self) -> int:
+        return self.blobs["mounted"][0]
+
+    def figures(self) -> PushFigures:
+        """The push as the daemon records it (``/metrics``: bytes and blobs per registry)."""
+        path = self.repository.removeprefix(f"{self.registry}/")
+        rows = tuple((o, *self.blobs[o]) for o in PUSH_OUTCOMES)
+        return PushFigures(self.registry, path, self.seconds, rows)
 
     def to_json(self) -> JSONDoc:
         out: JSONDoc = {
@@ -176,6 +214,7 @@ class RegistryClient:
         known to hold them (a hint; wrong hints only cost one request).
         """
         tags = tuple(dict.fromkeys(validate_tag(t) for t in tags)) or ("latest",)
+        started = time.monotonic()
         base = self._retry.call(lambda: self._transport.base(ref.registry), f"ping {ref.registry}")
         target = Target(ref.registry, base, ref.repository)
         self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull,push"])
@@ -189,13 +228,16 @@ class RegistryClient:
                 put.result()
             referrers = finish_referrers()
         if early is not None:
-            uploaded, skipped, mounted = early.result()[2]
-            counts = (counts[0] + uploaded, counts[1] + skipped, counts[2] + mounted)
+            counts = _merge(counts, early.result()[2])
         platform = plain.digest if referrers else ""
-        result = PushResult(str(ref), image.digest, tags, *counts, platform, referrers)
+        seconds = time.monotonic() - started
+        result = PushResult(
+            str(ref), image.digest, tags, counts, seconds, ref.registry, platform, referrers
+        )
         log.info(
-            "pushed %s@%s as %s (%d bytes uploaded, %d skipped, %d mounted)",
-            ref, image.digest, ",".join(tags), *counts,
+            "pushed %s@%s as %s (%d bytes uploaded, %d skipped, %d mounted) in %.1f s",
+            ref, image.digest, ",".join(tags), result.bytes_uploaded,
+            result.blobs_skipped, result.blobs_mounted, seconds,
             extra={"IMAGE_DIGEST": image.digest},
         )  # fmt: skip
         return result
@@ -260,11 +302,7 @@ class RegistryClient:
                     future.cancel()
                 wait(pending)
                 raise _first_error(failed)
-        outcomes = [f.result() for f in futures]
-        uploaded = sum(size for kind, size in outcomes if kind == "uploaded")
-        skipped = sum(1 for kind, _ in outcomes if kind == "skipped")
-        mounted = sum(1 for kind, _ in outcomes if kind == "mounted")
-        return uploaded, skipped, mounted
+        return _tally(f.result() for f in futures)
 
     def _push_blob(
         self,
@@ -274,13 +312,14 @@ class RegistryClient:
         hints: Mapping[str, str],
         small: bool = False,
     ) -> tuple[str, int]:
+        """(outcome, the blob's size): how it reached the repository."""
         desc = blob.descriptor
         if small:
             return self._post_small(uploader, target, blob)
         if uploader.exists(target, blob):
             self._remember(target, desc.digest)
             self._report(desc.digest, desc.size, "skipped")
-            return "skipped", 0
+            return "existed", desc.size
         opened = None
         source = hints.get(desc.digest) or self._seen_in(target, desc.digest)
         if source and source != target.repository:
@@ -288,7 +327,7 @@ class RegistryClient:
             if opened == "mounted":
                 self._remember(target, desc.digest)
                 self._report(desc.digest, desc.size, "mounted")
-                return "mounted", 0
+                return "mounted", desc.size
         size = uploader.upload(target, blob, opened)
         self._remember(target, desc.digest)
         return "uploaded", size

@@ -8,13 +8,19 @@ method is one short write; none changes a build's status.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
+
+from scratchd.models import PUSH_OUTCOMES, PushFigures
 
 if TYPE_CHECKING:
     from scratchd.store.db import Database
 
-PUSH_OUTCOMES = ("uploaded", "existed", "mounted")
+_INSERT_PUSH = (
+    "INSERT INTO pushes (build_id, registry, repository, seconds, uploaded_blobs,"
+    " uploaded_bytes, existed_blobs, existed_bytes, mounted_blobs, mounted_bytes)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?)"
+)
 
 
 class FactsMixin:
@@ -46,16 +52,34 @@ class FactsMixin:
         registry: str,
         seconds: float,
         blobs: Mapping[str, tuple[int, int]],
+        repository: str = "",
     ) -> None:
         """One push to ``registry``: ``blobs[outcome] = (count, bytes)`` per outcome."""
-        unknown = set(blobs) - set(PUSH_OUTCOMES)
-        if unknown:
-            raise ValueError(f"unknown push outcome(s): {sorted(unknown)}")
-        counts = [blobs.get(o, (0, 0)) for o in PUSH_OUTCOMES]
-        with self.db.write() as conn:
-            conn.execute(
-                "INSERT INTO pushes (build_id, registry, seconds, uploaded_blobs, uploaded_bytes,"
-                " existed_blobs, existed_bytes, mounted_blobs, mounted_bytes)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                (build_id, registry, seconds, *(n for pair in counts for n in pair)),
+        rows = tuple((o, *n) for o, n in blobs.items())
+        self.record_pushes(build_id, [PushFigures(registry, repository, seconds, rows)])
+
+    def record_pushes(self, build_id: int, pushes: Sequence[PushFigures]) -> None:
+        """Every push of a build, in one transaction (nothing to write: no transaction)."""
+        for push in pushes:
+            unknown = {o for o, _, _ in push.blobs} - set(PUSH_OUTCOMES)
+            if unknown:
+                raise ValueError(f"unknown push outcome(s): {sorted(unknown)}")
+        if not pushes:
+            return
+        rows = [
+            (
+                build_id,
+                p.registry,
+                p.repository,
+                p.seconds,
+                *(n for o in PUSH_OUTCOMES for n in p.of(o)),
             )
+            for p in pushes
+        ]
+        with self.db.write() as conn:
+            conn.executemany(_INSERT_PUSH, rows)
+
+
+def _counts(push: PushFigures) -> list[int]:
+    """uploaded blobs, bytes, existed blobs, bytes, mounted blobs, bytes: the columns' order."""
+    return [n for outcome in PUSH_OUTCOMES for n in push.of(outcome)]

@@ -132,6 +132,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE builds ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'
     """,
+    # 5: which repository of the registry a push went to (the build page names it; metrics
+    # stay per registry).
+    """
+    ALTER TABLE pushes ADD COLUMN repository TEXT NOT NULL DEFAULT ''
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -95,9 +95,9 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
                 ).fetchone()
                 if row is None:
                     row = conn.execute(
-                        "INSERT INTO builds (repo, ref, branch, sha, trigger, status, created_at)"
-                        " VALUES (?,?,?,?,?,?,?) RETURNING id",
-                        (c.repo, c.ref, c.branch, c.sha, str(trigger), Q, now),
+                        "INSERT INTO builds (repo, ref, branch, sha, trigger, status, created_at,"
+                        " seen_at) VALUES (?,?,?,?,?,?,?,?) RETURNING id",
+                        (c.repo, c.ref, c.branch, c.sha, str(trigger), Q, now, c.seen_at),
                     ).fetchone()
                     new.append(row[0])
                 ids.append(row[0])

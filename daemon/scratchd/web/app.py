@@ -27,7 +27,7 @@ from prometheus_client import generate_latest
 from scratchd.errors import BadRequestError, ScratchdError
 from scratchd.web import badge, html, pages, sse, views
 from scratchd.web.hub import ChangeHub, StatusCache
-from scratchd.web.logs import line_range, tail
+from scratchd.web.logs import LineCounts, line_range, tail
 from scratchd.web.metrics import make_registry
 from scratchd.web.settings import WebSettings
 from scratchd.web.state import ReadOnlyState, StateUnavailable
@@ -47,14 +47,16 @@ METRICS = web.AppKey("metrics", object)
 HUB = web.AppKey("hub", ChangeHub)
 BUILDS = web.AppKey("builds", StatusCache)
 STEPS = web.AppKey("steps", dict)
+LOGS = web.AppKey("logs", LineCounts)
 
 
 def create_app(settings: WebSettings) -> web.Application:
-    app = web.Application(middlewares=[errors, auth], client_max_size=1024)
+    app = web.Application(middlewares=[server_timing, errors, auth], client_max_size=1024)
     app[SETTINGS] = settings
     app[STATE] = ReadOnlyState(settings.state_dir)
     app[METRICS] = make_registry(app[STATE], settings)
     app[STEPS] = {}
+    app[LOGS] = LineCounts()
     app.on_startup.append(_start_hubs)
     app.router.add_get("/", dashboard)
     app.router.add_get("/builds", builds)
@@ -96,6 +98,18 @@ def _error(request: web.Request, status: int, reason: str, detail: str) -> web.R
     return web.Response(
         text=html.error_page(status, reason, detail), status=status, content_type="text/html"
     )
+
+
+@web.middleware
+async def server_timing(request: web.Request, handler):
+    """``Server-Timing: app;dur=<ms>`` on every whole response: the page's own cost, as a
+    browser's devtools and ``bench/web.py`` read it (a stream's headers leave too early)."""
+    started = time.perf_counter()
+    response = await handler(request)
+    if not response.prepared:
+        spent = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={spent:.2f}"
+    return response
 
 
 @web.middleware
@@ -230,9 +244,11 @@ def _steps(build, path: Path, cache: dict) -> list[dict]:
 STEPS_INLINE = 2_000_000
 
 
-def _build_view(state, settings, build, path: Path, cache: dict, *, lazy: bool = False):
+def _build_view(
+    state, settings, build, path: Path, cache: dict, *, lazy: bool = False, counts=None
+):
     steps = None if lazy and _log_size(path) > STEPS_INLINE else _steps(build, path, cache)
-    piece = tail(path, settings.tail_lines)
+    piece = tail(path, settings.tail_lines, counts)
     log_data = (
         {"first": piece.first, "total": piece.total, "lines": piece.lines}
         if piece
@@ -245,7 +261,7 @@ async def build(request: web.Request) -> web.Response:
     found = await _build_or_404(request)
     app = request.app
     path = _log_path(request, found)
-    view = functools.partial(_build_view, lazy=True)
+    view = functools.partial(_build_view, lazy=True, counts=app[LOGS])
     steps, log_data = await _run(request, view, app[STATE], app[SETTINGS], found, path, app[STEPS])
     return _html(pages.build(found.to_json(), steps, log_data, time.time()))
 
@@ -341,7 +357,7 @@ async def api_build(request: web.Request) -> web.Response:
     app = request.app
     steps, log_data = await _run(
         request,
-        _build_view,
+        functools.partial(_build_view, counts=app[LOGS]),
         app[STATE],
         app[SETTINGS],
         found,

@@ -14,6 +14,8 @@ from __future__ import annotations
 import collections
 import gzip
 import io
+import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,22 +51,86 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def tail(path: Path, count: int) -> LogSlice | None:
-    """The last ``count`` complete lines and the total number of lines."""
+class LineCounts:
+    """What earlier looks at a log learnt, so the next one reads only what is new.
+
+    A running build's log only grows: its newlines are counted once, and a
+    later look counts from where the last one stopped (a 20 MB log is tens of
+    milliseconds to count, which a page shown again and again should not pay
+    each time). A finished log is gzip and never changes: its tail is kept
+    whole. Entries are keyed by path and inode and checked against the bytes
+    before the counted offset, so a file replaced underneath is counted anew.
+    Bounded: the oldest entries go.
+    """
+
+    GUARD = 64  # bytes before the counted offset that must still be there
+
+    def __init__(self, limit: int = 64) -> None:
+        self._limit = limit
+        self._plain: collections.OrderedDict[tuple, tuple[int, int, bytes]] = (
+            collections.OrderedDict()
+        )
+        self._gzip: collections.OrderedDict[tuple, LogSlice] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def count(self, f, end: int) -> tuple[int, int]:
+        """(newlines in ``f`` up to ``end``, the offset counted to) for a plain log."""
+        key = (f.name, *_identity(f))
+        with self._lock:
+            offset, lines, guard = self._plain.get(key, (0, 0, b""))
+        if offset > end or os.pread(f.fileno(), len(guard), offset - len(guard)) != guard:
+            offset, lines = 0, 0
+        f.seek(offset)
+        while offset < end and (chunk := f.read(min(1 << 20, end - offset))):
+            lines += chunk.count(b"\n")
+            offset += len(chunk)
+        guard = os.pread(f.fileno(), min(self.GUARD, offset), offset - min(self.GUARD, offset))
+        self._put(self._plain, key, (offset, lines, guard))
+        return lines, offset
+
+    def gzip_tail(self, f: gzip.GzipFile, count: int) -> LogSlice:
+        """The tail of a finished (gzip) log: read once, since it never changes."""
+        st = os.fstat(f.fileno())  # the compressed file's
+        key = (f.name, count, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        with self._lock:
+            found = self._gzip.get(key)
+        if found is None:
+            found = _tail_stream(f, count)
+            self._put(self._gzip, key, found)
+        return found
+
+    def _put(self, table: collections.OrderedDict, key: tuple, value) -> None:
+        with self._lock:
+            table[key] = value
+            table.move_to_end(key)
+            while len(table) > self._limit:
+                table.popitem(last=False)
+
+
+def _identity(f) -> tuple[int, int]:
+    st = os.fstat(f.fileno())
+    return st.st_dev, st.st_ino
+
+
+def tail(path: Path, count: int, counts: LineCounts | None = None) -> LogSlice | None:
+    """The last ``count`` complete lines and the total number of lines.
+
+    With ``counts`` (one per web process) a log looked at before is not read
+    whole again; without, every call reads it all.
+    """
+    counts = counts or LineCounts()
     f = open_log(path)
     if f is None:
         return None
     with f:
         if isinstance(f, gzip.GzipFile):
-            return _tail_stream(f, count)
-        return _tail_plain(f, count)
+            return counts.gzip_tail(f, count)
+        return _tail_plain(f, count, counts)
 
 
-def _tail_plain(f, count: int) -> LogSlice:
+def _tail_plain(f, count: int, counts: LineCounts) -> LogSlice:
     end = f.seek(0, io.SEEK_END)
-    f.seek(0)
-    total = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
-    end = min(end, f.tell())
+    total, end = counts.count(f, end)
     # Walk back from the last newline until ``count`` + 1 newlines are behind us.
     data, pos = b"", end
     while pos > 0 and data.count(b"\n") <= count:

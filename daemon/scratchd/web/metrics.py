@@ -153,6 +153,24 @@ class StateCollector:
         up = GaugeMetricFamily("scratchd_daemon_up", "1 when the daemon holds its state lock")
         up.add_metric([], int(daemon_alive(self.state.daemon_info(), self.state.dirs.root)))
         yield up
+        yield from self._engines()
+
+    def _engines(self):
+        """The engine pool from the daemon's ``engines.json``: health and slots per engine."""
+        up = GaugeMetricFamily(
+            "scratchd_engine_up", "1 when the engine answered its last probe", labels=["engine"]
+        )
+        used = GaugeMetricFamily(
+            "scratchd_engine_builds_running", "Build slots taken on the engine", labels=["engine"]
+        )
+        slots = GaugeMetricFamily(
+            "scratchd_engine_capacity", "Build slots of the engine", labels=["engine"]
+        )
+        for e in self.state.engines():
+            up.add_metric([e["name"]], 1 if e.get("up") else 0)
+            used.add_metric([e["name"]], _number(e.get("used")))
+            slots.add_metric([e["name"]], _number(e.get("capacity")))
+        yield from (up, used, slots)
 
     def _pushes(self):
         rows = self.state.query(
@@ -184,6 +202,10 @@ class StateCollector:
             pairs.append(("+Inf", counts[-1]))
             hist.add_metric([row[0]], pairs, sum_value=float(row[-1] or 0))
         yield hist
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def make_registry(state: ReadOnlyState, settings: WebSettings) -> CollectorRegistry:

@@ -34,7 +34,8 @@ def dashboard(data: dict, now: float) -> str:
     )
     executors = "".join(
         f'<li>{h(e["executor"])}: <meter min="0" max="{e["capacity"]}" '
-        f'value="{e["running"]}"></meter> {e["running"]}/{e["capacity"]}</li>'
+        f'value="{e["running"]}"></meter> {e["running"]}/{e["capacity"]}'
+        f"{' <strong>down</strong>' if e.get('up') is False else ''}</li>"
         for e in data["executors"]
     )
     body = (

@@ -2,9 +2,11 @@
 
 The web process never writes: it opens ``scratchd.db`` with a
 ``file:...?mode=ro`` URI, so a bug here cannot corrupt the queue, and SQLite
-refuses any write at the C level. A fresh connection per request (cheap:
-well under a millisecond) means a daemon restarted or a database recreated
-underneath is picked up on the next request, with no stale handle.
+refuses any write at the C level. Each worker thread keeps its connection
+between requests (opening one and reading the schema costs milliseconds,
+a good part of a page's budget on a busy machine) as long as the file is the
+same file: a database recreated underneath (another inode) is reopened on
+the next request, so there is no stale handle.
 
 When the daemon is stopped and SQLite removed the ``-wal``/``-shm`` files, a
 read-only process without write access to the directory cannot open a WAL
@@ -16,6 +18,7 @@ again and the next request connects normally.
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 import threading
 import urllib.parse
@@ -47,26 +50,56 @@ class ReadOnlyState:
         if held is not None:
             yield held
             return
-        path = self.dirs.db
-        if not path.is_file():
-            raise StateUnavailable("no state database yet (has the daemon run?)")
         conn = None
         try:
-            conn = self._open(path)
+            conn = self._connection()
             self._local.conn = conn
             conn.execute("BEGIN")  # one read transaction: a page's queries see one state
             yield conn
             conn.execute("ROLLBACK")
         except sqlite3.Error as exc:
+            self._forget()
             raise StateUnavailable(f"state database unreadable: {exc}") from exc
         finally:
             self._local.conn = None
-            if conn is not None:
-                conn.close()
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's kept connection if it still reads the file at the path, else a new one.
+
+        An ``immutable`` one (daemon stopped, no ``-wal``) is never kept: the
+        daemon may start writing at any moment, and that mode would not see it.
+        """
+        path = self.dirs.db
+        try:
+            st = path.stat()
+        except OSError:
+            self._forget()
+            raise StateUnavailable("no state database yet (has the daemon run?)") from None
+        # The kept connection's open descriptor keeps its inode alive, so a new file at the
+        # path never reuses that inode number: a changed identity means another file.
+        identity = (st.st_dev, st.st_ino)
+        kept = getattr(self._local, "kept", None)
+        if kept is not None and kept[0] == identity:
+            return kept[1]
+        self._forget()
+        conn, keep = self._open(path)
+        self._local.kept = (identity, conn) if keep else None
+        if not keep:
+            self._local.once = conn  # closed by the next _forget
+        return conn
+
+    def _forget(self) -> None:
+        for name in ("kept", "once"):
+            held = getattr(self._local, name, None)
+            setattr(self._local, name, None)
+            if held is not None:
+                (held[1] if isinstance(held, tuple) else held).close()
 
     @staticmethod
-    def _open(path: Path) -> sqlite3.Connection:
+    def _open(path: Path) -> tuple[sqlite3.Connection, bool]:
+        """A read-only connection, and whether it may be kept for later requests."""
         quoted = urllib.parse.quote(str(path))
+        keep = True
         try:
             conn = sqlite3.connect(
                 f"file:{quoted}?mode=ro", uri=True, timeout=5, isolation_level=None
@@ -76,8 +109,9 @@ class ReadOnlyState:
             if Path(f"{path}-wal").exists():
                 raise
             conn = sqlite3.connect(f"file:{quoted}?immutable=1", uri=True, isolation_level=None)
+            keep = False
         conn.row_factory = sqlite3.Row
-        return conn
+        return conn, keep
 
     # -- builds ---------------------------------------------------------------
 
@@ -86,14 +120,31 @@ class ReadOnlyState:
             row = conn.execute("SELECT * FROM builds WHERE id=?", (build_id,)).fetchone()
         return BuildRecord.from_row(row) if row else None
 
+    def builds_by_id(self, ids: list[int]) -> dict[int, BuildRecord]:
+        """The builds of ``ids`` that exist, by id (one query)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self.connect() as conn:
+            rows = conn.execute(f"SELECT * FROM builds WHERE id IN ({marks})", ids).fetchall()  # noqa: S608
+        return {r["id"]: BuildRecord.from_row(r) for r in rows}
+
     def builds(
         self, where: str = "", params: tuple | list = (), limit: int = 50
     ) -> list[BuildRecord]:
         """Newest first; ``where`` is built by this package only, values go in ``params``."""
+        return [BuildRecord.from_row(r) for r in self._newest(where, params, limit)]
+
+    def builds_json(
+        self, where: str = "", params: tuple | list = (), limit: int = 50
+    ) -> list[dict]:
+        """:meth:`builds` as the pages and the API show them (``to_json`` dicts), cheaper."""
+        return [BuildRecord.row_json(r) for r in self._newest(where, params, limit)]
+
+    def _newest(self, where: str, params: tuple | list, limit: int) -> list[sqlite3.Row]:
         sql = f"SELECT * FROM builds {where} ORDER BY id DESC LIMIT ?"  # noqa: S608
         with self.connect() as conn:
-            rows = conn.execute(sql, (*params, limit)).fetchall()
-        return [BuildRecord.from_row(r) for r in rows]
+            return conn.execute(sql, (*params, limit)).fetchall()
 
     def status_builds(self, status: str) -> list[BuildRecord]:
         """Queued or running builds, oldest first (queue order)."""
@@ -143,15 +194,24 @@ class ReadOnlyState:
             ).fetchall()
         return [max(0.0, r[0]) for r in rows]
 
-    def branch_heads(self, repo: str) -> list[BuildRecord]:
-        """The newest build of every branch of ``repo``."""
+    def branch_heads(self, repo: str) -> list[dict]:
+        """The newest build of every branch of ``repo``, as ``to_json`` dicts.
+
+        A skip-scan of the (repo, branch, id) index: one probe per branch for
+        its name and one for its newest id. ``GROUP BY branch`` read every
+        index entry of the repository instead, which grows with its history.
+        """
         with self.connect() as conn:
             rows = conn.execute(
-                "SELECT * FROM builds WHERE id IN (SELECT max(id) FROM builds WHERE repo=?"
-                " GROUP BY branch) ORDER BY branch",
-                (repo,),
+                "WITH RECURSIVE b(branch) AS (SELECT min(branch) FROM builds WHERE repo=:r"
+                " UNION ALL SELECT (SELECT min(branch) FROM builds WHERE repo=:r"
+                " AND branch > b.branch) FROM b WHERE b.branch IS NOT NULL)"
+                " SELECT builds.* FROM b JOIN builds ON builds.id ="
+                " (SELECT max(id) FROM builds WHERE repo=:r AND branch=b.branch)"
+                " ORDER BY b.branch",
+                {"r": repo},
             ).fetchall()
-        return [BuildRecord.from_row(r) for r in rows]
+        return [BuildRecord.row_json(r) for r in rows]
 
     def success_rate(self, repo: str, window: int = 100) -> tuple[int, int]:
         """(passed, finished) over the newest ``window`` finished builds of ``repo``."""
@@ -165,6 +225,19 @@ class ReadOnlyState:
         return int(row[0] or 0), int(row[1] or 0)
 
     # -- daemon and change feed -------------------------------------------------
+
+    def engines(self) -> list[dict]:
+        """The daemon's engine pool (``engines.json``): name, up, used, capacity per engine.
+
+        ``[]`` without a pool, or while the file is unreadable: it is a view the
+        daemon rewrites on every change, never state the page must have.
+        """
+        try:
+            data = json.loads(self.dirs.engines.read_text())
+        except (OSError, ValueError):
+            return []
+        engines = data.get("engines") if isinstance(data, dict) else None
+        return [e for e in engines or [] if isinstance(e, dict) and isinstance(e.get("name"), str)]
 
     def daemon_info(self) -> DaemonInfo | None:
         with self.connect() as conn:

@@ -70,6 +70,15 @@ def _status(state: ReadOnlyState, settings: WebSettings, now: float) -> dict:
         }
         for ex in sorted(executors)
     ]
+    load += [
+        {
+            "executor": f"engine {e['name']}",
+            "running": int(e.get("used") or 0),
+            "capacity": int(e.get("capacity") or 0),
+            "up": bool(e.get("up")),
+        }
+        for e in state.engines()
+    ]
     return {
         "alive": alive,
         "daemon": info.__dict__ if info else None,
@@ -158,13 +167,10 @@ def builds(state: ReadOnlyState, flt: BuildFilter) -> dict:
 
 def _builds(state: ReadOnlyState, flt: BuildFilter) -> dict:
     where, params = flt.where()
-    found = state.builds(where, params, limit=flt.limit + 1)
+    found = state.builds_json(where, params, limit=flt.limit + 1)
     more = len(found) > flt.limit
     found = found[: flt.limit]
-    return {
-        "builds": [b.to_json() for b in found],
-        "next": found[-1].id if more and found else None,
-    }
+    return {"builds": found, "next": found[-1]["id"] if more and found else None}
 
 
 def repo(state: ReadOnlyState, settings: WebSettings, name: str, now: float) -> dict | None:
@@ -173,14 +179,14 @@ def repo(state: ReadOnlyState, settings: WebSettings, name: str, now: float) -> 
 
 
 def _repo(state: ReadOnlyState, settings: WebSettings, name: str) -> dict | None:
-    history = state.builds("WHERE repo=?", (name,), limit=PAGE)
+    history = state.builds_json("WHERE repo=?", (name,), limit=PAGE)
     if not history and settings.repo(name) is None:
         return None
     passed, finished = state.success_rate(name)
     return {
         "repo": name,
-        "branches": [b.to_json() for b in state.branch_heads(name)],
-        "history": [b.to_json() for b in history],
+        "branches": state.branch_heads(name),
+        "history": history,
         "success_rate": passed / finished if finished else None,
         "finished_considered": finished,
     }

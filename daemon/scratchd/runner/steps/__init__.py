@@ -20,7 +20,7 @@ from typing import Any
 from scratchd.errors import StepFailed
 from scratchd.expand import expand
 from scratchd.image.attest import AttestSettings
-from scratchd.models import CommitInfo
+from scratchd.models import CommitInfo, PushFigures
 from scratchd.pipeline import buildplan as bp
 from scratchd.runner.backend import Backend, PipelineJob, StepCommand
 from scratchd.runner.sink import INFO, BuildOutput
@@ -103,6 +103,7 @@ class StepOutcome:
 
     digest: str = ""
     images: tuple[str, ...] = ()  # references pushed or stored, for the summary
+    pushes: tuple[PushFigures, ...] = ()  # what each registry push moved (for /metrics)
     #: Variables the step exports to the steps after it (wercker ran all steps of a
     #: pipeline in one shell, so a step's ``export`` reached the next ones).
     env: Mapping[str, str] = field(default_factory=dict)

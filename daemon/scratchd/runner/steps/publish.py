@@ -62,9 +62,13 @@ def push_image(ctx: StepContext, image, target: Target) -> StepOutcome:
     client = factory(target.ref, credential)
     ctx.log(f"pushing {target.name} tags {', '.join(target.tags)}")
     result = client.push(image, target.ref, target.tags)
-    digest = getattr(result, "digest", "") or image.digest
+    digest = result.digest or image.digest
     ctx.log(f"pushed {target.name}@{digest}")
-    return StepOutcome(digest=digest, images=tuple(f"{target.name}:{t}" for t in target.tags))
+    return StepOutcome(
+        digest=digest,
+        images=tuple(f"{target.name}:{t}" for t in target.tags),
+        pushes=(result.figures(),),
+    )
 
 
 def registry_client_factory(
