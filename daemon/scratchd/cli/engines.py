@@ -74,6 +74,7 @@ class EnginePool:
     def stop(self) -> None:
         self.health.stop()
         for endpoint in self.endpoints.values():
+            endpoint.close()
             if endpoint.tunnel is not None:
                 endpoint.tunnel.close()
 
