@@ -242,3 +242,38 @@ def test_a_reload_changes_the_pool_without_a_restart(engines, busybox_box, tmp_p
     d.wait(lambda: all(newest(n).id > 3 and newest(n).status == "passed" for n in later), 120)
     assert {engine_of(d, newest(n).id) for n in later} == {"e2", "e3"}
     assert "reload: engine e3 added" in d.log() and "engine e3 answers" in d.log()
+
+
+DEPLOY_WITH_A_LOCAL_STEP = """\
+box: {box}
+build:
+  steps:
+    - script:
+        name: build
+        code: echo built > "$WERCKER_OUTPUT_DIR/artifact"
+deploy:
+  steps:
+    - announce:
+        word: shipped
+"""
+
+
+def test_a_vendored_step_in_deploy_runs_on_a_remote_engine(
+    engines, busybox_box, tmp_path, make_daemon
+):
+    """deploy works on the build's output, so its local step is copied to the engine."""
+    repo = WorkRepo(tmp_path / "app")
+    step = 'echo "$WERCKER_ANNOUNCE_WORD $(cat "$WERCKER_ROOT/artifact") at $WERCKER_STEP_ROOT"\n'
+    repo.commit(
+        "deploy with a vendored step",
+        files={
+            "wercker.yml": DEPLOY_WITH_A_LOCAL_STEP.format(box=busybox_box),
+            ".scratchd/steps/announce/run.sh": step,
+        },
+    )
+    tables = [repo_table("app", repo.path, pipelines=["build", "deploy"])]
+    d = make_daemon(tables, executor="docker", engines=[engine_table(engines[0])]).start()
+    build = d.wait_status(repo.head(), "passed", timeout=120)
+    assert engine_of(d, build.id) == "e1"
+    text = cli(d, "logs", str(build.id)).stdout
+    assert "shipped built at /pipeline/steps/local-" in text, text

@@ -187,6 +187,22 @@ class RemoteEngineBackend(DockerBackend):
                 spool.seek(0)
                 _extract(spool, {name: target})
 
+    def stage_dir(self, directory: Path, name: str) -> str:
+        """Copy a local step's directory into the pipeline container; returns its path there.
+
+        The shared-disk backends stage it in the cache dir, which here is a
+        volume on the engine's host: the controller's copy would not be seen.
+        """
+        inside = f"steps/local-{name}"
+        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
+            with tarfile.open(fileobj=spool, mode="w", format=tarfile.GNU_FORMAT) as tar:
+                tar.add(directory, inside, filter=_owned_by_root)
+            spool.seek(0)
+            with self._engine(f"copy the step directory {directory.name!r}"):
+                if not self._api.put_archive(self._require_container(), PIPELINE_DIR, spool):
+                    raise BackendError(f"engine {self.endpoint.name} refused the step directory")
+        return f"{PIPELINE_DIR}/{inside}"
+
     def _require_container(self) -> str:
         if self._container is None:
             raise BackendError("remote engine backend used before setup()")
