@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
 from typing import IO
 
 from scratchd.errors import BackendError
@@ -43,8 +42,13 @@ class Attached:
         # TLS: the SDK hands back the SSL socket; a unix socket comes as SocketIO.
         self._sock = getattr(self._io, "_sock", self._io)
         self._sock.settimeout(timeout)
-        self._partial = {STDOUT: b"", STDERR: b""}
-        self.said: list[str] = []  # lines before the last marker, for error messages
+        self._pending = {STDOUT: bytearray(), STDERR: bytearray()}
+        self.said: list[str] = []  # stdout lines before the last marker, for error messages
+
+    @property
+    def errors(self) -> str:
+        """What the main process wrote to stderr so far (the first 4 KiB)."""
+        return self._pending[STDERR][:4096].decode(errors="replace").strip()
 
     def send(self, data: bytes) -> None:
         try:
@@ -57,39 +61,40 @@ class Attached:
             self.send(chunk)
 
     def marker(self) -> str:
-        """The next ``scratchd:WORD`` line's word; other lines are kept in :attr:`said`."""
+        """The next stdout line ``scratchd:WORDS``'s words; other lines go to :attr:`said`.
+
+        NUL bytes before a line are skipped: they are a tar's end-of-archive padding.
+        """
         self.said = []
-        for stream, data in self.frames():
-            text = self._partial[stream] + data
-            *lines, self._partial[stream] = text.split(b"\n")
-            for raw in lines:
-                line = raw.decode(errors="replace").rstrip("\r")
+        out = self._pending[STDOUT]
+        while True:
+            while (end := out.find(b"\n")) >= 0:
+                line = out[:end].lstrip(b"\0").decode(errors="replace").rstrip("\r")
+                del out[: end + 1]
                 if line.startswith(MARKER):
                     return line.removeprefix(MARKER)
                 self.said.append(line)
-        raise BackendError(
-            "the pipeline container ended before it was ready"
-            + (f": {' / '.join(self.said[-3:])}" if self.said else "")
-        )
+            if not self._pump():
+                raise BackendError(
+                    "the pipeline container ended before it was ready"
+                    + (f": {' / '.join(self.said[-3:])}" if self.said else "")
+                )
 
-    def copy_stdout(self, target: IO[bytes]) -> str:
-        """Write stdout to ``target`` until the main process ends; returns its stderr."""
-        errors = b""
-        for stream, data in self.frames():
-            if stream == STDOUT:
-                target.write(data)
-            elif len(errors) < 4096:
-                errors += data
-        return errors.decode(errors="replace").strip()
+    def stdout(self) -> StdoutReader:
+        """A file to read stdout from (a tar stream); :meth:`StdoutReader.unread` gives back."""
+        return StdoutReader(self)
 
-    def frames(self) -> Iterator[tuple[int, bytes]]:
-        """``(stream, data)`` until the connection ends (the main process exited)."""
-        while (header := self._read(8)) is not None:
-            size = int.from_bytes(header[4:8], "big")
-            data = self._read(size) if size else b""
-            if data is None:
-                raise BackendError("the connection to the pipeline container broke mid-frame")
-            yield header[0], data
+    def _pump(self) -> bool:
+        """Read one frame into its stream's pending bytes; False at the end of the stream."""
+        header = self._read(8)
+        if header is None:
+            return False
+        size = int.from_bytes(header[4:8], "big")
+        data = self._read(size) if size else b""
+        if data is None:
+            raise BackendError("the connection to the pipeline container broke mid-frame")
+        self._pending.get(header[0], self._pending[STDERR]).extend(data)
+        return True
 
     def close(self) -> None:
         """End the connection now, so the engine stops copying output to it.
@@ -119,3 +124,41 @@ class Attached:
                 return None
             data += chunk
         return data
+
+
+class StdoutReader:
+    """The main process's stdout as a file, for ``tarfile``'s stream mode.
+
+    ``read`` hands out what has arrived (at most ``size``), so a reader that
+    stops at the tar's end-of-archive never waits for more. What it read
+    beyond the point it stopped at can be given back with :meth:`unread`.
+    """
+
+    _KEEP = 64 * 1024  # more than tarfile ever reads ahead
+
+    def __init__(self, channel: Attached) -> None:
+        self._channel = channel
+        self.position = 0
+        self._tail = bytearray()
+
+    def read(self, size: int = -1) -> bytes:
+        pending = self._channel._pending[STDOUT]
+        while not pending and self._channel._pump():
+            pending = self._channel._pending[STDOUT]
+        size = len(pending) if size < 0 else min(size, len(pending))
+        data = bytes(pending[:size])
+        del pending[:size]
+        self.position += size
+        self._tail += data
+        del self._tail[: -self._KEEP]
+        return data
+
+    def unread(self, since: int) -> None:
+        """Give back everything read after position ``since`` (it comes out again)."""
+        back = self.position - since
+        if not 0 <= back <= len(self._tail):
+            raise BackendError("the output tar was read past what can be given back")
+        if back:
+            self._channel._pending[STDOUT][:0] = self._tail[-back:]
+            del self._tail[-back:]
+            self.position = since

@@ -53,10 +53,11 @@ _COPY_BACK = ("output", "report")
 #: The pipeline container's main process. It says ``send``, reads the tar's
 #: size and the tar from stdin (``head -c`` so tar sees an end; ``cat`` drains
 #: what a failing tar left, so the next command is not read from the middle of
-#: the tar), says ``ready`` or ``failed``, then waits for ``collect`` to
-#: ``exec tar -c`` the output: the container ends when the tar is complete,
-#: which is how the controller knows the stream is. Without the tools it says
-#: ``no-tar`` and only keeps the container alive, as the local backend's does.
+#: the tar), says ``ready`` or ``failed``, then waits for ``collect``: it writes
+#: the tar of the output and report dirs and ``collected <tar's status>`` after
+#: it (the controller reads the tar to its end-of-archive, so it never waits
+#: for the container to exit), and ends. Without the tools it says ``no-tar``
+#: and only keeps the container alive, as the local backend's does.
 MAIN = """\
 trap 'exit 0' TERM
 tools() { for t in tar head cat; do command -v "$t" >/dev/null 2>&1 || return 1; done; }
@@ -69,7 +70,11 @@ if tools; then
     echo scratchd:failed
   fi
   while read -r what; do
-    [ "$what" = collect ] && exec tar -c -C /pipeline output report
+    [ "$what" = collect ] || continue
+    mkdir -p /pipeline/output /pipeline/report
+    tar -c -C /pipeline output report
+    echo "scratchd:collected $?"
+    exit 0
   done
 else
   echo scratchd:no-tar
@@ -154,27 +159,25 @@ class RemoteEngineBackend(DockerBackend):
     def collect(self) -> None:
         """Copy the output and report dirs back into the job's host directories.
 
-        The pipeline container ends here (its main process becomes the tar).
+        The pipeline container's main process ends after sending them.
         """
         job = self._require()
         targets = {name: getattr(job.dirs, name) for name in _COPY_BACK}
         if not self._streamed:
             self._collect_archives(targets)
             return
-        with tempfile.TemporaryFile() as spool:
-            with self._engine("download the output"):
-                channel = Attached(self._api, self._require_container(), self._api.timeout)
-                try:
-                    channel.send(b"collect\n")
-                    errors = channel.copy_stdout(spool)
-                finally:
-                    channel.close()
-                status = self._api.wait(self._require_container(), timeout=60)["StatusCode"]
-            if status != 0:
-                why = errors or "no message"
-                raise BackendError(f"packing the output failed ({status}): {why}")
-            spool.seek(0)
-            _extract(spool, targets)
+        with self._engine("download the output"):
+            channel = Attached(self._api, self._require_container(), self._api.timeout)
+        try:
+            channel.send(b"collect\n")
+            stdout = channel.stdout()
+            stdout.unread(_extract(stdout, targets))  # the status line follows the tar
+            said = channel.marker()
+        finally:
+            channel.close()
+        if said != "collected 0":
+            why = channel.errors or " / ".join(channel.said[-3:]) or said
+            raise BackendError(f"packing the output failed ({said}): {why}")
 
     def _collect_archives(self, targets: dict[str, Path]) -> None:
         for name, target in targets.items():
@@ -228,17 +231,24 @@ def cache_volume(job: PipelineJob) -> str:
     return "scratchd-cache-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", repo)[:60]
 
 
-def _extract(spool, targets: dict[str, Path]) -> None:
+def _extract(spool, targets: dict[str, Path]) -> int:
     """Unpack a tar of top dirs (``output/...``, ``report/...``) into their ``targets``.
 
     Each target is replaced. The ``data`` filter refuses absolute paths,
     ``..`` and links that leave the directory: the engine's host is not
-    trusted with our disk.
+    trusted with our disk. Returns where the tar's end-of-archive starts.
     """
     for target in targets.values():
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
+    try:
+        return _unpack(spool, targets)
+    except tarfile.TarError as exc:
+        raise BackendError(f"the engine sent a broken tar: {exc}") from None
+
+
+def _unpack(spool, targets: dict[str, Path]) -> int:
     with tarfile.open(fileobj=spool, mode="r|") as tar:
         for member in tar:
             top, _, rest = member.name.partition("/")
@@ -250,6 +260,7 @@ def _extract(spool, targets: dict[str, Path]) -> None:
             if member.islnk():
                 member.linkname = member.linkname.removeprefix(f"{top}/")
             tar.extract(member, targets[top], filter="data")
+        return tar.offset
 
 
 def _directory(name: str) -> tarfile.TarInfo:
