@@ -8,9 +8,10 @@
 2. Per-build overhead of a remote engine over the local one for the seed Go
    server: a pipeline whose source holds the Go source and the built binary,
    and whose one step copies the binary to the output dir. Local = bind
-   mounts; remote = source tar up (``put_archive``) + output back
-   (``get_archive``). Prints the medians, their difference (which includes
-   how loaded each engine is) and the transfers alone (target < 150 ms).
+   mounts; remote = source tar up + output tar back, through the pipeline
+   container's main process (see ``scratchd.runner.remote_engine``). Prints
+   the medians, their difference (which includes how loaded each engine is)
+   and the transfers alone (target < 150 ms).
 
 Usage::
 
