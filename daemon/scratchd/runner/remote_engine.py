@@ -9,9 +9,9 @@ differ. Bind mounts would name directories on the *engine's* host, so:
   connection as the container starts, and unpacked there by the box's
   ``tar``, streamed from a temp file so a large tree never sits in memory;
 - when the pipeline's steps are done (:meth:`collect`) the main process is
-  told to ``exec tar -c`` the output and report dirs on that connection,
-  so the controller bakes and pushes the image and registry credentials
-  never leave it;
+  told (on a new attach connection) to write a tar of the output and report
+  dirs, so the controller bakes and pushes the image and registry
+  credentials never leave it;
 - ``WERCKER_CACHE_DIR`` is a named volume per repository on that engine
   (placement prefers the engine that last built the repository, which keeps
   it warm).
