@@ -85,3 +85,24 @@ def test_a_probe_that_finds_nothing_new_rewrites_no_status():
     assert len(changes) == 1  # the same again: nothing written
     p.mark("e1", False)
     assert len(changes) == 2
+
+
+def test_a_reload_removes_adds_and_changes_engines():
+    p = placer()
+    running = p.place("cities", "1", ["big"])
+    assert running.engine == "e2"
+    # e2 removed while it runs a build, e4 added, e3 moved elsewhere, e1 gets 2 slots.
+    p.reconfigure([("e1", 2, ["amd64"]), ("e3", 1, []), ("e4", 1, ["big"])], fresh={"e3", "e4"})
+    shown = {e.name: (e.up, e.used, e.capacity, e.removed) for e in p.engines()}
+    assert shown == {
+        "e1": (True, 0, 2, False),
+        "e3": (False, 0, 1, False),  # down until its first probe answers
+        "e4": (False, 0, 1, False),
+        "e2": (True, 1, 2, True),  # removed, still running its build
+    }
+    assert p.place("x", "2", ["big"]) is None  # e4 is not up yet; e2 takes no new build
+    p.mark("e4", True)
+    assert p.place("x", "3", ["big"]).engine == "e4"
+    p.release(running)
+    assert [e.name for e in p.engines()] == ["e1", "e3", "e4"]  # e2 forgotten
+    assert p.mark("e2", False) is False  # a late probe of a removed engine is ignored

@@ -235,6 +235,20 @@ def test_policy_from_config(tmp_path):
     assert policy.repo("a").build_every_commit and not policy.repo("b").build_every_commit
 
 
+def test_with_engines_every_slot_and_one_prepared_build_per_engine_may_run(tmp_path):
+    from scratchd.config import parse_config
+
+    engine = "[[engine]]\nname = '{}'\nurl = 'unix:///{}.sock'\ncapacity = {}\n"
+    config = parse_config(
+        "[daemon]\nmax_concurrent_builds = 9\n"
+        + engine.format("a", "a", 2)
+        + engine.format("b", "b", 1),
+        tmp_path / "c.toml",
+    )
+    # 3 slots; the build behind each engine's slots is checked out while it waits.
+    assert Policy.from_config(config).max_concurrent_builds == 5
+
+
 def test_cancel_without_request_and_interrupt(tmp_path):
     sched, _ = make(tmp_path)
     sched.submit([c(1), c(2, "dev")], Trigger.PUSH)

@@ -184,6 +184,17 @@ def test_an_invalid_reload_keeps_the_running_config(tmp_path):
     assert rig.names("notify")[-1][0] == "ready"
 
 
+def test_a_reload_cannot_add_the_first_or_remove_the_last_engine(tmp_path, caplog):
+    from scratchd.config.engines import EngineConfig
+
+    rig = Rig(tmp_path, "app")
+    pool = (EngineConfig("b1", "unix:///b1.sock"),)
+    rig.loads.append(dataclasses.replace(config(tmp_path, "app"), engines=pool))
+    assert rig.service.reload() is False
+    assert rig.service.config is rig.config
+    assert "adding the first [[engine]] needs a restart" in caplog.text
+
+
 def test_a_reload_cannot_move_the_state_dir(tmp_path):
     rig = Rig(tmp_path, "app")
     rig.loads.append(config(tmp_path, "app", state_dir=tmp_path / "elsewhere"))

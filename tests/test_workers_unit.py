@@ -74,6 +74,16 @@ class Rig:
         return self.scheduler.finished
 
 
+def test_the_loop_is_woken_as_the_outcome_is_recorded_before_notes_and_pruning(tmp_path):
+    """The freed slot is offered to the next build without waiting for this one's tail."""
+    rig = Rig(tmp_path, lambda req, cancel: result(BuildStatus.PASSED), notes=True)
+    events: list[str] = []
+    rig.pool._notes_writer = lambda *args: events.append("note")
+    rig.pool._on_done = lambda: (events.append("woken"), rig.done.release())
+    rig.build()
+    assert events[:2] == ["woken", "note"]
+
+
 def test_a_passing_build_is_finished_once_with_its_paths_recorded(tmp_path):
     rig = Rig(tmp_path, lambda req, cancel: result(BuildStatus.PASSED))
     [(build, outcome)] = rig.build()

@@ -32,6 +32,12 @@ class EngineStatusFile:
         self._lock = threading.Lock()
         self.placer: Placer | None = None
 
+    def set_urls(self, urls: dict[str, str]) -> None:
+        """A reload changed the engines; an engine being removed keeps its shown address."""
+        with self._lock:
+            self._urls = {**self._urls, **urls}
+        self.update()
+
     def update(self) -> None:
         if self.placer is None:
             return
@@ -48,6 +54,7 @@ class EngineStatusFile:
                     "used": e.used,
                     "capacity": e.capacity,
                     "labels": sorted(e.labels),
+                    **({"removed": True} if e.removed else {}),
                     **e.facts,
                 }
                 for e in self.placer.engines()
@@ -68,7 +75,7 @@ def engine_lines(status: dict[str, Any]) -> list[str]:
     """``scratchd status``'s engine section."""
     lines = []
     for e in status.get("engines", []):
-        state = "up" if e.get("up") else "DOWN"
+        state = "removed" if e.get("removed") else "up" if e.get("up") else "DOWN"
         facts = ""
         if e.get("version"):
             memory = e.get("memory", 0) / 2**30

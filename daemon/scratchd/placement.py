@@ -14,6 +14,11 @@ A build that cannot be placed *now* waits in :meth:`Placer.acquire` until a
 slot frees or an engine comes back; one that can *never* be placed (no
 engine has its labels) fails at once with :class:`PlacementError`, which
 ``check-config`` reports before that happens.
+
+A reload changes the pool (:meth:`Placer.reconfigure`): a removed engine
+takes no new build and is forgotten when its last running build releases
+its slot; an added engine (or one whose address changed) waits, down,
+for its first successful probe.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class EngineState:
     used: int = 0
     failures: int = 0
     facts: dict[str, object] = field(default_factory=dict)
+    removed: bool = False  # by a reload: takes no build, gone when its last one ends
 
     @property
     def load(self) -> float:
@@ -80,7 +86,7 @@ class Placer:
         """A slot now, or None when every suitable engine is busy or down."""
         needed = frozenset(required)
         with self._changed:
-            fitting = [e for e in self._engines.values() if needed <= e.labels]
+            fitting = [e for e in self._engines.values() if needed <= e.labels and not e.removed]
             if not fitting:
                 raise PlacementError(
                     f"repository {repo} requires labels {', '.join(sorted(needed))} "
@@ -128,7 +134,10 @@ class Placer:
         with self._changed:
             if lease in self._leases:
                 self._leases.remove(lease)
-                self._engines[lease.engine].used -= 1
+                engine = self._engines[lease.engine]
+                engine.used -= 1
+                if engine.removed and not engine.used:
+                    del self._engines[lease.engine]
             self._changed.notify_all()
         if lost:
             self._on_lost(lease.engine)
@@ -139,7 +148,9 @@ class Placer:
     def mark(self, name: str, up: bool, facts: dict[str, object] | None = None) -> bool:
         """Record a probe's result; returns True when the engine changed state."""
         with self._changed:
-            engine = self._engines[name]
+            engine = self._engines.get(name)
+            if engine is None:  # removed by a reload while it was being probed
+                return False
             changed = engine.up != up
             shown = changed or (facts is not None and engine.facts != facts)
             engine.up = up
@@ -150,13 +161,46 @@ class Placer:
             self._on_change()
         return changed
 
+    def reconfigure(
+        self, engines: Iterable[tuple[str, int, Iterable[str]]], fresh: Iterable[str] = ()
+    ) -> None:
+        """Take a reloaded pool; ``fresh``: names that are new or now point elsewhere.
+
+        Kept engines keep their state and running builds (capacity and labels
+        change at once). Fresh ones start down: they take builds after their
+        first successful probe. Missing ones are marked removed (their running
+        builds finish) and forgotten when their last slot is released.
+        """
+        wanted = {name: (capacity, frozenset(labels)) for name, capacity, labels in engines}
+        fresh = set(fresh)
+        with self._changed:
+            old = self._engines
+            new: dict[str, EngineState] = {}
+            for name, (capacity, labels) in wanted.items():
+                engine = old.get(name)
+                if engine is None or name in fresh:
+                    used = engine.used if engine is not None else 0
+                    new[name] = EngineState(name, capacity, labels, up=False, used=used)
+                else:
+                    engine.capacity, engine.labels, engine.removed = capacity, labels, False
+                    new[name] = engine
+            for name, engine in old.items():
+                if name not in wanted and engine.used:
+                    engine.removed = True
+                    new[name] = engine
+            self._engines = new
+            self._changed.notify_all()
+        self._on_change()
+
     # -- reading ------------------------------------------------------------------
 
     def engines(self) -> list[EngineState]:
         """Copies, in configuration order (for ``scratchd status``)."""
         with self._changed:
             return [
-                EngineState(e.name, e.capacity, e.labels, e.up, e.used, e.failures, dict(e.facts))
+                EngineState(
+                    e.name, e.capacity, e.labels, e.up, e.used, e.failures, dict(e.facts), e.removed
+                )
                 for e in self._engines.values()
             ]
 

@@ -54,8 +54,7 @@ class Policy:
         """From a :class:`scratchd.config.Config` (duck-typed: no import of config)."""
         d = config.daemon
         return cls(
-            # With engines on other hosts, their slots are the limit (placement hands them out).
-            max_concurrent_builds=sum(e.capacity for e in getattr(config, "engines", ()))
+            max_concurrent_builds=engine_builds(getattr(config, "engines", ()))
             or d.max_concurrent_builds,
             retry_limit=d.retry_limit,
             retry_delay=d.retry_delay,
@@ -74,6 +73,17 @@ class Policy:
     def backoff(self, attempt: int) -> float:
         """Delay before attempt ``attempt + 1``: delay, 2*delay, 4*delay ... capped."""
         return min(self.retry_max_delay, self.retry_delay * 2 ** max(0, attempt - 1))
+
+
+def engine_builds(engines) -> int:
+    """How many builds may run with ``[[engine]]`` blocks: every slot, plus one per engine.
+
+    Placement hands out the slots; the one extra build per engine is checked
+    out and compiled while that engine is busy, and waits for its slot
+    (its log says so), so a freed slot is taken at once instead of after
+    the next build's checkout. 0 without engines.
+    """
+    return sum(e.capacity + 1 for e in engines)
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ not on a timer: an idle daemon writes nothing to its state directory.
 
 - SIGHUP: reload the config. Invalid → one log line, the old config stays.
   Repositories are added, removed or changed; running builds carry on.
+  Listeners (:meth:`Service.on_reload`: the engine pool) get the new config.
 - SIGTERM/SIGINT: stop claiming, let running builds finish for
   ``shutdown_grace``, then cancel them: they are recorded ``interrupted``
   and queued again at the next start. Exit status 0.
@@ -25,6 +26,7 @@ not on a timer: an idle daemon writes nothing to its state directory.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -97,6 +99,7 @@ class Service:
         )
         self._unplaceable: set[str] = set()  # logged once each
         self._listeners: list[Callable[[], None]] = []  # told when builds may have changed
+        self._reload_listeners: list[Callable[[Config], None]] = []
         self._watcher = make_watcher(self)
         self._pool = make_pool(lambda: self._config, self._wake.set)
 
@@ -208,6 +211,10 @@ class Service:
         """
         self._listeners.append(listener)
 
+    def on_reload(self, listener: Callable[[Config], None]) -> None:
+        """Call ``listener(new_config)`` after each accepted reload (the engine pool)."""
+        self._reload_listeners.append(listener)
+
     def _tell_listeners(self) -> None:
         for listener in self._listeners:
             listener()
@@ -299,11 +306,22 @@ class Service:
             log.error("reload rejected, keeping the running config: %s", exc)
             self._notify("ready", self._status_text())
             return False
+        if bool(new.engines) != bool(old.engines):
+            # The local engine and a pool are wired differently at start.
+            log.error(
+                "reload rejected, keeping the running config: %s the %s [[engine]] needs a restart",
+                "adding" if new.engines else "removing",
+                "first" if new.engines else "last",
+            )
+            self._notify("ready", self._status_text())
+            return False
         if new.daemon.state_dir != old.daemon.state_dir:
             log.error("state_dir changes need a restart; still using %s", old.daemon.state_dir)
             new = replace(new, daemon=replace(new.daemon, state_dir=old.daemon.state_dir))
         changes = repo_changes(old, new)
         self._config = new
+        for listener in self._reload_listeners:
+            self._guarded(functools.partial(listener, new))
         self._scheduler.reconfigure(self._policy_of(new))
         self._watcher.configure(self._specs(), self._known(r.name for r in changes.added))
         self._watcher.set_poll_interval(new.daemon.poll_interval)

@@ -267,9 +267,13 @@ class WorkerPool:
         """``scheduler.finish``, or keep the outcome for :meth:`record_pending`.
 
         On a full disk the reserve is given up to make room for this write.
+        The main loop is woken at once: the build's slot is free now, and the
+        next build need not wait for this one's log compression, note and pruning.
         """
         run.recorded = True  # written now, or kept to be written: never twice
-        return self._finish(run.record, outcome)
+        status = self._finish(run.record, outcome)
+        self._on_done()
+        return status
 
     def _finish(self, record: BuildRecord, outcome: BuildOutcome) -> BuildStatus:
         try:

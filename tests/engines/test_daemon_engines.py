@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -192,3 +193,87 @@ def test_controller_kill9_leaves_an_orphan_the_next_start_removes_and_cancel_kil
     assert cli(d, "cancel", str(build.id)).returncode == 0
     d.wait_status(repo.head(), "cancelled", timeout=60)
     d.wait(lambda: not everywhere(), 30, "the cancelled build's container gone")
+
+
+def shown(d: Daemon, name: str) -> dict | None:
+    return next((e for e in engines_json(d).get("engines", []) if e["name"] == name), None)
+
+
+def test_a_reload_changes_the_pool_without_a_restart(engines, busybox_box, tmp_path, make_daemon):
+    """SIGHUP: e1 removed mid-build (it finishes there); e2, e3 added, e3 once it answers."""
+    e1, e2, e3 = engines
+    first = project(tmp_path / "first", busybox_box, sleep=8)
+    d = make_daemon(
+        [repo_table("first", first.path)],
+        executor="docker",
+        engines=[engine_table(e1)],
+        engine_check_interval="1s",
+    ).start()
+    d.wait(lambda: d.builds() and engine_of(d, d.builds()[0].id) == "e1", 60, "first on e1")
+    d.wait(lambda: managed(e1), 30, "its container on e1")
+    e3.stop()  # added while down: it must take no build until it answers
+    try:
+        later = {n: project(tmp_path / n, busybox_box, sleep=1) for n in ("second", "third")}
+        d.engines = [engine_table(e2), engine_table(e3)]
+        d.write_config(
+            [repo_table("first", first.path)] + [repo_table(n, r.path) for n, r in later.items()]
+        )
+        d.signal(signal.SIGHUP)
+        d.wait(lambda: (shown(d, "e1") or {}).get("removed"), 30, "e1 shown as removed")
+        assert "  e1  removed  1/1 slots" in cli(d, "status").stdout
+        done = d.wait_status(first.head(), "passed", timeout=120)
+        assert (engine_of(d, done.id), done.attempt) == ("e1", 1), "it finished where it ran"
+        for repo in later.values():
+            build = d.wait_status(repo.head(), "passed", timeout=120)
+            assert engine_of(d, build.id) == "e2", "not e1 (removed, idle) nor e3 (down)"
+        assert shown(d, "e1") is None, "forgotten once its last build ended"
+        assert up(d, "e3") is False
+        assert not managed(e1)
+    finally:
+        e3.start()
+    d.wait(lambda: up(d, "e3") is True, 60, "e3 in service once it answers")
+    again = TIMED_YML.format(box=busybox_box, sleep=4)
+    for repo in later.values():
+        repo.commit("again", files={"wercker.yml": again})
+
+    def newest(name: str):
+        return max(d.builds(repo=name), key=lambda b: b.id)
+
+    d.wait(lambda: all(newest(n).id > 3 and newest(n).status == "passed" for n in later), 120)
+    assert {engine_of(d, newest(n).id) for n in later} == {"e2", "e3"}
+    assert "reload: engine e3 added" in d.log() and "engine e3 answers" in d.log()
+
+
+DEPLOY_WITH_A_LOCAL_STEP = """\
+box: {box}
+build:
+  steps:
+    - script:
+        name: build
+        code: echo built > "$WERCKER_OUTPUT_DIR/artifact"
+deploy:
+  steps:
+    - announce:
+        word: shipped
+"""
+
+
+def test_a_vendored_step_in_deploy_runs_on_a_remote_engine(
+    engines, busybox_box, tmp_path, make_daemon
+):
+    """deploy works on the build's output, so its local step is copied to the engine."""
+    repo = WorkRepo(tmp_path / "app")
+    step = 'echo "$WERCKER_ANNOUNCE_WORD $(cat "$WERCKER_ROOT/artifact") at $WERCKER_STEP_ROOT"\n'
+    repo.commit(
+        "deploy with a vendored step",
+        files={
+            "wercker.yml": DEPLOY_WITH_A_LOCAL_STEP.format(box=busybox_box),
+            ".scratchd/steps/announce/run.sh": step,
+        },
+    )
+    tables = [repo_table("app", repo.path, pipelines=["build", "deploy"])]
+    d = make_daemon(tables, executor="docker", engines=[engine_table(engines[0])]).start()
+    build = d.wait_status(repo.head(), "passed", timeout=120)
+    assert engine_of(d, build.id) == "e1"
+    text = cli(d, "logs", str(build.id)).stdout
+    assert "shipped built at /pipeline/steps/local-" in text, text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -129,3 +130,84 @@ def test_probe_reports_facts_and_down_engines(engines):
     dead = EngineEndpoint("gone", "tcp://127.0.0.1:1")
     with pytest.raises(BackendError, match="engine gone"):
         probe(dead, timeout=2)
+
+
+def tarless_box(host, name: str, *, broken_tar: bool) -> str:
+    """A box of the host's dash, sleep, mkdir, chmod and their libraries: no usable tar.
+
+    ``broken_tar`` adds head, cat and a ``tar`` that always fails. (A busybox
+    box cannot lose its tar: its shell finds the applet anyway.)
+    """
+    import io
+    import shutil
+    import subprocess
+    import tarfile
+
+    tools = {"bin/sh": shutil.which("dash"), "bin/sleep": shutil.which("sleep")}
+    tools |= {f"bin/{t}": shutil.which(t) for t in ("mkdir", "chmod")}
+    if broken_tar:
+        tools |= {f"bin/{t}": shutil.which(t) for t in ("head", "cat")}
+    libs = subprocess.run(["ldd", *tools.values()], capture_output=True, text=True).stdout
+    files = {**tools, **{p.lstrip("/"): p for p in libs.split() if p.startswith("/lib")}}
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w", dereference=True) as tar:
+        for inside, outside in files.items():
+            tar.add(outside, inside)
+        if broken_tar:
+            script = b"#!/bin/sh\necho 'tar: this tar is broken' >&2\nexit 2\n"
+            info = tarfile.TarInfo("bin/tar")
+            info.size, info.mode = len(script), 0o755
+            tar.addfile(info, io.BytesIO(script))
+    client = host.client()
+    try:
+        client.api.import_image_from_data(data.getvalue(), repository=name, tag="1")
+    finally:
+        client.close()
+    return f"{name}:1"
+
+
+@pytest.mark.parametrize("broken_tar", [False, True], ids=["no-tar", "broken-tar"])
+def test_a_box_without_a_working_tar_moves_files_by_the_archive_api(
+    engines, make_backend, tmp_path, caplog, broken_tar
+):
+    host = engines[1]
+    box = tarless_box(host, f"scratchd-test/tarless-{int(broken_tar)}", broken_tar=broken_tar)
+    pipeline = job(tmp_path / "t", box)
+    (pipeline.dirs.root / "in.txt").write_text("source\n")
+    backend = make_backend(host.endpoint())
+    with caplog.at_level("INFO", logger="scratchd.runner.remote_engine"):
+        backend.setup(pipeline)
+    assert "files go by the archive API" in caplog.text
+    code, lines = run_step(backend, 'read -r line < in.txt; echo "$line" > "$WERCKER_OUTPUT_DIR/o"')
+    assert code == 0, lines
+    backend.collect()
+    backend.teardown()
+    assert (pipeline.dirs.output / "o").read_text() == "source\n"
+
+
+def test_a_busybox_box_streams_the_files_through_its_main_process(
+    engines, make_backend, busybox_box, tmp_path, caplog
+):
+    """The source goes in and the output comes out without the archive API.
+
+    The output is larger than the buffers between the engine and us: a
+    connection left open and unread would stall it.
+    """
+    pipeline = job(tmp_path / "s", busybox_box)
+    (pipeline.dirs.root / ("long-" + "n" * 150)).write_text("a long name\n")
+    backend = make_backend(engines[0].endpoint())
+    script = (
+        'cp long-* "$WERCKER_OUTPUT_DIR/"; echo r > "$WERCKER_REPORT_DIR/r"\n'
+        'head -c 12000000 /dev/urandom > "$WERCKER_OUTPUT_DIR/big"\n'
+        'md5sum "$WERCKER_OUTPUT_DIR/big" | cut -d" " -f1\n'
+    )
+    with caplog.at_level("INFO", logger="scratchd.runner.remote_engine"):
+        backend.setup(pipeline)
+        code, lines = run_step(backend, script)
+        assert code == 0
+        backend.collect()
+    assert "archive API" not in caplog.text
+    assert (pipeline.dirs.output / ("long-" + "n" * 150)).read_text() == "a long name\n"
+    assert (pipeline.dirs.report / "r").read_text() == "r\n"
+    big = (pipeline.dirs.output / "big").read_bytes()
+    assert hashlib.md5(big).hexdigest() == lines.of("stdout")[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,12 +59,20 @@ def endpoints(config: Config, socket_dir: Path) -> dict[str, EngineEndpoint]:
 
 @dataclass
 class EnginePool:
-    """The daemon's engines: placement (slots), health (probes, orphans), status file."""
+    """The daemon's engines: placement (slots), health (probes, orphans), status file.
+
+    ``endpoints`` is the dict the backend factory reads: a reload adds and
+    replaces entries in it but never drops one, so a running build whose
+    engine was removed still finds it for its next pipeline.
+    """
 
     placer: Placer
     health: EngineHealth
     status: EngineStatusFile
     endpoints: dict
+    engines: tuple = ()  # the EngineConfigs in force
+    socket_dir: Path | None = None
+    replaced: list = field(default_factory=list)  # endpoints a reload replaced: closed at stop
 
     def start(self) -> None:
         self.health.check_once()  # probe and sweep orphans before the first build
@@ -73,9 +81,43 @@ class EnginePool:
 
     def stop(self) -> None:
         self.health.stop()
-        for endpoint in self.endpoints.values():
+        for endpoint in [*self.endpoints.values(), *self.replaced]:
+            endpoint.close()
             if endpoint.tunnel is not None:
                 endpoint.tunnel.close()
+
+    def reconfigure(self, config: Config) -> None:
+        """SIGHUP: take the reloaded ``[[engine]]`` blocks without a restart.
+
+        An added engine, or one whose address or credentials changed, takes
+        builds after its first successful probe; a removed one takes no new
+        build and its running builds finish there; capacity and labels of a
+        kept engine change at once.
+        """
+        old = {e.name: e for e in self.engines}
+        new = {e.name: e for e in config.engines}
+        fresh = {name for name, e in new.items() if _reach(old.get(name)) != _reach(e)}
+        socket_dir = self.socket_dir or config.daemon.state_dir / "tunnels"
+        for name in sorted(fresh):
+            if name in self.endpoints:
+                self.replaced.append(self.endpoints[name])
+            self.endpoints[name] = endpoint_of(new[name], socket_dir)
+        self.engines = tuple(config.engines)
+        self.status.set_urls({e.name: e.url for e in config.engines})
+        self.placer.reconfigure(((e.name, e.capacity, e.labels) for e in config.engines), fresh)
+        self.health.reconfigure([self.endpoints[name] for name in new], fresh)
+        for name in sorted(fresh):
+            what = "added" if name not in old else "changed"
+            log.warning("reload: engine %s %s; it takes builds once it answers", name, what)
+        for name in sorted(set(old) - set(new)):
+            log.warning("reload: engine %s removed; its running builds finish there", name)
+
+
+def _reach(engine: EngineConfig | None) -> tuple | None:
+    """What decides where and how an engine is reached (capacity and labels do not)."""
+    if engine is None:
+        return None
+    return (engine.url, engine.tls, engine.insecure, engine.ssh_key, engine.known_hosts)
 
 
 def engine_pool(
@@ -105,7 +147,7 @@ def engine_pool(
     interval = config.daemon.engine_check_interval
     health = EngineHealth(list(found.values()), on_result, running, interval=interval)
     health_box.append(health)
-    return EnginePool(placer, health, status, found)
+    return EnginePool(placer, health, status, found, tuple(config.engines), state_root / "tunnels")
 
 
 def backend_factory(

@@ -89,6 +89,8 @@ class Daemon:
             service = self.service(state, store)
             service.install_signal_handlers()
             service.on_activity(sender.wake)
+            if self.engines is not None:
+                service.on_reload(self.engines.reconfigure)
             from scratchd.store.wake import Doorbell
 
             doorbell = Doorbell(state.root, service.wake)

@@ -82,6 +82,7 @@ class DockerBackend:
         owner: tuple[int, int] | None = None,
         api_timeout: float = 120,
         cpu_shares: int | None = None,
+        owns_client: bool = True,
     ) -> None:
         # Relative CPU weight of the build's containers (the engine's default is
         # 1024): below the daemon's, so busy builds never delay the next commit.
@@ -92,6 +93,7 @@ class DockerBackend:
         self._kill_grace = kill_grace
         self._drain_timeout = drain_timeout
         self._owner = owner or (os.getuid(), os.getgid())
+        self._owns_client = owns_client  # False: the factory hands out a shared client
         self._reset()
 
     def _reset(self) -> None:
@@ -190,7 +192,8 @@ class DockerBackend:
             return
         client = self._client
         self._reset()
-        client.close()
+        if self._owns_client:
+            client.close()
 
     # -- for internal/docker-push and internal/docker-build ----------------
 
@@ -259,32 +262,40 @@ class DockerBackend:
         with self._engine("start pipeline container"):
             cid = self._api.create_container(
                 image,
-                command=["-c", _KEEPALIVE],
-                entrypoint=["/bin/sh"],
+                **self._main_process(),
                 environment=dict(job.box.env),
                 user="0",
                 name=base,
                 labels=labels,
                 host_config=self._api.create_host_config(
-                    binds=self._binds(job), network_mode=base, cpu_shares=self._cpu_shares
+                    **self._host_options(job), network_mode=base, cpu_shares=self._cpu_shares
                 ),
                 use_config_proxy=False,
             )["Id"]
             self._containers.append(cid)
-        self._before_start(cid, job)
-        with self._engine("start pipeline container"):
-            self._api.start(cid)
+        self._start(cid, job)
         self._container = cid
 
-    def _binds(self, job: PipelineJob) -> dict[str, dict[str, str]]:
+    def _host_options(self, job: PipelineJob) -> dict:
         """The job's host directories, bind-mounted: the engine shares this machine's disk."""
-        return {
+        binds = {
             str(getattr(job.dirs, field)): {"bind": f"{PIPELINE_DIR}/{name}", "mode": "rw"}
             for field, name in MOUNTS.items()
         }
+        return {"binds": binds}
 
-    def _before_start(self, cid: str, job: PipelineJob) -> None:
-        """Hook for engines that do not share the disk (they copy the source in here)."""
+    def _main_process(self) -> dict:
+        """``create_container`` arguments of the pipeline container's main process.
+
+        Here it only keeps the container alive; engines that do not share
+        the disk use it to receive the source and send the output back.
+        """
+        return {"command": ["-c", _KEEPALIVE], "entrypoint": ["/bin/sh"]}
+
+    def _start(self, cid: str, job: PipelineJob) -> None:
+        """Start the pipeline container (engines that do not share the disk fill it here)."""
+        with self._engine("start pipeline container"):
+            self._api.start(cid)
 
     # -- steps -------------------------------------------------------------
 

@@ -10,6 +10,10 @@ Between probes the thread sleeps; it has no tick of its own.
 The same thread removes orphans (containers labelled as scratchd's whose
 build is not running): first thing at start, then every ``sweep_every``,
 and on an engine as it comes back up.
+
+A reload hands over a new set of engines (:meth:`EngineHealth.reconfigure`):
+new ones (and those whose address changed) are probed at once and count
+as down until they answer; removed ones are no longer probed or swept.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ class _Watch:
     failures: int = 0
     up: bool = True
     next_probe: float = 0.0
+    added: bool = False  # by a reload, not yet answered
 
 
 class EngineHealth:
@@ -73,6 +78,21 @@ class EngineHealth:
         if self._thread is not None:
             self._thread.join(self._probe_timeout * 2)
 
+    def reconfigure(self, endpoints: Sequence[EngineEndpoint], fresh: Collection[str]) -> None:
+        """A reload's engines; ``fresh`` names are new or point elsewhere: probed now.
+
+        The health thread may be iterating the old set: it is replaced, never changed.
+        """
+        old = self._watches
+        watches = {}
+        for endpoint in endpoints:
+            kept = old.get(endpoint.name)
+            if kept is None or endpoint.name in fresh:
+                kept = _Watch(endpoint, up=False, added=True)
+            watches[endpoint.name] = kept
+        self._watches = watches
+        self._wake.set()
+
     def suspect(self, name: str) -> None:
         """A build lost this engine: probe it now."""
         watch = self._watches.get(name)
@@ -99,7 +119,7 @@ class EngineHealth:
     def check_once(self) -> None:
         """Probe every engine that is due, then sweep orphans if that is due."""
         now = self._clock()
-        for watch in self._watches.values():
+        for watch in list(self._watches.values()):
             if now >= watch.next_probe:
                 self._probe(watch)
         if now >= self._next_sweep:
@@ -117,6 +137,8 @@ class EngineHealth:
             facts = probe(watch.endpoint, self._probe_timeout)
         except BackendError as exc:
             watch.failures += 1
+            if watch.added and watch.failures == 1:
+                log.warning("engine %s does not answer yet: %s", name, exc, extra={"ENGINE": name})
             if watch.up and watch.failures >= self._fail_after:
                 watch.up = False
                 log.error("engine %s is down: %s", name, exc, extra={"ENGINE": name})
@@ -128,7 +150,9 @@ class EngineHealth:
         watch.failures, watch.up = 0, True
         watch.next_probe = self._clock() + self._interval
         if came_back:
-            log.warning("engine %s is back", name, extra={"ENGINE": name})
+            news = "answers: it takes builds now" if watch.added else "is back"
+            watch.added = False
+            log.warning("engine %s %s", name, news, extra={"ENGINE": name})
             remove_orphans(watch.endpoint, {str(b) for b in self._running()})
         self._on_result(name, True, facts)
 

@@ -1,14 +1,18 @@
 """Docker engines on other hosts: how to reach one, what it is, what we left on it.
 
 The runner does not read scratchd.toml: the daemon's wiring turns each
-``[[engine]]`` block into an :class:`EngineEndpoint`. A client is made per
-use (cheap: a requests session) and always with a timeout, so a dead host
-costs a bounded wait, never a hung worker.
+``[[engine]]`` block into an :class:`EngineEndpoint`. Builds share one
+client per engine (:meth:`EngineEndpoint.shared_client`), so its pool of
+TLS connections stays open from one pipeline to the next instead of each
+pipeline paying a handshake and a version query; probes and sweeps make
+their own short-lived client with a short timeout. Every client has a
+timeout, so a dead host costs a bounded wait, never a hung worker.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +45,8 @@ class EngineEndpoint:
     key: Path | None = None
     #: ``ssh://`` engines: the one tunnel all of this engine's clients go through.
     tunnel: SshTunnel | None = field(default=None, compare=False, repr=False)
+    _shared: dict = field(default_factory=dict, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def client(self, timeout: float = 60) -> docker.DockerClient:
         """A client for this engine; TLS verifies the engine's certificate against ``ca``."""
@@ -56,8 +62,23 @@ class EngineEndpoint:
         url = self.url.replace("tcp://", "https://", 1) if tls else self.url
         return _client(self.name, url, tls, timeout)
 
-    def factory(self, timeout: float = 120) -> Callable[[], docker.DockerClient]:
-        return lambda: self.client(timeout)
+    def shared_client(self, timeout: float = 120) -> docker.DockerClient:
+        """The client builds on this engine share (thread-safe); :meth:`close` ends it."""
+        if self.tunnel is not None:
+            self.tunnel.ensure()  # restarted if it died; the socket path stays the same
+        with self._lock:
+            client = self._shared.get(timeout)
+            if client is None:
+                client = self._shared[timeout] = self.client(timeout)
+            return client
+
+    def close(self) -> None:
+        """Close the shared clients (the daemon is stopping or dropped this engine)."""
+        with self._lock:
+            clients = list(self._shared.values())
+            self._shared.clear()
+        for client in clients:
+            client.close()
 
 
 def _client(

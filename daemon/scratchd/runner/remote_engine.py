@@ -4,15 +4,24 @@ Everything about containers, steps, services, timeouts and teardown is the
 :class:`~scratchd.runner.docker_backend.DockerBackend`'s; only the files
 differ. Bind mounts would name directories on the *engine's* host, so:
 
-- the source goes in as one tar of the exported tree (``put_archive``
-  before the container starts), streamed from a temp file so a large tree
-  never sits in memory;
-- the output and report dirs come back with ``get_archive`` when the
-  pipeline's steps are done (:meth:`collect`), so the controller bakes and
-  pushes the image and registry credentials never leave it;
+- the source goes in as one tar of the exported tree, written to the
+  pipeline container's main process (:data:`MAIN`) through an attach
+  connection as the container starts, and unpacked there by the box's
+  ``tar``, streamed from a temp file so a large tree never sits in memory;
+- when the pipeline's steps are done (:meth:`collect`) the main process is
+  told (on a new attach connection) to write a tar of the output and report
+  dirs, so the controller bakes and pushes the image and registry
+  credentials never leave it;
 - ``WERCKER_CACHE_DIR`` is a named volume per repository on that engine
   (placement prefers the engine that last built the repository, which keeps
   it warm).
+
+Why not the archive API: each ``put_archive``/``get_archive`` makes the
+engine re-execute itself (and each ``exec`` starts runc), a fixed 80-150 ms
+per call on a busy engine; the attach connection starts nothing (see
+:mod:`scratchd.runner.attach`). A box without ``tar``, ``head`` and ``cat``,
+or whose ``tar`` cannot unpack the source, still works: the main process
+says so and the archive API moves the files instead.
 
 An engine that stops answering surfaces as :class:`BackendError`, an
 infrastructure error: the build is retried, never recorded as a step failure.
@@ -26,8 +35,12 @@ import shutil
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import IO
+
+import docker.types
 
 from scratchd.errors import BackendError
+from scratchd.runner.attach import Attached
 from scratchd.runner.backend import PipelineJob
 from scratchd.runner.docker_backend import PIPELINE_DIR, DockerBackend
 from scratchd.runner.engines import ENGINE_LABEL, EngineEndpoint
@@ -37,52 +50,179 @@ log = logging.getLogger(__name__)
 _SPOOL = 8 * 1024 * 1024  # tars up to this size stay in memory
 _COPY_BACK = ("output", "report")
 
+#: The pipeline container's main process. It says ``send``, reads the tar's
+#: size and the tar from stdin (``head -c`` so tar sees an end; ``cat`` drains
+#: what a failing tar left, so the next command is not read from the middle of
+#: the tar), says ``ready`` or ``failed``, then waits for ``collect``: it writes
+#: the tar of the output and report dirs and ``collected <tar's status>`` after
+#: it (the controller reads the tar to its end-of-archive, so it never waits
+#: for the container to exit), and ends. Without the tools it says ``no-tar``
+#: and only keeps the container alive, as the local backend's does.
+MAIN = """\
+trap 'exit 0' TERM
+tools() { for t in tar head cat; do command -v "$t" >/dev/null 2>&1 || return 1; done; }
+if tools; then
+  echo scratchd:send
+  read -r size
+  if head -c "$size" | { tar -x -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; then
+    echo scratchd:ready
+  else
+    echo scratchd:failed
+  fi
+  while read -r what; do
+    [ "$what" = collect ] || continue
+    mkdir -p /pipeline/output /pipeline/report
+    tar -c -C /pipeline output report
+    echo "scratchd:collected $?"
+    exit 0
+  done
+else
+  echo scratchd:no-tar
+fi
+while :; do sleep 3600 & wait $!; done
+"""
+
 
 class RemoteEngineBackend(DockerBackend):
     """A :class:`DockerBackend` on ``endpoint``; see the module docstring."""
 
     def __init__(self, endpoint: EngineEndpoint, **kwargs) -> None:
         labels = {**kwargs.pop("labels", {}), ENGINE_LABEL: endpoint.name}
+        timeout = kwargs.pop("api_timeout", 120)
         super().__init__(
-            endpoint.factory(kwargs.pop("api_timeout", 120)),
+            lambda: endpoint.shared_client(timeout),  # its connections outlive the pipeline
             labels=labels,
             owner=(0, 0),  # nothing to hand back: the files stay on the engine
+            owns_client=False,
             **kwargs,
         )
         self.endpoint = endpoint
         self._where = f"{endpoint.name} ({endpoint.url})"
+        self._streamed = False  # the main process took the source: it sends the output too
 
     def _fields(self, **more: str) -> dict:
         return super()._fields(ENGINE=self.endpoint.name, **more)
 
-    def _binds(self, job: PipelineJob) -> dict[str, dict[str, str]]:
-        return {cache_volume(job): {"bind": f"{PIPELINE_DIR}/cache", "mode": "rw"}}
+    def _host_options(self, job: PipelineJob) -> dict:
+        # No log driver: the main process's stdout carries the output tar, which
+        # must not be stored a second time in the engine's container log.
+        return {
+            "binds": {cache_volume(job): {"bind": f"{PIPELINE_DIR}/cache", "mode": "rw"}},
+            "log_config": docker.types.LogConfig(type="none"),
+        }
 
-    def _before_start(self, cid: str, job: PipelineJob) -> None:
+    def _main_process(self) -> dict:
+        # detach: without it the SDK also sets StdinOnce, and the engine would close
+        # the main process's stdin when the upload's connection ends.
+        args = {"command": ["-c", MAIN], "entrypoint": ["/bin/sh"]}
+        return {**args, "stdin_open": True, "detach": True}
+
+    def _start(self, cid: str, job: PipelineJob) -> None:
+        """Start the container and hand its main process the source tar."""
         with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
-            with tarfile.open(fileobj=spool, mode="w") as tar:
-                for name in ("pipeline", "pipeline/output", "pipeline/report", "pipeline/steps"):
-                    tar.addfile(_directory(name))
-                tar.add(job.dirs.root, "pipeline/source", filter=_owned_by_root)
-            size = spool.tell()
-            spool.seek(0)
-            with self._engine("upload the source"):
-                if not self._api.put_archive(cid, "/", spool):
-                    raise BackendError(f"engine {self.endpoint.name} refused the source tar")
+            size = _source_tar(job, spool)
+            with self._engine("attach to the pipeline container"):
+                channel = Attached(self._api, cid, self._api.timeout)
+            try:
+                super()._start(cid, job)
+                self._streamed = self._stream_source(channel, spool, size)
+            finally:
+                channel.close()
+            if not self._streamed:
+                spool.seek(0)
+                with self._engine("upload the source"):
+                    if not self._api.put_archive(cid, "/", spool):
+                        raise BackendError(f"engine {self.endpoint.name} refused the source tar")
         log.info("source uploaded (%d bytes)", size, extra=self._fields())
 
+    def _stream_source(self, channel: Attached, spool: IO[bytes], size: int) -> bool:
+        """True when the main process unpacked the source; False: use the archive API."""
+        said = channel.marker()
+        if said == "no-tar":
+            log.info("the box has no tar: files go by the archive API", extra=self._fields())
+            return False
+        if said != "send":
+            raise BackendError(f"the pipeline container said {said!r} instead of 'send'")
+        channel.send(f"{size}\n".encode())
+        spool.seek(0)
+        channel.send_file(spool)
+        said = channel.marker()
+        if said == "ready":
+            return True
+        log.warning(
+            "the box's tar could not unpack the source (%s): files go by the archive API",
+            " / ".join(channel.said[-3:]) or said,
+            extra=self._fields(),
+        )
+        return False
+
     def collect(self) -> None:
-        """Copy the output and report dirs back into the job's host directories."""
+        """Copy the output and report dirs back into the job's host directories.
+
+        The pipeline container's main process ends after sending them.
+        """
         job = self._require()
-        for name in _COPY_BACK:
-            target: Path = getattr(job.dirs, name)
+        targets = {name: getattr(job.dirs, name) for name in _COPY_BACK}
+        if not self._streamed:
+            self._collect_archives(targets)
+            return
+        with self._engine("download the output"):
+            channel = Attached(self._api, self._require_container(), self._api.timeout)
+        try:
+            channel.send(b"collect\n")
+            stdout = channel.stdout()
+            stdout.unread(_extract(stdout, targets))  # the status line follows the tar
+            said = channel.marker()
+        finally:
+            channel.close()
+        if said != "collected 0":
+            why = channel.errors or " / ".join(channel.said[-3:]) or said
+            raise BackendError(f"packing the output failed ({said}): {why}")
+
+    def _collect_archives(self, targets: dict[str, Path]) -> None:
+        for name, target in targets.items():
             with tempfile.TemporaryFile() as spool:
                 with self._engine(f"download the {name} dir"):
-                    chunks, _ = self._api.get_archive(self._container, f"{PIPELINE_DIR}/{name}")
+                    path = f"{PIPELINE_DIR}/{name}"
+                    chunks, _ = self._api.get_archive(self._require_container(), path)
                     for chunk in chunks:
                         spool.write(chunk)
                 spool.seek(0)
-                _extract(spool, name, target)
+                _extract(spool, {name: target})
+
+    def stage_dir(self, directory: Path, name: str) -> str:
+        """Copy a local step's directory into the pipeline container; returns its path there.
+
+        The shared-disk backends stage it in the cache dir, which here is a
+        volume on the engine's host: the controller's copy would not be seen.
+        """
+        inside = f"steps/local-{name}"
+        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
+            with tarfile.open(fileobj=spool, mode="w", format=tarfile.GNU_FORMAT) as tar:
+                tar.add(directory, inside, filter=_owned_by_root)
+            spool.seek(0)
+            with self._engine(f"copy the step directory {directory.name!r}"):
+                if not self._api.put_archive(self._require_container(), PIPELINE_DIR, spool):
+                    raise BackendError(f"engine {self.endpoint.name} refused the step directory")
+        return f"{PIPELINE_DIR}/{inside}"
+
+    def _require_container(self) -> str:
+        if self._container is None:
+            raise BackendError("remote engine backend used before setup()")
+        return self._container
+
+
+def _source_tar(job: PipelineJob, spool: IO[bytes]) -> int:
+    """The tar of ``/pipeline`` with the source in it; returns its size.
+
+    GNU format: every ``tar`` a box may have (GNU, busybox) reads it, and
+    plain numeric mtimes keep pax headers out of every member.
+    """
+    with tarfile.open(fileobj=spool, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in ("pipeline", "pipeline/output", "pipeline/report", "pipeline/steps"):
+            tar.addfile(_directory(name))
+        tar.add(job.dirs.root, "pipeline/source", filter=_owned_by_root)
+    return spool.tell()
 
 
 def cache_volume(job: PipelineJob) -> str:
@@ -91,25 +231,36 @@ def cache_volume(job: PipelineJob) -> str:
     return "scratchd-cache-" + re.sub(r"[^a-zA-Z0-9_.-]+", "-", repo)[:60]
 
 
-def _extract(spool, top: str, target: Path) -> None:
-    """Unpack a ``get_archive`` tar (rooted at ``top/``) into ``target``, replacing it.
+def _extract(spool, targets: dict[str, Path]) -> int:
+    """Unpack a tar of top dirs (``output/...``, ``report/...``) into their ``targets``.
 
-    The ``data`` filter refuses absolute paths, ``..`` and links that leave
-    the directory: the engine's host is not trusted with our disk.
+    Each target is replaced. The ``data`` filter refuses absolute paths,
+    ``..`` and links that leave the directory: the engine's host is not
+    trusted with our disk. Returns where the tar's end-of-archive starts.
     """
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
+    for target in targets.values():
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+    try:
+        return _unpack(spool, targets)
+    except tarfile.TarError as exc:
+        raise BackendError(f"the engine sent a broken tar: {exc}") from None
+
+
+def _unpack(spool, targets: dict[str, Path]) -> int:
     with tarfile.open(fileobj=spool, mode="r|") as tar:
         for member in tar:
-            if member.name == top:
-                continue
-            if not member.name.startswith(f"{top}/"):
+            top, _, rest = member.name.partition("/")
+            if top not in targets:
                 raise BackendError(f"engine sent an unexpected path {member.name!r}")
-            member.name = member.name[len(top) + 1 :]
+            if not rest:
+                continue
+            member.name = rest
             if member.islnk():
                 member.linkname = member.linkname.removeprefix(f"{top}/")
-            tar.extract(member, target, filter="data")
+            tar.extract(member, targets[top], filter="data")
+        return tar.offset
 
 
 def _directory(name: str) -> tarfile.TarInfo:

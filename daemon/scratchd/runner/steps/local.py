@@ -62,11 +62,16 @@ def _visible_dir(ctx: StepContext, directory: Path) -> tuple[Path | None, str]:
 
     In ``build`` the repository is the pipeline's root, which every backend
     sees; a ``deploy`` works on the build's output, so the step is copied
-    into the cache dir (also visible) for the length of the step.
+    into the cache dir (also visible) for the length of the step. A backend
+    that does not share this machine's disk (an engine on another host)
+    copies it in itself (``stage_dir``).
     """
     root = ctx.job.dirs.root.resolve()
     if root == directory or root in directory.parents:
         return None, _join(ctx.env["WERCKER_ROOT"], directory.relative_to(root))
+    stage = getattr(ctx.backend, "stage_dir", None)
+    if stage is not None:
+        return None, stage(directory, ctx.step_id)
     staged = ctx.job.dirs.cache / ".scratchd-steps" / ctx.step_id
     shutil.rmtree(staged, ignore_errors=True)
     shutil.copytree(directory, staged, symlinks=True)
