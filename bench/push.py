@@ -147,10 +147,10 @@ def _cli(tree: Path, host: str, repo: str) -> float:
 def _library(tree: Path, host: str, repo: str, level: int, attest: bool = False) -> float:
     blobs = tree.parent / f"blobs-{tree.name}"
     started = time.perf_counter()
-    image = bake(tree, ImageSpec(cmd=("/app",)), blobs, gzip_level=level)
+    image = bake(tree, ImageSpec(cmd=("/app",)), blobs, gzip_level=level, inventory=attest)
     if attest:
         inputs = ProvenanceInputs(repository="bench", commit="0" * 40)
-        image = attest_image(image, inputs, root=tree)  # as the daemon and bake do
+        image = attest_image(image, inputs)  # as the daemon and bake do
     RegistryClient(CredentialStore()).push(image, parse_repository(f"{host}/{repo}"), ["latest"])
     elapsed = time.perf_counter() - started
     shutil.rmtree(blobs)

@@ -12,7 +12,6 @@ value and no step option is read.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from scratchd.image.attest import AttestedImage, attest_image
 from scratchd.image.build import rfc3339
@@ -21,15 +20,19 @@ from scratchd.image.types import Image
 from scratchd.runner.steps import StepContext
 
 
-def attest_step_image(
-    ctx: StepContext, image: Image, name: str = "", root: Path | None = None
-) -> Image | AttestedImage:
-    """``image`` (baked from ``root``) with the SBOM and provenance the config asks for."""
+def wants_inventory(ctx: StepContext) -> bool:
+    """Whether the bake should record its files for the SBOM (``bake(inventory=...)``)."""
+    return ctx.publishing.attest.sbom == "spdx"
+
+
+def attest_step_image(ctx: StepContext, image: Image, name: str = "") -> Image | AttestedImage:
+    """``image`` with the SBOM and provenance the config asks for.
+
+    The SBOM lists what the bake recorded of the files as it wrote the layer,
+    never the directory again: a step's processes may still change the tree.
+    """
     settings = ctx.publishing.attest
     inputs = step_inputs(ctx, settings.builder_id)
-    # ``root`` is deliberately not handed on: a step's processes may still change
-    # the tree after the bake, so the daemon's SBOM is read from the layer itself
-    # (what the image holds), not from the directory again.
     attested = attest_image(
         image,
         inputs,
