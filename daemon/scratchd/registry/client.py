@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -30,26 +30,16 @@ from scratchd.errors import RegistryError
 from scratchd.image.attest import AttestedImage
 from scratchd.image.types import Blob, Image, JSONDoc
 from scratchd.models import ImageRef
+from scratchd.registry.attaching import AttestationPush, Counts, ReferrersMemory
 from scratchd.registry.auth import Authenticator, TokenCache
 from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.http import HttpClient, Response
 from scratchd.registry.reference import validate_tag
-from scratchd.registry.referrers import (
-    read_fallback_tag,
-    referrer_descriptor,
-    write_fallback_tag,
-)
 from scratchd.registry.retry import RetryPolicy
 from scratchd.registry.transport import Transport
 from scratchd.registry.upload import BlobUploader, Progress, ProgressEvent, PushAborted, Target
 
 log = logging.getLogger(__name__)
-
-#: Blob bytes uploaded, blobs already there, blobs mounted from another repository.
-Counts = tuple[int, int, int]
-#: What the attestation's side of a push found: the ``OCI-Subject`` its manifest PUT
-#: was answered with, the fallback tag's current index (None: 404 or not read), counts.
-Early = tuple[str, bytes | None, Counts]
 
 
 @dataclass(frozen=True)
@@ -119,6 +109,7 @@ class RegistryClient:
         chunk_size: int = 64 << 20,
         memory: BlobMemory | None = None,
         tokens: TokenCache | None = None,
+        referrers: ReferrersMemory | None = None,
     ) -> None:
         self._http = http or HttpClient()
         self._tokens = tokens or TokenCache()
@@ -138,15 +129,17 @@ class RegistryClient:
         self._parallel = max(1, parallel)
         self._chunking = (chunk_threshold, chunk_size)
         self._memory = memory or BlobMemory()
+        self._referrers = referrers or ReferrersMemory()
 
     def with_credentials(
         self, credentials: CredentialStore, *, insecure: Iterable[str] | None = None
     ) -> RegistryClient:
         """A client for one push with these credentials, sharing this one's state.
 
-        Connections, the blob memory (cross-repository mounts) and cached
-        tokens carry over from push to push; credentials and the insecure
-        hosts are the caller's, as of now.
+        Connections, the blob memory (cross-repository mounts), which
+        registries have the referrers API and cached tokens carry over from
+        push to push; credentials and the insecure hosts are the caller's, as
+        of now.
         """
         return RegistryClient(
             credentials,
@@ -160,6 +153,7 @@ class RegistryClient:
             chunk_size=self._chunking[1],
             memory=self._memory,
             tokens=self._tokens,
+            referrers=self._referrers,
         )
 
     def push(
@@ -180,17 +174,19 @@ class RegistryClient:
         target = Target(ref.registry, base, ref.repository)
         self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull,push"])
         plain = image.image if isinstance(image, AttestedImage) else image
-        with ThreadPoolExecutor(max(3, len(tags) + 1)) as side:
-            early = self._start_attestation(side, target, image)
+        with ThreadPoolExecutor(len(tags) + 3) as side:
+            attaching = AttestationPush(side, self._transport, self._retry, self._referrers)
+            if isinstance(image, AttestedImage):
+                attaching.start(target, image, self._push_small, self._put_manifest)
             counts = self._push_blobs(target, plain.blobs(), dict(mount_from or {}))
-            finish_referrers = self._push_children(side, target, image, early)
+            if isinstance(image, AttestedImage):  # an index may name only manifests already in
+                self._put_manifest(target, image.image, image.image.digest)
+                attaching.manifest_pushed()
             puts = [side.submit(self._put_manifest, target, image, tag) for tag in tags]
             for put in puts:
                 put.result()
-            referrers = finish_referrers()
-        if early is not None:
-            uploaded, skipped, mounted = early.result()[2]
-            counts = (counts[0] + uploaded, counts[1] + skipped, counts[2] + mounted)
+            referrers, (uploaded, skipped, mounted) = attaching.finish()
+        counts = (counts[0] + uploaded, counts[1] + skipped, counts[2] + mounted)
         platform = plain.digest if referrers else ""
         result = PushResult(str(ref), image.digest, tags, *counts, platform, referrers)
         log.info(
@@ -266,6 +262,9 @@ class RegistryClient:
         mounted = sum(1 for kind, _ in outcomes if kind == "mounted")
         return uploaded, skipped, mounted
 
+    def _push_small(self, target: Target, blobs: Sequence[Blob], small: Collection[str]) -> Counts:
+        return self._push_blobs(target, blobs, {}, small)
+
     def _push_blob(
         self,
         uploader: BlobUploader,
@@ -314,60 +313,6 @@ class RegistryClient:
             uploader.upload(target, blob, urljoin(response.url, location) if location else None)
         self._remember(target, digest)
         return "uploaded", blob.descriptor.size
-
-    def _start_attestation(
-        self, side: ThreadPoolExecutor, target: Target, image: Image | AttestedImage
-    ) -> Future[Early] | None:
-        """Attestation blobs, its manifest and the fallback tag's read, beside the layers.
-
-        None of them needs the image's blobs (registries accept a ``subject``
-        that is not there yet), so they overlap the layer upload instead of
-        queueing after it.
-        """
-        if not isinstance(image, AttestedImage):
-            return None
-        attestation = image.attestation
-
-        def run() -> Early:
-            small = {b.descriptor.digest for b in attestation.blobs()}
-            counts = self._push_blobs(target, attestation.blobs(), {}, small)
-            subject = self._put_manifest(target, attestation, attestation.digest)
-            if subject == image.image.digest:
-                return subject, None, counts
-            current = read_fallback_tag(self._transport, self._retry, target, image.image.digest)
-            return subject, current, counts
-
-        return side.submit(run)
-
-    def _push_children(
-        self,
-        side: ThreadPoolExecutor,
-        target: Target,
-        image: Image | AttestedImage,
-        early: Future[Early] | None,
-    ) -> Callable[[], str]:
-        """The platform manifest by digest (before the index names it); referrers finisher.
-
-        A registry with the referrers API answered the attestation's PUT with
-        ``OCI-Subject``; for any other the fallback tag is updated, as OCI
-        distribution 1.1 asks of clients, beside the index PUT. The returned
-        function waits for that and says which way it went ("" for a plain image).
-        """
-        if early is None or not isinstance(image, AttestedImage):
-            return lambda: ""
-        platform = image.image.digest
-        self._put_manifest(target, image.image, platform)
-        subject, current, _ = early.result()
-        if subject == platform:
-            return lambda: "referrers API"
-        attestation = image.attestation
-        descriptor = referrer_descriptor(
-            attestation.manifest, attestation.media_type, attestation.digest
-        )
-        fallback = side.submit(
-            write_fallback_tag, self._transport, self._retry, target, platform, current, descriptor
-        )
-        return lambda: f"tag {fallback.result()}"
 
     def _put_manifest(self, target: Target, image: Image | AttestedImage, tag: str) -> str:
         """PUT ``image``'s manifest under ``tag`` (or its digest); returns ``OCI-Subject``."""
