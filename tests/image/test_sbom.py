@@ -23,13 +23,13 @@ from scratchd.image.build import bake
 from scratchd.image.gobuildinfo import read_build_info
 from scratchd.image.provenance import ProvenanceInputs
 from scratchd.image.sbom import golang_purl
-from scratchd.models import ImageSpec
+from scratchd.models import BoxDigest, ImageSpec
 from tests.image.gobin import build_go_binary, go_version_m
 
 SPEC = ImageSpec(cmd=("/app",), created=1_700_000_000)
 INPUTS = ProvenanceInputs(
     repository="cities", ref="refs/heads/main", pipeline="deploy", commit="ab" * 20,
-    wercker_yml_sha256="cd" * 32, boxes=(("golang:1.19", "sha256:" + "ef" * 32),),
+    wercker_yml_sha256="cd" * 32, boxes=(BoxDigest("golang:1.19", "sha256:" + "ef" * 32),),
     builder_id="builder-1", build_id="7", steps=("go build",),
     started_on="2026-01-01T00:00:00Z", finished_on="2026-01-01T00:01:00Z",
 )  # fmt: skip
@@ -198,7 +198,11 @@ def test_provenance_min_and_max(tmp_path, go_tree):
     assert definition["resolvedDependencies"] == [
         {"uri": "git+scratchd:repo/cities@refs/heads/main", "digest": {"gitCommit": "ab" * 20}},
         {"name": "wercker.yml", "digest": {"sha256": "cd" * 32}},
-        {"uri": "docker-image://golang:1.19", "digest": {"sha256": "ef" * 32}},
+        {
+            "uri": "docker-image://golang:1.19",
+            "digest": {"sha256": "ef" * 32},
+            "annotations": {"digestOf": "manifest"},
+        },
     ]
     assert minimal["predicate"]["runDetails"] == {"builder": {"id": "builder-1"}}
     assert full["predicate"]["runDetails"]["metadata"] == {
