@@ -32,6 +32,7 @@ class StepResult:
     message: str = ""
     digest: str = ""
     images: tuple[str, ...] = ()
+    platform: str = ""  # the platform manifest, when ``digest`` is an index
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,11 @@ class BuildOutcome:
     @property
     def digests(self) -> tuple[str, ...]:
         return tuple(s.digest for s in self.steps if s.digest)
+
+    @property
+    def platform_digests(self) -> tuple[str, ...]:
+        """The platform manifests inside the pushed indexes (the attested images)."""
+        return tuple(s.platform for s in self.steps if s.platform)
 
     @property
     def references(self) -> tuple[str, ...]:

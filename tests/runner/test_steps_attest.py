@@ -70,6 +70,7 @@ def test_daemon_push_attaches_reproducible_attestations(tmp_path, registry):
     source = RegistrySource(registry.host, "acme/app")
     platform, found = buildx_find(source, "v1")
     assert first.digests[0] != platform
+    assert first.platform_digests == second.platform_digests == (platform,)  # for the state DB
     provenance = found["provenance"]["predicate"]
     definition = provenance["buildDefinition"]
     assert definition["externalParameters"] == {

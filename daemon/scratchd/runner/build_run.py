@@ -196,7 +196,9 @@ class BuildRun:
         duration = self.clock() - started
         result = StepResult(pipeline, step.name, status, duration, after, code, message)
         if outcome is not None:
-            result = replace(result, digest=outcome.digest, images=outcome.images)
+            result = replace(
+                result, digest=outcome.digest, images=outcome.images, platform=outcome.platform
+            )
         self.steps.append(result)
         tail = f": {message}" if message else ""
         self.info(pipeline, step.name, f"--- {step.name} {status} in {duration:.1f}s{tail}")

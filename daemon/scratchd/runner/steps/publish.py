@@ -63,8 +63,10 @@ def push_image(ctx: StepContext, image, target: Target) -> StepOutcome:
     ctx.log(f"pushing {target.name} tags {', '.join(target.tags)}")
     result = client.push(image, target.ref, target.tags)
     digest = getattr(result, "digest", "") or image.digest
-    ctx.log(f"pushed {target.name}@{digest}")
-    return StepOutcome(digest=digest, images=tuple(f"{target.name}:{t}" for t in target.tags))
+    platform = getattr(result, "platform_digest", "")
+    ctx.log(f"pushed {target.name}@{digest}" + (f" (platform {platform})" if platform else ""))
+    images = tuple(f"{target.name}:{t}" for t in target.tags)
+    return StepOutcome(digest=digest, images=images, platform=platform)
 
 
 def registry_client_factory(
