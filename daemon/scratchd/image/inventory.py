@@ -1,12 +1,12 @@
 """What is in a layer, file by file: checksums, mode and Go build info, for the SBOM.
 
 The bake reads every file's bytes once to write the layer; taking SPDX's
-SHA-1 and SHA-256 of them on the way costs a few milliseconds (hashlib
-releases the GIL while the compressor threads work), where reading the
-files again or decompressing the layer afterwards cost more than the SBOM
-is worth (bench/push.py case d). It is also the truth about the image:
-exactly the bytes that went into the layer, even if a step's process
-changes the tree after the bake. :func:`~scratchd.image.sbom.image_files`
+SHA-1 and SHA-256 of them on the way spares the daemon a decompression of
+the whole layer after the bake. The hashing itself is not free: on the
+seed image (bench/push.py case d) it adds about as much to the bake as
+reading the tree again cost. It is also the truth about the image: exactly
+the bytes that went into the layer, even if a step's process changes the
+tree after the bake. :func:`~scratchd.image.sbom.image_files`
 gives the same entries for a layer baked elsewhere.
 
 ELF files are kept in memory one at a time (up to :data:`ELF_LIMIT`) so
