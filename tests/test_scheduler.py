@@ -200,6 +200,17 @@ def test_pass_records_images(tmp_path):
     assert sched.store.get(job.id).images == ("r/app@sha256:1",)
 
 
+def test_pass_indexes_the_pushed_index_and_its_platform_manifest(tmp_path):
+    sched, _ = make(tmp_path)
+    sched.submit([c(1)], Trigger.PUSH)
+    (job,) = sched.next_jobs()
+    index, platform = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    pushed = StepResult("deploy", "push", "passed", 1.0, digest=index, platform=platform)
+    sched.finish(job, decide(steps=(pushed,)))
+    assert [b.id for b in sched.store.builds_with_digest(platform)] == [job.id]
+    assert [b.id for b in sched.store.builds_with_digest(index)] == [job.id]
+
+
 def test_recover_and_ref_deleted(tmp_path):
     sched, _ = make(tmp_path)
     sched.submit([c(1), c(2, "gone")], Trigger.PUSH)

@@ -192,6 +192,23 @@ class PushFigures:
 
 
 @dataclass(frozen=True)
+class BoxDigest:
+    """A box (or service) image as the engine ran it, for the provenance.
+
+    ``of`` says what ``digest`` is, because the two are not interchangeable:
+    ``"manifest"`` is the registry's manifest digest (from the engine's
+    ``RepoDigests``, or the ``@sha256:`` the box was pinned by), what
+    ``docker pull name@digest`` fetches; ``"image-id"`` is the engine's image
+    ID, the digest of the image *config*, for an image built or loaded on this
+    engine that no registry ever gave a manifest digest for.
+    """
+
+    name: str  # the reference the engine ran, without a digest: "golang:1.22"
+    digest: str  # "sha256:..."
+    of: str = "manifest"
+
+
+@dataclass(frozen=True)
 class Commit:
     """A commit on a watched ref, as the watcher saw it."""
 

@@ -33,6 +33,7 @@ class StepResult:
     digest: str = ""
     images: tuple[str, ...] = ()
     pushes: tuple[PushFigures, ...] = ()
+    platform: str = ""  # the platform manifest, when ``digest`` is an index
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,11 @@ class BuildOutcome:
     def pushes(self) -> tuple[PushFigures, ...]:
         """Every registry push the build made, whatever became of the build after it."""
         return tuple(p for s in self.steps for p in s.pushes)
+
+    @property
+    def platform_digests(self) -> tuple[str, ...]:
+        """The platform manifests inside the pushed indexes (the attested images)."""
+        return tuple(s.platform for s in self.steps if s.platform)
 
     @property
     def references(self) -> tuple[str, ...]:

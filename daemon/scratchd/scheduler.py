@@ -215,7 +215,13 @@ class Scheduler:
         status, text = outcome.status, outcome.reason or str(outcome.status)
         step = outcome.failed_step or None
         if status == BuildStatus.PASSED:
-            self.store.mark_passed(build.id, outcome.digests, now=now, tags=outcome.references)
+            self.store.mark_passed(
+                build.id,
+                outcome.digests,
+                now=now,
+                tags=outcome.references,
+                platforms=outcome.platform_digests,
+            )
         elif status == BuildStatus.CANCELLED:
             # A cancel request (user, superseded) already wrote the reason; keep it.
             current = self.store.get(build.id)

@@ -7,7 +7,7 @@ import json
 import requests
 
 from scratchd.image.build import bake
-from scratchd.models import ImageSpec
+from scratchd.models import Commit, ImageSpec, Trigger
 from tests.cli import test_push
 from tests.cli.test_push import scratchd
 from tests.registry.readers import RegistrySource, buildx_find
@@ -75,3 +75,29 @@ def test_inspect_an_oci_layout(app_dir, env, tmp_path):
     assert docs["provenance"]["predicate"]["runDetails"]["builder"]["id"] == "https://ci.example/b"
     assert "startedOn" in docs["provenance"]["predicate"]["runDetails"]["metadata"]
     assert {f["fileName"] for f in docs["sbom"]["files"]} == {"./bin/busybox", "./greeting"}
+
+
+def test_inspect_names_the_builds_that_pushed_the_image(registry, app_dir, env, tmp_path):
+    """The default attestation names no build (it stays reproducible); the state DB does."""
+    from tests.cli.state_env import make_env
+
+    out = _bake_push(app_dir, env, f"{registry.host}/cli/found")
+    state = make_env(tmp_path / "daemon")
+    store = state.store()
+    store.enqueue([Commit("app", "refs/heads/main", "ab" * 20)], Trigger.PUSH)
+    job = store.claim_next(max_running=1)
+    # what the scheduler records for a daemon push (tests/test_scheduler.py)
+    store.mark_passed(job.id, [out["digest"]], platforms=[out["platform_digest"]])
+    store.close()
+    config = str(state.config)
+
+    shown = scratchd("inspect", f"{registry.host}/cli/found:v1", "--config", config, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert f"built by    build {job.id} (app main {'ab' * 6}, passed)" in shown.stdout
+    by_platform = scratchd(
+        "inspect", f"{registry.host}/cli/found@{out['platform_digest']}", "--json",
+        "--config", config, env=env,
+    )  # fmt: skip
+    assert [b["id"] for b in json.loads(by_platform.stdout)["builds"]] == [job.id]
+    elsewhere = scratchd("inspect", f"{registry.host}/cli/found:v1", env=env)  # no state DB
+    assert elsewhere.returncode == 0 and "built by" not in elsewhere.stdout

@@ -26,6 +26,26 @@ def env(tmp_path):
     return env
 
 
+def test_digest_names_the_builds_that_pushed_it(env, capsys):
+    """The attestation is reproducible, so the state DB says which builds made an image."""
+    index, platform = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    store = env.store()
+    made = []
+    for _ in (1, 2):  # built twice (a rebuild of the same commit gives the same index)
+        job = store.claim_next(max_running=1, now=2000.0)
+        store.mark_passed(job.id, [index], now=2001.0, platforms=[platform])
+        made.insert(0, job.id)
+    store.close()
+
+    code, out, _ = env.cli(capsys, "builds", "--digest", platform, "--json")
+    assert code == 0
+    assert [(b["id"], b["images"]) for b in json.loads(out)] == [(i, [index]) for i in made]
+    code, out, _ = env.cli(capsys, "builds", "--digest", index, "--limit", "1")
+    assert [row.split()[0] for row in out.splitlines()[1:]] == [str(made[0])]
+    code, out, _ = env.cli(capsys, "builds", "--digest", "sha256:" + "9" * 64)
+    assert out.splitlines()[1:] == []
+
+
 def test_table(env, capsys):
     code, out, _ = env.cli(capsys, "builds")
     assert code == 0

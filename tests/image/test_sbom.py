@@ -23,13 +23,13 @@ from scratchd.image.build import bake
 from scratchd.image.gobuildinfo import read_build_info
 from scratchd.image.provenance import ProvenanceInputs
 from scratchd.image.sbom import golang_purl
-from scratchd.models import ImageSpec
+from scratchd.models import BoxDigest, ImageSpec
 from tests.image.gobin import build_go_binary, go_version_m
 
 SPEC = ImageSpec(cmd=("/app",), created=1_700_000_000)
 INPUTS = ProvenanceInputs(
     repository="cities", ref="refs/heads/main", pipeline="deploy", commit="ab" * 20,
-    wercker_yml_sha256="cd" * 32, boxes=(("golang:1.19", "sha256:" + "ef" * 32),),
+    wercker_yml_sha256="cd" * 32, boxes=(BoxDigest("golang:1.19", "sha256:" + "ef" * 32),),
     builder_id="builder-1", build_id="7", steps=("go build",),
     started_on="2026-01-01T00:00:00Z", finished_on="2026-01-01T00:01:00Z",
 )  # fmt: skip
@@ -88,8 +88,8 @@ def test_seed_go_server_sbom_matches_go_version_m(tmp_path):
     loader.loader.exec_module(seed)
     (tmp_path / "work").mkdir()
     tree = seed.seed_maker(tmp_path / "work")(tmp_path / "tree")
-    image = bake(tree, SPEC, tmp_path / "blobs")
-    sbom = _statements(attest_image(image, INPUTS, root=tree))["https://spdx.dev/Document"]
+    image = bake(tree, SPEC, tmp_path / "blobs", inventory=True)
+    sbom = _statements(attest_image(image, INPUTS))["https://spdx.dev/Document"]
     packages = {p["name"]: p.get("versionInfo") for p in sbom["predicate"]["packages"]}
     tool = go_version_m(tree / "app")
     for kind, path, version, _ in _go_tool_modules(tool):
@@ -145,20 +145,42 @@ def test_sbom_lists_files_and_go_modules_and_is_valid_spdx(tmp_path, go_tree, go
     assert {p["SPDXID"] for p in sbom["packages"]} - contained == {"SPDXRef-Image"}
 
 
-def test_sbom_from_the_tree_equals_sbom_from_the_layer(tmp_path, go_tree):
+def test_sbom_from_the_bake_equals_sbom_from_the_layer(tmp_path, go_tree):
+    """What the bake records while writing the layer is what reading the layer gives."""
     (go_tree / "app.link").hardlink_to(go_tree / "app")
     (go_tree / "etc" / "motd.sym").symlink_to("motd")
-    image = bake(go_tree, SPEC, tmp_path / "blobs")
-    from_layer = attest_image(image, INPUTS)
-    from_tree = attest_image(image, INPUTS, root=go_tree)
-    assert from_tree.digest == from_layer.digest
-    files = _statements(from_tree)["https://spdx.dev/Document"]["predicate"]["files"]
+    (go_tree / ".env").write_text("A=1\n")  # a leading dot is part of the name
+    (go_tree / "empty").touch()
+    image = bake(go_tree, SPEC, tmp_path / "blobs", inventory=True)
+    from_layer = attest_image(replace(image, files=None), INPUTS)
+    from_bake = attest_image(image, INPUTS)
+    assert from_bake.digest == from_layer.digest
+    files = _statements(from_bake)["https://spdx.dev/Document"]["predicate"]["files"]
     assert [f["fileName"] for f in files] == [
+        "./.env",
         "./app",
         "./app.link",
+        "./empty",
         "./etc/motd",
         "./etc/motd.link",
     ]
+    empty = next(f for f in files if f["fileName"] == "./empty")["checksums"][1]
+    assert empty["checksumValue"] == hashlib.sha256(b"").hexdigest()
+
+
+def test_sbom_lists_the_baked_bytes_not_the_tree_changed_afterwards(tmp_path, go_tree):
+    """A step's process may rewrite the tree after the bake: the SBOM is the layer's truth."""
+    image = bake(go_tree, SPEC, tmp_path / "blobs", inventory=True)
+    (go_tree / "etc" / "motd").write_text("changed after the bake\n")
+    (go_tree / "late").write_text("added after the bake\n")
+    files = _statements(attest_image(image, INPUTS))["https://spdx.dev/Document"]["predicate"]
+    names = {f["fileName"]: f["checksums"][1]["checksumValue"] for f in files["files"]}
+    assert "./late" not in names
+    assert names["./etc/motd"] == hashlib.sha256(b"hello\n").hexdigest()
+    assert (
+        attest_image(image, INPUTS).digest
+        == attest_image(replace(image, files=None), INPUTS).digest
+    )
 
 
 def test_provenance_min_and_max(tmp_path, go_tree):
@@ -176,7 +198,11 @@ def test_provenance_min_and_max(tmp_path, go_tree):
     assert definition["resolvedDependencies"] == [
         {"uri": "git+scratchd:repo/cities@refs/heads/main", "digest": {"gitCommit": "ab" * 20}},
         {"name": "wercker.yml", "digest": {"sha256": "cd" * 32}},
-        {"uri": "docker-image://golang:1.19", "digest": {"sha256": "ef" * 32}},
+        {
+            "uri": "docker-image://golang:1.19",
+            "digest": {"sha256": "ef" * 32},
+            "annotations": {"digestOf": "manifest"},
+        },
     ]
     assert minimal["predicate"]["runDetails"] == {"builder": {"id": "builder-1"}}
     assert full["predicate"]["runDetails"]["metadata"] == {

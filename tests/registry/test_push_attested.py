@@ -16,6 +16,7 @@ import requests
 from scratchd.image.attest import attest_image
 from scratchd.image.provenance import ProvenanceInputs
 from scratchd.models import OCI_INDEX
+from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.reference import parse_repository
 from tests.registry.conftest import make_client
 from tests.registry.readers import RegistrySource, buildx_find, oras_find
@@ -113,3 +114,29 @@ def test_plain_image_is_pushed_as_before(referrers_registry, bake_image):
     assert plain is image
     assert result.digest == image.digest
     assert result.referrers == ""
+
+
+def test_a_client_that_saw_the_referrers_api_reads_no_fallback_tag(referrers_registry, bake_image):
+    """The first push reads the fallback tag beside the attestation (the answer is not in
+    yet); once the registry answered ``OCI-Subject`` the client's later pushes skip it."""
+    client = make_client()
+    first, second = _attested(bake_image, "one")[1], _attested(bake_image, "two")[1]
+    client.push(first, parse_repository(f"{referrers_registry.host}/team/a"), ["v1"])
+    before = len(referrers_registry.requests)
+    shared = client.with_credentials(CredentialStore(environ={}))  # as the daemon does per push
+    result = shared.push(second, parse_repository(f"{referrers_registry.host}/team/b"), ["v1"])
+
+    assert result.referrers == "referrers API"
+    later = referrers_registry.requests[before:]
+    assert not [p for m, p in later if "/manifests/sha256-" in p]
+    assert [p for m, p in later if m == "PUT" and "/manifests/" in p][-1].endswith("/v1")
+
+
+def test_reference_registry_index_put_comes_after_both_manifests(registry, bake_image):
+    """Distribution refuses an index naming a manifest it does not hold: the order holds
+    although the attestation's side runs beside the layers."""
+    attested = _attested(bake_image, "order")[1]
+    for n in range(3):  # a race would show up as MANIFEST_UNKNOWN in one of them
+        make_client().push(attested, parse_repository(f"{registry.host}/team/o{n}"), ["v1"])
+        source = RegistrySource(registry.host, f"team/o{n}")
+        assert source.manifest("v1") == json.loads(attested.index)

@@ -6,9 +6,10 @@ import secrets
 import subprocess
 
 import pytest
+import requests
 
 from scratchd.errors import BackendError
-from scratchd.models import Secret
+from scratchd.models import BoxDigest, Secret
 from scratchd.pipeline.plan import Box
 from tests.runner.conftest import run_step
 from tests.support import services
@@ -71,3 +72,29 @@ def test_bad_credentials_are_a_backend_error_that_hides_the_password(
         b.setup(make_pipeline_job(box=Box(id=repo, tag="v1", username="ci", password=wrong)))
     assert wrong not in str(info.value)
     b.teardown()
+
+
+def test_pulled_box_reports_the_registry_manifest_digest(
+    new_docker_backend, make_pipeline_job, pushed_box
+):
+    """A box named by tag: the provenance needs what the tag pointed at when it ran."""
+    repo, password = pushed_box
+    b = new_docker_backend()
+    b.setup(make_pipeline_job(box=Box(id=repo, tag="v1", username="ci", password=Secret(password))))
+    host, _, path = repo.partition("/")
+    answer = requests.head(
+        f"http://{host}/v2/{path}/manifests/v1", auth=("ci", password), timeout=10,
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )  # fmt: skip
+    assert b.box_images() == (BoxDigest(f"{repo}:v1", answer.headers["Docker-Content-Digest"]),)
+
+
+def test_local_box_reports_its_image_id_and_says_so(
+    new_docker_backend, make_pipeline_job, busybox_box, docker_client
+):
+    """A box that was never pulled has no manifest digest: its image ID, marked as such."""
+    assert docker_client.images.get(busybox_box).attrs["RepoDigests"] == []
+    b = new_docker_backend()
+    b.setup(make_pipeline_job(box=Box(id=busybox_box)))
+    image_id = docker_client.images.get(busybox_box).id
+    assert b.box_images() == (BoxDigest(busybox_box, image_id, "image-id"),)

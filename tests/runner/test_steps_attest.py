@@ -15,7 +15,7 @@ from scratchd.image.attest import AttestSettings
 from scratchd.image.provenance import without_userinfo
 from scratchd.models import BuildStatus
 from scratchd.pipeline.compile import CompileInput, plan_build
-from scratchd.pipeline.plan import Pipeline, Plan, Step
+from scratchd.pipeline.plan import Box, Pipeline, Plan, Step
 from scratchd.redact import Masker
 from scratchd.runner.executor import Executor
 from scratchd.runner.host import HostBackend
@@ -27,13 +27,16 @@ TOKEN = "glpat-Secret-Token-123"
 WERCKER_YML = "build:\n  steps:\n    - script:\n        code: cp hello.sh $WERCKER_OUTPUT_DIR/\n"
 
 
-def build(tmp, props, *, attest=None, build_id="", image_store=None, commit=COMMIT):
+def build(
+    tmp, props, *, attest=None, build_id="", image_store=None, commit=COMMIT, backend=None, box=None
+):
     source = tmp / "source"
     source.mkdir(exist_ok=True)
     (source / "hello.sh").write_text("#!/bin/sh\necho hello\n")
     (source / "wercker.yml").write_text(WERCKER_YML)
     plan = Plan(
         path="wercker.yml",
+        box=Box(id=box) if box else None,
         pipelines=(
             Pipeline(
                 "build", steps=(Step("script", "copy", code="cp hello.sh $WERCKER_OUTPUT_DIR/"),)
@@ -42,13 +45,15 @@ def build(tmp, props, *, attest=None, build_id="", image_store=None, commit=COMM
         ),
     )
     executor = Executor(
-        lambda kind: HostBackend(), None, registry_client_factory=registry_client_factory(),
+        lambda kind: (backend or HostBackend)(), None,
+        registry_client_factory=registry_client_factory(),
         image_store=image_store, attest=attest,
     )  # fmt: skip
     n = len(list(tmp.glob("work*")))
     compiled = plan_build(plan, CompileInput(
         text=WERCKER_YML, path="wercker.yml", commit=commit, source=source,
-        work_dir=tmp / f"work{n}", cache_dir=tmp / "cache", executor="host", build_id=build_id,
+        work_dir=tmp / f"work{n}", cache_dir=tmp / "cache", build_id=build_id,
+        executor="docker" if backend else "host",
     ))  # fmt: skip
     result = executor.run(compiled, threading.Event(), Masker(compiled.secret_values()))
     assert result.status == BuildStatus.PASSED, result.output
@@ -65,6 +70,7 @@ def test_daemon_push_attaches_reproducible_attestations(tmp_path, registry):
     source = RegistrySource(registry.host, "acme/app")
     platform, found = buildx_find(source, "v1")
     assert first.digests[0] != platform
+    assert first.platform_digests == second.platform_digests == (platform,)  # for the state DB
     provenance = found["provenance"]["predicate"]
     definition = provenance["buildDefinition"]
     assert definition["externalParameters"] == {
@@ -84,6 +90,33 @@ def test_daemon_push_attaches_reproducible_attestations(tmp_path, registry):
     assert {f["fileName"] for f in found["sbom"]["predicate"]["files"]} == {"./hello.sh"}
     everything = json.dumps(found) + first.output + second.output
     assert TOKEN not in everything
+
+
+def test_box_run_by_docker_is_a_resolved_dependency_that_says_what_its_digest_is(
+    tmp_path, registry, busybox_box, docker_client, new_docker_backend
+):
+    """The local test box was never pulled, so it has no manifest digest: its image ID
+    is recorded and marked as the digest of the image config, not of a manifest."""
+    props = (("repository", f"{registry.host}/acme/boxed"), ("tag", "v1"))
+    build(tmp_path, props, backend=new_docker_backend, box=busybox_box)
+    _, found = buildx_find(RegistrySource(registry.host, "acme/boxed"), "v1")
+    deps = found["provenance"]["predicate"]["buildDefinition"]["resolvedDependencies"]
+    image_id = docker_client.images.get(busybox_box).id
+    assert deps[2:] == [
+        {
+            "uri": f"docker-image://{busybox_box}",
+            "digest": {"sha256": image_id.removeprefix("sha256:")},
+            "annotations": {"digestOf": "image-config"},
+        }
+    ]
+
+
+def test_host_backend_lists_no_box_it_did_not_run(tmp_path, registry):
+    props = (("repository", f"{registry.host}/acme/hostbox"), ("tag", "v1"))
+    build(tmp_path, props, box="golang@sha256:" + "ab" * 32)
+    _, found = buildx_find(RegistrySource(registry.host, "acme/hostbox"), "v1")
+    deps = found["provenance"]["predicate"]["buildDefinition"]["resolvedDependencies"]
+    assert [d.get("name") or d["uri"][:4] for d in deps] == ["git+", "wercker.yml"]
 
 
 def test_provenance_max_carries_the_build_id_and_config_can_turn_both_off(tmp_path, registry):

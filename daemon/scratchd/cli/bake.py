@@ -137,10 +137,10 @@ def _attesting(args: argparse.Namespace, bake):
 
     def bake_and_attest(root, spec, blob_dir, **kwargs):
         import time
-        from pathlib import Path
 
+        sbom = args.sbom or ("spdx" if args.push else "none")
         started = rfc3339(int(time.time()))
-        image = bake(root, spec, blob_dir, **kwargs)
+        image = bake(root, spec, blob_dir, inventory=sbom == "spdx", **kwargs)
         inputs = ProvenanceInputs(
             repository=args.push or "",
             commit=args.revision,
@@ -149,12 +149,9 @@ def _attesting(args: argparse.Namespace, bake):
             started_on=started,
             finished_on=rfc3339(int(time.time())),
         )
-        sbom = args.sbom or ("spdx" if args.push else "none")
         provenance = args.provenance or ("min" if args.push else "none")
         name = args.push or "image"
-        return attest_image(
-            image, inputs, sbom=sbom, provenance=provenance, name=name, root=Path(root)
-        )
+        return attest_image(image, inputs, sbom=sbom, provenance=provenance, name=name)
 
     return bake_and_attest
 

@@ -19,6 +19,10 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--status", action="append", metavar="S", help="only builds with this status (repeatable)"
     )
+    parser.add_argument(
+        "--digest", metavar="D",
+        help="only the builds that pushed this digest (an image index or a platform manifest)",
+    )  # fmt: skip
     parser.add_argument("--limit", type=_positive, default=20, metavar="N", help="default 20")
     parser.add_argument("--json", action="store_true", help="one JSON array of build records")
     parser.set_defaults(handler=run)
@@ -42,7 +46,15 @@ def run(args: argparse.Namespace) -> int:
     config = load(args)
     store = open_store(config)
     try:
-        builds = store.list_builds(repo=args.repo, statuses=args.status, limit=args.limit)
+        if args.digest:
+            builds = [
+                b
+                for b in store.builds_with_digest(args.digest)
+                if (args.repo is None or b.repo == args.repo)
+                and (not args.status or b.status in args.status)
+            ][: args.limit]
+        else:
+            builds = store.list_builds(repo=args.repo, statuses=args.status, limit=args.limit)
     finally:
         store.close()
     engines = _engines_of_builds(config) if config.engines else None

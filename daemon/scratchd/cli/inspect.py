@@ -4,11 +4,19 @@ IMAGE is an OCI layout (``PATH`` or ``PATH:TAG``, when PATH is a
 directory) or a registry reference (``host/repo:tag`` or ``host/repo@sha256:…``).
 Prints a summary of the attached SPDX SBOM and SLSA provenance; ``--json``
 prints the documents themselves. Exit code 1 when the image has neither.
+
+The attestation names no build at the default provenance (it would break
+the reproducible digest), so the build comes from this host's state
+database: every passed build that pushed the image's index or platform
+manifest is listed as ``built by``. Elsewhere (no config, no database)
+that part is left out; with an explicit ``--config`` it must work.
 """
 
 from __future__ import annotations
 
 import argparse
+
+from scratchd.cli.state import add_config_argument
 
 
 def register(subparsers) -> None:
@@ -24,6 +32,7 @@ def register(subparsers) -> None:
         "--insecure-registry", action="append", default=[], metavar="HOST[:PORT]",
         help="allow plain HTTP / unverified TLS for this registry (repeatable)",
     )  # fmt: skip
+    add_config_argument(p)
     p.set_defaults(handler=run)
 
 
@@ -36,17 +45,42 @@ def run(args: argparse.Namespace) -> int:
     found = find(*_source(args))
     if found is None:
         raise ImageError(f"{args.image}: no such image")
+    builds = _builds_of(args, found.digest, found.platform)
     if args.json:
-        doc = {
+        doc: dict[str, object] = {
             "digest": found.digest,
             "manifest": found.platform,
             "sbom": found.sbom,
             "provenance": found.provenance,
         }
+        if builds is not None:
+            doc["builds"] = [b.to_json() for b in builds]
         print(json.dumps(doc, indent=2, sort_keys=True))
     else:
-        print("\n".join(summary(found)))
+        lines = summary(found)
+        for build in builds or ():
+            what = f"{build.repo} {build.branch or build.ref} {build.sha[:12]}, {build.status}"
+            lines.append(f"built by    build {build.id} ({what})")
+        print("\n".join(lines))
     return 0 if found.statements else 1
+
+
+def _builds_of(args: argparse.Namespace, *digests: str) -> list | None:
+    """This host's passed builds that pushed one of ``digests``; None without a state DB."""
+    from scratchd.cli.state import load, open_store
+    from scratchd.errors import ScratchdError
+
+    try:
+        store = open_store(load(args))
+    except ScratchdError:
+        if args.config is not None:
+            raise
+        return None
+    try:
+        found = {b.id: b for d in dict.fromkeys(digests) for b in store.builds_with_digest(d)}
+    finally:
+        store.close()
+    return sorted(found.values(), key=lambda b: b.id, reverse=True)
 
 
 def _source(args: argparse.Namespace) -> tuple:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from scratchd.errors import ImageOptionError
 from scratchd.image.build import canonical_json
@@ -92,12 +91,11 @@ def attest_image(
     provenance: str = "min",
     name: str = "",
     tool: str = "",
-    root: Path | None = None,
 ) -> Image | AttestedImage:
     """``image`` with the attestations asked for, or ``image`` itself when none are.
 
-    ``root``, the directory ``image`` was just baked from, spares the SBOM a
-    second decompression of the layer; without it the layer is read.
+    The SBOM lists what the bake recorded (``bake(..., inventory=True)``);
+    an image baked without that record has its layer read back instead.
     """
     check_sbom_mode(sbom)
     check_mode(provenance)
@@ -105,7 +103,7 @@ def attest_image(
     statements = []
     if sbom == "spdx":
         created = _config(image).get("created") or "1970-01-01T00:00:00Z"
-        doc = spdx_document(image, name=name, created=created, tool=tool or _tool(), root=root)
+        doc = spdx_document(image, name=name, created=created, tool=tool or _tool())
         statements.append(_statement(image, name, PREDICATE_SPDX, doc))
     if provenance != "none":
         doc = predicate(inputs or ProvenanceInputs(), provenance)

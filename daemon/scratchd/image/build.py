@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchd.errors import ImageError, ImageOptionError
+from scratchd.image.inventory import Inventory
 from scratchd.image.layer import LayerResult, write_layer
 from scratchd.image.tree import Limits, check_root
 from scratchd.image.types import Blob, Image
@@ -54,16 +55,20 @@ def bake(
     *,
     gzip_level: int = DEFAULT_GZIP_LEVEL,
     limits: Limits | None = None,
+    inventory: bool = False,
 ) -> Image:
     """Bake ``root``'s files (and nothing else) into an image; layer blob goes to ``blob_dir``.
 
     ``limits`` caps the largest file, the total bytes and the time (none by
     default); the tree's depth is always capped (:data:`~.tree.MAX_DEPTH`).
+    ``inventory``: record each file's checksums in ``Image.files`` while the
+    layer is written, so an SBOM needs no second read (costs hashing time).
     """
     _check_spec(spec, gzip_level)
     root = check_root(Path(root))
     blob_dir = Path(blob_dir)
     blob_dir.mkdir(parents=True, exist_ok=True)
+    files = Inventory() if inventory else None
     layer = write_layer(
         root,
         blob_dir,
@@ -71,6 +76,7 @@ def bake(
         compression=spec.compression,
         level=gzip_level,
         limits=limits,
+        inventory=files,
     )
     config_data = canonical_json(image_config(spec, layer.diff_id))
     config = Blob(
@@ -81,7 +87,8 @@ def bake(
     )
     layer_blob = Blob(Descriptor(_layer_media_type(spec), layer.digest, layer.size), layer.path)
     manifest = canonical_json(_manifest(spec, config.descriptor, layer_blob.descriptor))
-    image = Image(manifest, OCI_MANIFEST if spec.oci else DOCKER_MANIFEST, config, (layer_blob,))
+    media_type = OCI_MANIFEST if spec.oci else DOCKER_MANIFEST
+    image = Image(manifest, media_type, config, (layer_blob,), files.entries() if files else None)
     _log_baked(root, image, layer)
     return image
 

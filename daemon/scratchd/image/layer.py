@@ -33,6 +33,7 @@ from typing import BinaryIO
 from scratchd.errors import ImageError, InfrastructureError, UnsupportedFileError
 from scratchd.image import tree
 from scratchd.image.compress import GzipBlocks, ZstdStream
+from scratchd.image.inventory import FileDigest, Inventory
 
 CHUNK = 1 << 20  # part of the gzip output's identity: changing it changes digests
 _IN_FLIGHT = 6  # blocks being compressed: memory stays around 2 x 6 MiB
@@ -62,14 +63,18 @@ def write_layer(
     compression: str,
     level: int,
     limits: tree.Limits | None = None,
+    inventory: Inventory | None = None,
 ) -> LayerResult:
-    """Stream ``root`` as a layer into ``blob_dir/<hex digest>``, within ``limits``."""
+    """Stream ``root`` as a layer into ``blob_dir/<hex digest>``, within ``limits``.
+
+    ``inventory``, when given, gets every regular file's checksums on the way.
+    """
     fd, tmp = _temp_file(blob_dir)
     try:
         with os.fdopen(fd, "wb") as out:
             sink = _CompressingSink(out, _compressor(compression, level))
             try:
-                _write_tar(root, sink, created, limits or tree.Limits())
+                _write_tar(root, sink, created, limits or tree.Limits(), inventory)
                 digest, diff_id, size = sink.close()
             finally:
                 sink.abort()
@@ -90,12 +95,24 @@ def _temp_file(blob_dir: Path) -> tuple[int, str]:
     return fd, tmp
 
 
-def _write_tar(root: Path, sink: _CompressingSink, created: int, limits: tree.Limits) -> None:
+def _write_tar(
+    root: Path,
+    sink: _CompressingSink,
+    created: int,
+    limits: tree.Limits,
+    inventory: Inventory | None,
+) -> None:
     deadline = limits.deadline()
     for entry in tree.walk(root, limits, deadline):
         sink.write(_header(entry, created))
-        if entry.kind == tree.FILE and entry.size:
-            _copy_file(entry, sink, deadline, limits)  # while the walk holds entry.dir_fd
+        if entry.kind == tree.FILE:
+            digest = FileDigest(entry.size) if inventory is not None else None
+            if entry.size:
+                _copy_file(entry, sink, deadline, limits, digest)  # while the walk holds dir_fd
+            if inventory is not None and digest is not None:
+                inventory.add(entry.name, entry.mode, digest)
+        elif entry.kind == tree.HARDLINK and inventory is not None:
+            inventory.link(entry.name, entry.mode, entry.link)
     sink.write(b"\0" * (2 * tarfile.BLOCKSIZE))  # end-of-archive marker
 
 
@@ -116,6 +133,7 @@ def _copy_file(
     sink: _CompressingSink,
     deadline: float | None = None,
     limits: tree.Limits | None = None,
+    digest: FileDigest | None = None,
 ) -> None:
     """Copy exactly the size the header announced; a file that changes size fails."""
     remaining = entry.size
@@ -130,6 +148,8 @@ def _copy_file(
                 raise ImageError(f"{entry.source}: file shrank while it was being baked")
             remaining -= len(chunk)
             sink.write(chunk)
+            if digest is not None:
+                digest.update(chunk)
     padding = -entry.size % tarfile.BLOCKSIZE
     if padding:
         sink.write(b"\0" * padding)

@@ -18,10 +18,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from scratchd.errors import ImageOptionError
 from scratchd.image.types import JSONDoc
+from scratchd.models import BoxDigest
 
 PREDICATE_SLSA = "https://slsa.dev/provenance/v1"
 BUILD_TYPE = "https://scratchd.invalid/buildtypes/wercker-pipeline/v1"
 MODES = ("none", "min", "max")
+#: What a box's digest is, spelled out in its ``annotations.digestOf`` (see BoxDigest):
+#: a registry manifest, or the image config whose digest is a local image's ID.
+_DIGEST_OF = {"manifest": "manifest", "image-id": "image-config"}
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class ProvenanceInputs:
     commit: str = ""  # full git SHA
     source_uri: str = ""  # remote URL of the repository, if it has one
     wercker_yml_sha256: str = ""  # hex
-    boxes: tuple[tuple[str, str], ...] = ()  # (image name, "sha256:...")
+    boxes: tuple[BoxDigest, ...] = ()  # the box and service images the backend ran
     builder_id: str = ""  # default: this host's name
     build_id: str = ""
     steps: tuple[str, ...] = ()
@@ -88,7 +92,11 @@ def predicate(inputs: ProvenanceInputs, mode: str = "min") -> JSONDoc:
 
 
 def resolved_dependencies(inputs: ProvenanceInputs) -> list[JSONDoc]:
-    """The commit (``gitCommit``), the wercker.yml, and each box image by digest."""
+    """The commit (``gitCommit``), the wercker.yml, and each box image by digest.
+
+    A box's ``annotations.digestOf`` says whether its digest is a registry
+    manifest's (pullable by it) or a local image's config (its image ID).
+    """
     out: list[JSONDoc] = []
     if inputs.commit:
         source: JSONDoc = {"digest": {"gitCommit": inputs.commit}}
@@ -100,10 +108,16 @@ def resolved_dependencies(inputs: ProvenanceInputs) -> list[JSONDoc]:
         out.append(source)
     if inputs.wercker_yml_sha256:
         out.append({"name": "wercker.yml", "digest": {"sha256": inputs.wercker_yml_sha256}})
-    for name, digest in inputs.boxes:
-        algorithm, _, value = digest.partition(":")
+    for box in inputs.boxes:
+        algorithm, _, value = box.digest.partition(":")
         if value:
-            out.append({"uri": f"docker-image://{name}", "digest": {algorithm: value}})
+            out.append(
+                {
+                    "uri": f"docker-image://{box.name}",
+                    "digest": {algorithm: value},
+                    "annotations": {"digestOf": _DIGEST_OF.get(box.of, box.of)},
+                }
+            )
     return out
 
 

@@ -1,11 +1,11 @@
-"""An SPDX 2.3 SBOM of a baked image, read back from its layer.
+"""An SPDX 2.3 SBOM of a baked image: every file and the Go modules in it.
 
-The layer blob is the truth about what is in the image (the tree walk may
-skip or refuse things), so the SBOM streams the layer tar once: every
-regular file's SHA-1 (SPDX makes it mandatory) and SHA-256 and its mode;
-hard links get their target's checksums. ELF files are kept in memory one
-at a time so :mod:`.gobuildinfo` can list the Go modules they were built
-from, as packages with ``pkg:golang`` purls.
+The entries are what the bake recorded while it wrote the layer
+(:mod:`.inventory`: each regular file's SHA-1, which SPDX makes mandatory,
+SHA-256, mode and Go build info; hard links get their target's checksums),
+so they are exactly the layer's bytes and cost no second read. An image
+baked without that record (or elsewhere) is read back from its layer,
+streamed once. Go modules become packages with ``pkg:golang`` purls.
 
 Nothing here reads a clock: ``created`` is the image's own creation time
 and the namespace is derived from the manifest digest, so the same image
@@ -17,95 +17,45 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
-import stat
 import tarfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 from urllib.parse import quote
 
 from scratchd.errors import ImageError
-from scratchd.image.gobuildinfo import BuildInfo, Module, read_build_info
+from scratchd.image.gobuildinfo import BuildInfo, Module
+from scratchd.image.inventory import FileDigest, FileEntry, Inventory
 from scratchd.image.types import Blob, Image, JSONDoc
 
 PREDICATE_SPDX = "https://spdx.dev/Document"
-_ELF_LIMIT = 1 << 30  # larger files are listed, not searched for Go build info
 _NONE = "NOASSERTION"
 
 
-@dataclass(frozen=True)
-class FileEntry:
-    name: str  # "./app"
-    mode: int
-    sha1: str
-    sha256: str
-    go: BuildInfo | None = None
-
-
-def image_files(layer: Blob) -> list[FileEntry]:
-    """The regular files (and hard links) of one layer, in tar order."""
-    entries: dict[str, FileEntry] = {}
+def image_files(layer: Blob) -> tuple[FileEntry, ...]:
+    """The regular files (and hard links) of one layer, sorted by name."""
+    inventory = Inventory()
     try:
         with (
             _decompressed(layer) as stream,
             tarfile.open(fileobj=stream, mode="r|", bufsize=1 << 20) as tar,
         ):
             for member in tar:
-                name = "./" + member.name.lstrip("./")
                 if member.isreg():
-                    entries[name] = _hash_member(name, member, tar.extractfile(member))
-                elif member.islnk() and ("./" + member.linkname.lstrip("./")) in entries:
-                    target = entries["./" + member.linkname.lstrip("./")]
-                    entries[name] = FileEntry(
-                        name, member.mode, target.sha1, target.sha256, target.go
-                    )
+                    digest = _digest(member, tar.extractfile(member))
+                    inventory.add(member.name, member.mode, digest)
+                elif member.islnk():
+                    inventory.link(member.name, member.mode, member.linkname)
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise ImageError(
             f"layer {layer.descriptor.digest}: unreadable for the SBOM: {exc}"
         ) from None
-    return sorted(entries.values(), key=lambda e: e.name)
+    return inventory.entries()
 
 
-def tree_files(root: Path) -> list[FileEntry]:
-    """The same entries read from the directory the image was just baked from.
-
-    Decompressing the layer again costs more than the SBOM is worth right
-    after a bake (bench/push.py case d), and the layer holds exactly the
-    tree's regular files, modes and hard links; symlinks carry no content.
-    """
-    entries: list[FileEntry] = []
-    seen: dict[tuple[int, int], tuple[str, str, BuildInfo | None]] = {}  # (dev, ino)
-    try:
-        for top, dirs, names in os.walk(root):
-            dirs.sort()
-            for name in names:
-                path = Path(top) / name
-                info = path.lstat()
-                if not stat.S_ISREG(info.st_mode):
-                    continue
-                rel = "./" + path.relative_to(root).as_posix()
-                known = seen.get((info.st_dev, info.st_ino))
-                if known is None:
-                    with open(path, "rb") as f:
-                        known = seen[(info.st_dev, info.st_ino)] = _hash_stream(f, info.st_size)
-                sha1, sha256, go = known
-                entries.append(FileEntry(rel, stat.S_IMODE(info.st_mode), sha1, sha256, go))
-    except OSError as exc:
-        raise ImageError(f"{root}: unreadable for the SBOM: {exc.strerror}") from None
-    return sorted(entries, key=lambda e: e.name)
-
-
-def spdx_document(
-    image: Image, *, name: str, created: str, tool: str, root: Path | None = None
-) -> JSONDoc:
-    """The SPDX 2.3 JSON document of ``image`` (as a dict; canonical JSON is the caller's).
-
-    ``root``: the directory ``image`` was baked from, read instead of the layer.
-    """
-    if root is not None:
-        files = tree_files(root)
+def spdx_document(image: Image, *, name: str, created: str, tool: str) -> JSONDoc:
+    """The SPDX 2.3 JSON document of ``image`` (as a dict; canonical JSON is the caller's)."""
+    if image.files is not None:
+        files = list(image.files)
     else:
         files = [f for layer in image.layers for f in image_files(layer)]
     hexdigest = image.digest.removeprefix("sha256:")
@@ -232,28 +182,13 @@ def _rel(element: str, kind: str, related: str) -> dict[str, str]:
     return {"spdxElementId": element, "relationshipType": kind, "relatedSpdxElement": related}
 
 
-def _hash_member(name: str, member: tarfile.TarInfo, source: IO[bytes] | None) -> FileEntry:
+def _digest(member: tarfile.TarInfo, source: IO[bytes] | None) -> FileDigest:
     if source is None:  # extractfile() gives None only for members that are not files
-        raise ImageError(f"{name}: a regular file without content in the layer")
-    sha1, sha256, go = _hash_stream(source, member.size)
-    return FileEntry(name, member.mode, sha1, sha256, go)
-
-
-def _hash_stream(source: IO[bytes], size: int) -> tuple[str, str, BuildInfo | None]:
-    """SHA-1, SHA-256 and (for an ELF file) Go build info of one file's bytes."""
-    sha1, sha256 = hashlib.sha1(), hashlib.sha256()  # noqa: S324 - SPDX requires SHA-1
-    kept: list[bytes] | None = None
-    first = True
+        raise ImageError(f"{member.name}: a regular file without content in the layer")
+    digest = FileDigest(member.size)
     while chunk := source.read(1 << 20):
-        if first and chunk[:4] == b"\x7fELF" and size <= _ELF_LIMIT:
-            kept = []
-        first = False
-        if kept is not None:
-            kept.append(chunk)
-        sha1.update(chunk)
-        sha256.update(chunk)
-    go = read_build_info(b"".join(kept)) if kept else None
-    return sha1.hexdigest(), sha256.hexdigest(), go
+        digest.update(chunk)
+    return digest
 
 
 @contextlib.contextmanager

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from scratchd.image.inventory import FileEntry
 from scratchd.models import Descriptor
 
 #: A parsed JSON document (manifest, index, SBOM, statement): its fields are checked
@@ -42,13 +43,15 @@ class Image:
     """A single-platform image: manifest bytes, config blob, layer blobs.
 
     ``manifest`` holds the exact bytes that are hashed and pushed; never
-    re-serialise them, or the digest changes.
+    re-serialise them, or the digest changes. ``files`` is what the bake
+    recorded of the layer's files when asked to (for the SBOM); None when not.
     """
 
     manifest: bytes
     media_type: str
     config: Blob
     layers: tuple[Blob, ...]
+    files: tuple[FileEntry, ...] | None = field(default=None, compare=False, repr=False)
 
     @property
     def digest(self) -> str:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -31,39 +31,17 @@ from scratchd.errors import RegistryError
 from scratchd.image.attest import AttestedImage
 from scratchd.image.types import Blob, Image, JSONDoc
 from scratchd.models import PUSH_OUTCOMES, ImageRef, PushFigures
+from scratchd.registry.attaching import AttestationPush, ReferrersMemory
 from scratchd.registry.auth import Authenticator, TokenCache
+from scratchd.registry.counts import Counts, merge, tally
 from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.http import HttpClient, Response
 from scratchd.registry.reference import validate_tag
-from scratchd.registry.referrers import (
-    read_fallback_tag,
-    referrer_descriptor,
-    write_fallback_tag,
-)
 from scratchd.registry.retry import RetryPolicy
 from scratchd.registry.transport import Transport
 from scratchd.registry.upload import BlobUploader, Progress, ProgressEvent, PushAborted, Target
 
 log = logging.getLogger(__name__)
-
-#: Per outcome ("uploaded", "existed", "mounted"): (blobs, bytes).
-Counts = dict[str, tuple[int, int]]
-#: What the attestation's side of a push found: the ``OCI-Subject`` its manifest PUT
-#: was answered with, the fallback tag's current index (None: 404 or not read), counts.
-Early = tuple[str, bytes | None, Counts]
-
-
-def _tally(outcomes: Iterable[tuple[str, int]]) -> Counts:
-    """(outcome, size) per blob -> (blobs, bytes) per outcome."""
-    counts = {o: (0, 0) for o in PUSH_OUTCOMES}
-    for outcome, size in outcomes:
-        n, total = counts[outcome]
-        counts[outcome] = (n + 1, total + size)
-    return counts
-
-
-def _merge(a: Counts, b: Counts) -> Counts:
-    return {o: (a[o][0] + b[o][0], a[o][1] + b[o][1]) for o in PUSH_OUTCOMES}
 
 
 @dataclass(frozen=True)
@@ -157,6 +135,7 @@ class RegistryClient:
         chunk_size: int = 64 << 20,
         memory: BlobMemory | None = None,
         tokens: TokenCache | None = None,
+        referrers: ReferrersMemory | None = None,
     ) -> None:
         self._http = http or HttpClient()
         self._tokens = tokens or TokenCache()
@@ -176,15 +155,17 @@ class RegistryClient:
         self._parallel = max(1, parallel)
         self._chunking = (chunk_threshold, chunk_size)
         self._memory = memory or BlobMemory()
+        self._referrers = referrers or ReferrersMemory()
 
     def with_credentials(
         self, credentials: CredentialStore, *, insecure: Iterable[str] | None = None
     ) -> RegistryClient:
         """A client for one push with these credentials, sharing this one's state.
 
-        Connections, the blob memory (cross-repository mounts) and cached
-        tokens carry over from push to push; credentials and the insecure
-        hosts are the caller's, as of now.
+        Connections, the blob memory (cross-repository mounts), which
+        registries have the referrers API and cached tokens carry over from
+        push to push; credentials and the insecure hosts are the caller's, as
+        of now.
         """
         return RegistryClient(
             credentials,
@@ -198,6 +179,7 @@ class RegistryClient:
             chunk_size=self._chunking[1],
             memory=self._memory,
             tokens=self._tokens,
+            referrers=self._referrers,
         )
 
     def push(
@@ -219,16 +201,19 @@ class RegistryClient:
         target = Target(ref.registry, base, ref.repository)
         self._auth.want(ref.registry, ref.repository, [f"repository:{ref.repository}:pull,push"])
         plain = image.image if isinstance(image, AttestedImage) else image
-        with ThreadPoolExecutor(max(3, len(tags) + 1)) as side:
-            early = self._start_attestation(side, target, image)
+        with ThreadPoolExecutor(len(tags) + 3) as side:
+            attaching = AttestationPush(side, self._transport, self._retry, self._referrers)
+            if isinstance(image, AttestedImage):
+                attaching.start(target, image, self._push_small, self._put_manifest)
             counts = self._push_blobs(target, plain.blobs(), dict(mount_from or {}))
-            finish_referrers = self._push_children(side, target, image, early)
+            if isinstance(image, AttestedImage):  # an index may name only manifests already in
+                self._put_manifest(target, image.image, image.image.digest)
+                attaching.manifest_pushed()
             puts = [side.submit(self._put_manifest, target, image, tag) for tag in tags]
             for put in puts:
                 put.result()
-            referrers = finish_referrers()
-        if early is not None:
-            counts = _merge(counts, early.result()[2])
+            referrers, attested = attaching.finish()
+        counts = merge(counts, attested)
         platform = plain.digest if referrers else ""
         seconds = time.monotonic() - started
         result = PushResult(
@@ -302,7 +287,10 @@ class RegistryClient:
                     future.cancel()
                 wait(pending)
                 raise _first_error(failed)
-        return _tally(f.result() for f in futures)
+        return tally(f.result() for f in futures)
+
+    def _push_small(self, target: Target, blobs: Sequence[Blob], small: Collection[str]) -> Counts:
+        return self._push_blobs(target, blobs, {}, small)
 
     def _push_blob(
         self,
@@ -353,60 +341,6 @@ class RegistryClient:
             uploader.upload(target, blob, urljoin(response.url, location) if location else None)
         self._remember(target, digest)
         return "uploaded", blob.descriptor.size
-
-    def _start_attestation(
-        self, side: ThreadPoolExecutor, target: Target, image: Image | AttestedImage
-    ) -> Future[Early] | None:
-        """Attestation blobs, its manifest and the fallback tag's read, beside the layers.
-
-        None of them needs the image's blobs (registries accept a ``subject``
-        that is not there yet), so they overlap the layer upload instead of
-        queueing after it.
-        """
-        if not isinstance(image, AttestedImage):
-            return None
-        attestation = image.attestation
-
-        def run() -> Early:
-            small = {b.descriptor.digest for b in attestation.blobs()}
-            counts = self._push_blobs(target, attestation.blobs(), {}, small)
-            subject = self._put_manifest(target, attestation, attestation.digest)
-            if subject == image.image.digest:
-                return subject, None, counts
-            current = read_fallback_tag(self._transport, self._retry, target, image.image.digest)
-            return subject, current, counts
-
-        return side.submit(run)
-
-    def _push_children(
-        self,
-        side: ThreadPoolExecutor,
-        target: Target,
-        image: Image | AttestedImage,
-        early: Future[Early] | None,
-    ) -> Callable[[], str]:
-        """The platform manifest by digest (before the index names it); referrers finisher.
-
-        A registry with the referrers API answered the attestation's PUT with
-        ``OCI-Subject``; for any other the fallback tag is updated, as OCI
-        distribution 1.1 asks of clients, beside the index PUT. The returned
-        function waits for that and says which way it went ("" for a plain image).
-        """
-        if early is None or not isinstance(image, AttestedImage):
-            return lambda: ""
-        platform = image.image.digest
-        self._put_manifest(target, image.image, platform)
-        subject, current, _ = early.result()
-        if subject == platform:
-            return lambda: "referrers API"
-        attestation = image.attestation
-        descriptor = referrer_descriptor(
-            attestation.manifest, attestation.media_type, attestation.digest
-        )
-        fallback = side.submit(
-            write_fallback_tag, self._transport, self._retry, target, platform, current, descriptor
-        )
-        return lambda: f"tag {fallback.result()}"
 
     def _put_manifest(self, target: Target, image: Image | AttestedImage, tag: str) -> str:
         """PUT ``image``'s manifest under ``tag`` (or its digest); returns ``OCI-Subject``."""

@@ -4,6 +4,7 @@ Lifecycle, per pipeline run (compare woodpecker's backend engine)::
 
     backend.setup(job)          # create container / network / dirs; may raise BackendError
     backend.service_env()       # optional: variables every step gets (services' links)
+    backend.box_images()        # after setup: the images the run uses, by digest (provenance)
     backend.run(command, ...)   # once per step, in order, state carries between steps
     backend.collect()           # optional: copy output/report back (engines on other hosts)
     backend.teardown()          # always called; idempotent; safe after a failed setup
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from scratchd.models import BoxDigest
 from scratchd.pipeline.buildplan import Box
 
 #: ``on_line(stream, text)``; stream is "stdout" or "stderr", text has no newline.
@@ -88,6 +90,10 @@ class Backend(Protocol):
 
     def env_paths(self) -> Mapping[str, str]:
         """WERCKER_*_DIR values as seen *inside* the backend (container paths)."""
+        ...
+
+    def box_images(self) -> tuple[BoxDigest, ...]:
+        """The box and service images this run uses, as resolved by setup; () for none."""
         ...
 
     def run(self, command: StepCommand, on_line: LineSink, cancel: threading.Event) -> int: ...

@@ -213,7 +213,11 @@ class BuildRun:
         result = StepResult(pipeline, step.name, status, duration, after, code, message)
         if outcome is not None:
             result = replace(
-                result, digest=outcome.digest, images=outcome.images, pushes=outcome.pushes
+                result,
+                digest=outcome.digest,
+                images=outcome.images,
+                pushes=outcome.pushes,
+                platform=outcome.platform,
             )
         self.steps.append(result)
         tail = f": {message}" if message else ""

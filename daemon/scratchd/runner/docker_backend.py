@@ -39,6 +39,7 @@ import docker.errors
 import requests
 
 from scratchd.errors import BackendError, PipelineError
+from scratchd.models import BoxDigest
 from scratchd.redact import Redactor
 from scratchd.runner.backend import LineSink, PipelineJob, StepCommand
 from scratchd.runner.docker_images import ensure_image
@@ -105,6 +106,7 @@ class DockerBackend:
         self._container: str | None = None
         self._shell: list[str] = list(_BASH_OR_SH)
         self._service_env: dict[str, str] = {}
+        self._boxes: list[BoxDigest] = []
         self._count = 0
 
     # -- the Backend protocol ----------------------------------------------
@@ -131,6 +133,10 @@ class DockerBackend:
             self._start_service(service, base, labels)
         self._start_pipeline_container(job, base, labels)
         log.info("pipeline container %s ready", base, extra=self._fields())
+
+    def box_images(self) -> tuple[BoxDigest, ...]:
+        """The box, then each service, as the engine resolved them during setup."""
+        return tuple(self._boxes)
 
     def env_paths(self) -> Mapping[str, str]:
         """Container paths: the directories as a step inside the box sees them."""
@@ -231,7 +237,8 @@ class DockerBackend:
 
     def _start_service(self, box, base: str, labels: dict) -> None:
         alias = service_alias(box)
-        image = ensure_image(self._api, box, self._redactor)
+        image, digest = ensure_image(self._api, box, self._redactor)
+        self._boxes.append(digest)
         name = f"{base}-{_slug(alias)}"
         with self._engine(f"start service {alias!r}"):
             cid = self._api.create_container(
@@ -257,7 +264,8 @@ class DockerBackend:
 
     def _start_pipeline_container(self, job: PipelineJob, base: str, labels: dict) -> None:
         assert job.box is not None
-        image = ensure_image(self._api, job.box, self._redactor)
+        image, digest = ensure_image(self._api, job.box, self._redactor)
+        self._boxes.insert(0, digest)  # the pipeline's box first, then its services
         self._shell = command_args(job.box.cmd) or list(_BASH_OR_SH)
         with self._engine("start pipeline container"):
             cid = self._api.create_container(

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from scratchd.errors import BackendError
+from scratchd.models import BoxDigest
 from scratchd.runner import reaper
 from scratchd.runner.backend import LineSink, PipelineJob, StepCommand
 from scratchd.runner.process import terminate_group
@@ -115,6 +116,10 @@ class HostBackend:
         except OSError as exc:
             raise BackendError(f"cannot prepare pipeline directories: {exc}") from exc
         self._job = job
+
+    def box_images(self) -> tuple[BoxDigest, ...]:
+        """None: steps run on the host itself, whatever box the pipeline names."""
+        return ()
 
     def env_paths(self) -> Mapping[str, str]:
         """The real host paths: on the host, the step sees what the daemon sees."""

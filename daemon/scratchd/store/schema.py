@@ -137,6 +137,21 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE pushes ADD COLUMN repository TEXT NOT NULL DEFAULT ''
     """,
+    # 6: every digest a passed build pushed, by digest, so an image names its build
+    # (``scratchd builds --digest``) while the attestation itself stays reproducible:
+    # ``image`` is what the tags point at (an index or a manifest), ``platform`` the
+    # platform manifest inside an index. Pruning a build deletes its rows.
+    """
+    CREATE TABLE image_digests (
+        digest TEXT NOT NULL,
+        build_id INTEGER NOT NULL,
+        kind TEXT NOT NULL
+    );
+    CREATE INDEX image_digests_by_digest ON image_digests (digest);
+    CREATE INDEX image_digests_by_build ON image_digests (build_id);
+    INSERT INTO image_digests (digest, build_id, kind)
+    SELECT j.value, b.id, 'image' FROM builds b, json_each(b.images) j WHERE b.status = 'passed'
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -176,16 +176,21 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
         now: float | None = None,
         *,
         tags: Sequence[str] = (),
+        platforms: Sequence[str] = (),
     ) -> bool:
         """The only way to ``passed``: from ``running`` and nowhere else.
 
-        ``images`` are the digests, ``tags`` the references they went to (repo:tag).
+        ``images`` are the digests, ``tags`` the references they went to (repo:tag),
+        ``platforms`` the platform manifests inside pushed indexes; every digest is
+        indexed for :meth:`builds_with_digest`, in the same transaction.
         """
+        digests = [(d, "image") for d in images] + [(d, "platform") for d in platforms]
         return self._finish(
             build_id,
             BuildStatus.PASSED,
             (R,),
             now,
+            digests=digests,
             images=json.dumps(list(images)),
             tags=json.dumps(list(tags)),
         )
@@ -208,8 +213,9 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
         self, build_id: int, message: str | None = None, now: float | None = None
     ) -> bool:
         """Queued or running → cancelled; ``message=None`` keeps the cancel request's reason."""
-        extra = {} if message is None else {"message": message}
-        return self._finish(build_id, BuildStatus.CANCELLED, (Q, R), now, **extra)
+        if message is None:
+            return self._finish(build_id, BuildStatus.CANCELLED, (Q, R), now)
+        return self._finish(build_id, BuildStatus.CANCELLED, (Q, R), now, message=message)
 
     def mark_interrupted(
         self, build_id: int, message: str = "interrupted", now: float | None = None
@@ -233,6 +239,7 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
         status: BuildStatus,
         allowed: Sequence[str],
         now: float | None,
+        digests: Sequence[tuple[str, str]] = (),
         **columns: object,
     ) -> bool:
         now = time.time() if now is None else now
@@ -248,6 +255,11 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
             )
             if cur.rowcount == 1 and status.finished:
                 outbox.finished(conn, [build_id], now)
+            if cur.rowcount == 1 and digests:
+                conn.executemany(
+                    "INSERT INTO image_digests (digest, build_id, kind) VALUES (?, ?, ?)",
+                    [(digest, build_id, kind) for digest, kind in digests],
+                )
         return cur.rowcount == 1
 
     def set_paths(
@@ -381,6 +393,11 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
             rows = conn.execute(f"SELECT * FROM builds {where}", (repo, *FINISHED, batch, keep))  # noqa: S608
             doomed = [BuildRecord.from_row(r) for r in rows.fetchall()]
             conn.executemany("DELETE FROM builds WHERE id=?", [(b.id,) for b in doomed])
+            ids = [b.id for b in doomed]  # their digests go with them
+            conn.execute(
+                f"DELETE FROM image_digests WHERE build_id IN ({','.join('?' * len(ids))})",  # noqa: S608
+                ids,
+            )
         return doomed
 
     # -- reading --------------------------------------------------------------
@@ -412,6 +429,17 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
             sql += " LIMIT ?"
             params.append(limit)
         return self._builds(sql, params)
+
+    def builds_with_digest(self, digest: str) -> list[BuildRecord]:
+        """The passed builds that pushed ``digest`` (an index or a platform manifest), newest first.
+
+        A reproducible image has the same digest for every build of its commit,
+        so there may be several; each one made exactly these bytes.
+        """
+        return self._builds(
+            "WHERE id IN (SELECT build_id FROM image_digests WHERE digest=?) ORDER BY id DESC",
+            (digest,),
+        )
 
     def count_queued(self) -> int:
         """How many builds wait (the status line): a count off the index, no rows loaded."""

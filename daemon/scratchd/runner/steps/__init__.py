@@ -104,6 +104,7 @@ class StepOutcome:
     digest: str = ""
     images: tuple[str, ...] = ()  # references pushed or stored, for the summary
     pushes: tuple[PushFigures, ...] = ()  # what each registry push moved (for /metrics)
+    platform: str = ""  # the platform manifest when ``digest`` is an (attested) index
     #: Variables the step exports to the steps after it (wercker ran all steps of a
     #: pipeline in one shell, so a step's ``export`` reached the next ones).
     env: Mapping[str, str] = field(default_factory=dict)

@@ -5,14 +5,13 @@ The one entry point, :func:`attest_step_image`, is what
 facts that are not secret go in: the configured repository name, the
 branch, the pipeline, the commit, the remote URL *without* its userinfo
 (a token in ``https://user:token@host/...`` must never reach an image),
-the wercker.yml digest, pinned box digests, the build id. No environment
-value and no step option is read.
+the wercker.yml digest, the digests of the box images the backend ran,
+the build id. No environment value and no step option is read.
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from scratchd.image.attest import AttestedImage, attest_image
 from scratchd.image.build import rfc3339
@@ -21,15 +20,19 @@ from scratchd.image.types import Image
 from scratchd.runner.steps import StepContext
 
 
-def attest_step_image(
-    ctx: StepContext, image: Image, name: str = "", root: Path | None = None
-) -> Image | AttestedImage:
-    """``image`` (baked from ``root``) with the SBOM and provenance the config asks for."""
+def wants_inventory(ctx: StepContext) -> bool:
+    """Whether the bake should record its files for the SBOM (``bake(inventory=...)``)."""
+    return ctx.publishing.attest.sbom == "spdx"
+
+
+def attest_step_image(ctx: StepContext, image: Image, name: str = "") -> Image | AttestedImage:
+    """``image`` with the SBOM and provenance the config asks for.
+
+    The SBOM lists what the bake recorded of the files as it wrote the layer,
+    never the directory again: a step's processes may still change the tree.
+    """
     settings = ctx.publishing.attest
     inputs = step_inputs(ctx, settings.builder_id)
-    # ``root`` is deliberately not handed on: a step's processes may still change
-    # the tree after the bake, so the daemon's SBOM is read from the layer itself
-    # (what the image holds), not from the directory again.
     attested = attest_image(
         image,
         inputs,
@@ -53,19 +56,8 @@ def step_inputs(ctx: StepContext, builder_id: str = "") -> ProvenanceInputs:
         commit=commit.sha,
         source_uri=without_userinfo(commit.remote_url),
         wercker_yml_sha256=ctx.pipeline_file_sha256,
-        boxes=_pinned_boxes(ctx),
+        boxes=ctx.backend.box_images(),  # what ran: none on the host backend
         builder_id=builder_id,
         build_id=ctx.output.build_id,
         finished_on=rfc3339(int(time.time())),
     )
-
-
-def _pinned_boxes(ctx: StepContext) -> tuple[tuple[str, str], ...]:
-    """Boxes named by digest (``golang@sha256:…``); a bare tag's digest is not known here."""
-    boxes = [ctx.job.box, *ctx.job.services] if ctx.job.box else list(ctx.job.services)
-    out: list[tuple[str, str]] = []
-    for box in boxes:
-        name, _, digest = box.id.partition("@")
-        if digest.startswith("sha256:"):
-            out.append((name, digest))
-    return tuple(out)

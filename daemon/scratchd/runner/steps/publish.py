@@ -63,11 +63,13 @@ def push_image(ctx: StepContext, image, target: Target) -> StepOutcome:
     ctx.log(f"pushing {target.name} tags {', '.join(target.tags)}")
     result = client.push(image, target.ref, target.tags)
     digest = result.digest or image.digest
-    ctx.log(f"pushed {target.name}@{digest}")
+    platform = result.platform_digest
+    ctx.log(f"pushed {target.name}@{digest}" + (f" (platform {platform})" if platform else ""))
     return StepOutcome(
         digest=digest,
         images=tuple(f"{target.name}:{t}" for t in target.tags),
         pushes=(result.figures(),),
+        platform=platform,
     )
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from scratchd.errors import PipelineError
 from scratchd.models import ImageSpec
 from scratchd.runner.steps import StepContext, StepOutcome
-from scratchd.runner.steps.attestations import attest_step_image
+from scratchd.runner.steps.attestations import attest_step_image, wants_inventory
 from scratchd.runner.steps.publish import push_image, target_for
 
 #: Options this step understands (the parser lints the same list).
@@ -55,9 +55,10 @@ def run(ctx: StepContext) -> StepOutcome:
     blob_dir = ctx.job.dirs.pipeline / "blobs" / ctx.step_id
     blob_dir.mkdir(parents=True, exist_ok=True)
     ctx.log(f"baking {root} into a scratch image")
-    baked = bake(root, spec, blob_dir, limits=ctx.publishing.bake_limits)
+    limits = ctx.publishing.bake_limits
+    baked = bake(root, spec, blob_dir, limits=limits, inventory=wants_inventory(ctx))
     ctx.log(f"image {baked.digest}")
-    image = attest_step_image(ctx, baked, target.name if target else "", root)
+    image = attest_step_image(ctx, baked, target.name if target else "")
     if target is not None:
         return push_image(ctx, image, target)
     store = ctx.publishing.image_store
