@@ -34,12 +34,11 @@ from __future__ import annotations
 import argparse
 import logging
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from scale_history import history_rows, seed_rows
+from scale_history import cli_ms, history_rows, seed_rows
 from scale_support import (
     ROOT,
     DaemonProc,
@@ -105,7 +104,7 @@ def stillness_rows(work: Path, repos: list[Path], old: Path | None, seconds: flo
     return rows
 
 
-def thousand_rows(work: Path, repos: list[Path], samples: int) -> list:
+def thousand_rows(work: Path, repos: list[Path], samples: int, old: Path | None) -> list:
     rows = []
     daemon = run_daemon(work, "thousand", repos)
     ready = daemon.start()
@@ -119,18 +118,34 @@ def thousand_rows(work: Path, repos: list[Path], samples: int) -> list:
             ("threads", daemon.status_field("Threads"), "", ""),
             ("inotify instances / watches", f"{instances} / {watches}", "≤ 128 / 8192", ""),
         ]
-        t0 = time.monotonic()
-        subprocess.run(
-            [sys.executable, "-m", "scratchd", "check-config", "--config", str(daemon.config)],
-            capture_output=True,
-            check=True,
-        )
-        rows.append(("check-config", f"{(time.monotonic() - t0) * MS:.0f} ms", "< 2 s", ""))
+        for label, code in (("", None), (", before", old)):
+            if label and code is None:
+                continue
+            took = cli_ms(daemon.config, "check-config", code=code, reps=3, ok=(0, 1))
+            target = "before" if label else "< 2 s"
+            note = f"median of 3, range {took[1]:.0f}-{took[2]:.0f} ms"
+            rows.append((f"check-config{label}", f"{took[0]:.0f} ms", target, note))
         rows += load_rows(daemon, repos, samples)
         rows += reload_rows(work, daemon, repos)
     finally:
         daemon.stop()
+    if old is not None:
+        rows += footprint_before(work, repos, old)
     return rows
+
+
+def footprint_before(work: Path, repos: list[Path], old: Path) -> list:
+    """RSS and threads of the code before this change over the same repositories."""
+    daemon = run_daemon(work, "thousand-before", repos, old)
+    daemon.start()
+    try:
+        daemon.wait_quiet()
+        return [
+            (f"RSS, {len(repos)} repos, before", f"{daemon.rss_mb():.1f} MB", "before", ""),
+            ("threads, before", daemon.status_field("Threads"), "before", ""),
+        ]
+    finally:
+        daemon.stop()
 
 
 def load_rows(daemon: DaemonProc, repos: list[Path], samples: int) -> list:
@@ -194,7 +209,7 @@ def main() -> None:
         old = baseline_code(work, rev) if rev else None
         sections = {
             "stillness": lambda: stillness_rows(work, repos, old, idle_s),
-            "thousand": lambda: thousand_rows(work, repos, samples),
+            "thousand": lambda: thousand_rows(work, repos, samples, old),
             "history": lambda: history_rows(work, history, old),
             "seed": lambda: seed_rows(work, samples=3 if args.quick else 10),
         }
