@@ -17,7 +17,9 @@ never a build). The status row is written when the status text changes,
 not on a timer: an idle daemon writes nothing to its state directory.
 
 - SIGHUP: reload the config. Invalid → one log line, the old config stays.
-  Repositories are added, removed or changed; running builds carry on.
+  Repositories are added, removed or changed; running builds carry on. The
+  file is read and validated on a thread of its own (1,000 repositories
+  take a while); the loop only applies the result, so builds keep starting.
 - SIGTERM/SIGINT: stop claiming, let running builds finish for
   ``shutdown_grace``, then cancel them: they are recorded ``interrupted``
   and queued again at the next start. Exit status 0.
@@ -26,6 +28,7 @@ not on a timer: an idle daemon writes nothing to its state directory.
 from __future__ import annotations
 
 import logging
+import queue
 import signal
 import threading
 import time
@@ -89,6 +92,8 @@ class Service:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self._reader: threading.Thread | None = None  # reading the file for a reload
+        self._read: queue.SimpleQueue[Config | None] = queue.SimpleQueue()  # what it read
         self._started_at = clock()
         self._paused = False  # the disk is full: no build starts
         self._pending = 0  # build outcomes the database refused, kept to be written
@@ -138,9 +143,10 @@ class Service:
         while not self._stop.is_set():
             woken = self._wake.is_set()
             self._wake.clear()
-            if self._reload.is_set():
-                self._reload.clear()
-                self.reload()
+            if self._reload.is_set() and self._reader is None:
+                self._reload.clear()  # a SIGHUP during a read stays set: read again after
+                self._start_reading()
+            if self._apply_read():
                 woken, last_status = True, None  # the repositories may have changed
             troubled = self._troubled()  # as the last pass left it
             version = self._store.data_version()
@@ -288,17 +294,55 @@ class Service:
     # -- reload --------------------------------------------------------------------
 
     def reload(self) -> bool:
-        """Read the config file again; keep the old one if the new one is invalid."""
-        from scratchd.config import repo_changes
-
+        """Read the config file again and apply it; keep the old one if the new one is invalid."""
         self._notify("reloading")
-        old = self._config
-        try:
-            new = self._loader(old.path)
-        except ScratchdError as exc:
-            log.error("reload rejected, keeping the running config: %s", exc)
+        new = self._read_config()
+        if new is None:
             self._notify("ready", self._status_text())
             return False
+        self._apply(new)
+        return True
+
+    def _start_reading(self) -> None:
+        """Read and validate the file on a thread; :meth:`_apply_read` takes the result."""
+        self._notify("reloading")
+
+        def read() -> None:
+            try:
+                self._read.put(self._read_config())
+            finally:
+                self._wake.set()
+
+        self._reader = threading.Thread(target=read, name="scratchd-reload", daemon=True)
+        self._reader.start()
+
+    def _apply_read(self) -> bool:
+        """Apply what the reading thread read, if it is done; whether anything changed."""
+        if self._reader is None or self._read.empty():
+            return False
+        new = self._read.get()
+        self._reader.join()
+        self._reader = None
+        if new is None:
+            self._notify("ready", self._status_text())
+            if self._reload.is_set():
+                self._wake.set()  # another SIGHUP came meanwhile
+            return False
+        self._apply(new)
+        return True
+
+    def _read_config(self) -> Config | None:
+        try:
+            return self._loader(self._config.path)
+        except ScratchdError as exc:
+            log.error("reload rejected, keeping the running config: %s", exc)
+            return None
+
+    def _apply(self, new: Config) -> None:
+        """Swap in ``new``: policy, watched repositories, the poll (the loop's thread)."""
+        from scratchd.config import repo_changes
+
+        old = self._config
         if new.daemon.state_dir != old.daemon.state_dir:
             log.error("state_dir changes need a restart; still using %s", old.daemon.state_dir)
             new = replace(new, daemon=replace(new.daemon, state_dir=old.daemon.state_dir))
@@ -322,7 +366,6 @@ class Service:
         log.warning("config reloaded from %s: %d repositories", new.path, len(new.repos))
         self._notify("ready", self._status_text())
         self._wake.set()
-        return True
 
     # -- the watcher's sink (scanner thread) -----------------------------------------
 
