@@ -101,6 +101,7 @@ class Service:
             log, "cannot write the state database", "the state database can be written again"
         )
         self._unplaceable: set[str] = set()  # logged once each
+        self._placeable_in: tuple[Config, frozenset[str]] | None = None  # per dispatch, cached
         self._listeners: list[Callable[[], None]] = []  # told when builds may have changed
         self._watcher = make_watcher(self)
         self._pool = make_pool(lambda: self._config, self._wake.set)
@@ -252,9 +253,16 @@ class Service:
             )
             return
         self._pool.disk_full.cleared()  # said before the first build starts again
-        repos = [r.name for r in self._config.repos if self._placeable(r)]
-        for job in self._scheduler.next_jobs(repos):
+        for job in self._scheduler.next_jobs(self._placeable_repos()):
             self._pool.start(job)
+
+    def _placeable_repos(self) -> frozenset[str]:
+        """Names of the repositories some engine can build, worked out once per config."""
+        config = self._config
+        if self._placeable_in is None or self._placeable_in[0] is not config:
+            names = frozenset(r.name for r in config.repos if self._placeable(r))
+            self._placeable_in = (config, names)
+        return self._placeable_in[1]
 
     def _placeable(self, repo) -> bool:
         why = unplaceable(tuple(repo.labels), self._config.engines)
