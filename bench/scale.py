@@ -123,7 +123,7 @@ def thousand_rows(work: Path, repos: list[Path], samples: int, old: Path | None)
                 continue
             took = cli_ms(daemon.config, "check-config", code=code, reps=3, ok=(0, 1))
             target = "before" if label else "< 2 s"
-            note = f"median of 3, range {took[1]:.0f}-{took[2]:.0f} ms"
+            note = f"median of 3, range {took[1]:.0f}-{took[2]:.0f} ms, CPU {took[3]:.0f} ms"
             rows.append((f"check-config{label}", f"{took[0]:.0f} ms", target, note))
         rows += load_rows(daemon, repos, samples)
         rows += reload_rows(work, daemon, repos)

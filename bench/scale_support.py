@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -70,13 +69,13 @@ def child_env(code: Path | None = None) -> dict[str, str]:
 
     An installed scratchd has its ``.pyc`` files; a shell or CI runner that sets
     ``PYTHONDONTWRITEBYTECODE`` would make every child compile every module
-    from source, which is start-up time no user pays. The cache goes to a
-    directory of its own (``PYTHONPYCACHEPREFIX``), never into the checkout.
+    from source, which is start-up time no user pays. So children write their
+    ``__pycache__`` (git ignores it) like an installed package has it.
     """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONPYCACHEPREFIX", None)
     env.pop("NOTIFY_SOCKET", None)
-    env["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(), "scratchd-bench-pycache")
     if code is not None:
         env["PYTHONPATH"] = str(code)
     return env
