@@ -34,7 +34,8 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._writer = threading.Lock()  # this process's writers, one at a time (see above)
+        # Re-entrant: a nested write still fails in SQLite as before, it never deadlocks here.
+        self._writer = threading.RLock()  # this process's writers, one at a time (see above)
         if not create and not self.path.exists():
             raise StoreError(f"no state database at {self.path} (has the daemon run yet?)")
         if create:
