@@ -64,6 +64,23 @@ def commit(repo: Path) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
+def child_env(code: Path | None = None) -> dict[str, str]:
+    """Environment for a ``scratchd`` child: ``code`` first on the path, bytecode cached.
+
+    An installed scratchd has its ``.pyc`` files; a shell or CI runner that sets
+    ``PYTHONDONTWRITEBYTECODE`` would make every child compile every module
+    from source, which is start-up time no user pays. So children write their
+    ``__pycache__`` (git ignores it) like an installed package has it.
+    """
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    env.pop("NOTIFY_SOCKET", None)
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+    return env
+
+
 def baseline_code(root: Path, rev: str) -> Path | None:
     """The ``daemon/`` source tree of ``rev`` (the code before this change), or None."""
     target = root / f"code-{rev[:12]}"
@@ -124,11 +141,7 @@ class DaemonProc:
         store.close()
 
     def env(self) -> dict[str, str]:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("NOTIFY_SOCKET", None)
-        if self.code is not None:
-            env["PYTHONPATH"] = str(self.code)
-        return env
+        return child_env(self.code)
 
     def start(self, timeout: float = 120) -> float:
         """Start; returns seconds until the daemon's status row names it (READY)."""

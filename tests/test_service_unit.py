@@ -176,6 +176,33 @@ def test_sighup_reloads_repos_policy_and_poll_interval(tmp_path):
     assert ("reloading",) in rig.names("notify")
 
 
+def test_builds_start_while_a_reload_reads_the_config(tmp_path):
+    """Reading 1,000 repositories' config takes a while; the loop must not wait for it."""
+    rig = Rig(tmp_path, "app")
+    reading, finish = threading.Event(), threading.Event()
+    new = config(tmp_path, "app", "new")
+
+    def slow_load(path):
+        reading.set()
+        assert finish.wait(WAIT)
+        return new
+
+    rig.service._loader = slow_load
+    with rig.running():
+        rig.service.request_reload()
+        assert reading.wait(WAIT)
+        commit = Commit("app", "refs/heads/main", SHA)
+        update = RefUpdate("app", "refs/heads/main", "0" * 40, SHA, (commit,))
+        rig.watcher.sink.refs_changed("app", [update], Trigger.PUSH)
+        assert rig.pool.started.wait(WAIT)  # started while the file is still being read
+        assert rig.service.config is rig.config
+        finish.set()
+        wait_for(lambda: rig.service.config is new)
+        [started] = rig.pool.running()
+        rig.pool.end(started.id)
+    assert rig.watcher.specs == ["app", "new"]
+
+
 def test_an_invalid_reload_keeps_the_running_config(tmp_path):
     rig = Rig(tmp_path, "app")
     rig.loads.append(ConfigError("scratchd.toml: line 3: bad"))

@@ -32,3 +32,22 @@ def ref_matches(ref: str, branches: Iterable[str], tags: Iterable[str] = ()) -> 
     else:
         return False
     return any(glob_match(p, short) for p in patterns)
+
+
+_FORBIDDEN = frozenset(" ~^:?*[\\\x7f") | {chr(c) for c in range(32)}
+
+
+def valid_ref_name(name: str) -> bool:
+    """Whether ``name`` (``refs/heads/x``) is a valid git ref name: git check-ref-format's rules.
+
+    Pure Python rather than ``pygit2.reference_is_valid_name``: the config
+    checks every glob of every repository, and importing pygit2 for that cost
+    more than the rest of ``scratchd builds`` (tests hold the two to agree).
+    """
+    if not name or name == "@" or ".." in name or "@{" in name or name.endswith("."):
+        return False
+    if not _FORBIDDEN.isdisjoint(name):
+        return False
+    return all(
+        part and not part.startswith(".") and not part.endswith(".lock") for part in name.split("/")
+    )

@@ -17,7 +17,9 @@ never a build). The status row is written when the status text changes,
 not on a timer: an idle daemon writes nothing to its state directory.
 
 - SIGHUP: reload the config. Invalid → one log line, the old config stays.
-  Repositories are added, removed or changed; running builds carry on.
+  Repositories are added, removed or changed; running builds carry on. The
+  file is read and validated on a thread of its own (1,000 repositories
+  take a while); the loop only applies the result, so builds keep starting.
   Listeners (:meth:`Service.on_reload`: the engine pool) get the new config.
 - SIGTERM/SIGINT: stop claiming, let running builds finish for
   ``shutdown_grace``, then cancel them: they are recorded ``interrupted``
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import queue
 import signal
 import threading
 import time
@@ -91,6 +94,8 @@ class Service:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self._reader: threading.Thread | None = None  # reading the file for a reload
+        self._read: queue.SimpleQueue[Config | None] = queue.SimpleQueue()  # what it read
         self._started_at = clock()
         self._paused = False  # the disk is full: no build starts
         self._pending = 0  # build outcomes the database refused, kept to be written
@@ -98,6 +103,7 @@ class Service:
             log, "cannot write the state database", "the state database can be written again"
         )
         self._unplaceable: set[str] = set()  # logged once each
+        self._placeable_in: tuple[Config, frozenset[str]] | None = None  # per dispatch, cached
         self._listeners: list[Callable[[], None]] = []  # told when builds may have changed
         self._reload_listeners: list[Callable[[Config], None]] = []
         self._watcher = make_watcher(self)
@@ -141,9 +147,10 @@ class Service:
         while not self._stop.is_set():
             woken = self._wake.is_set()
             self._wake.clear()
-            if self._reload.is_set():
-                self._reload.clear()
-                self.reload()
+            if self._reload.is_set() and self._reader is None:
+                self._reload.clear()  # a SIGHUP during a read stays set: read again after
+                self._start_reading()
+            if self._apply_read():
                 woken, last_status = True, None  # the repositories may have changed
             troubled = self._troubled()  # as the last pass left it
             version = self._store.data_version()
@@ -253,9 +260,16 @@ class Service:
             )
             return
         self._pool.disk_full.cleared()  # said before the first build starts again
-        repos = [r.name for r in self._config.repos if self._placeable(r)]
-        for job in self._scheduler.next_jobs(repos):
+        for job in self._scheduler.next_jobs(self._placeable_repos()):
             self._pool.start(job)
+
+    def _placeable_repos(self) -> frozenset[str]:
+        """Names of the repositories some engine can build, worked out once per config."""
+        config = self._config
+        if self._placeable_in is None or self._placeable_in[0] is not config:
+            names = frozenset(r.name for r in config.repos if self._placeable(r))
+            self._placeable_in = (config, names)
+        return self._placeable_in[1]
 
     def _placeable(self, repo) -> bool:
         why = unplaceable(tuple(repo.labels), self._config.engines)
@@ -295,17 +309,50 @@ class Service:
     # -- reload --------------------------------------------------------------------
 
     def reload(self) -> bool:
-        """Read the config file again; keep the old one if the new one is invalid."""
-        from scratchd.config import repo_changes
-
+        """Read the config file again and apply it; keep the old one if the new one is invalid."""
         self._notify("reloading")
+        new = self._read_config()
+        if new is None:
+            self._notify("ready", self._status_text())
+            return False
+        self._apply(new)
+        return True
+
+    def _start_reading(self) -> None:
+        """Read and validate the file on a thread; :meth:`_apply_read` takes the result."""
+        self._notify("reloading")
+
+        def read() -> None:
+            try:
+                self._read.put(self._read_config())
+            finally:
+                self._wake.set()
+
+        self._reader = threading.Thread(target=read, name="scratchd-reload", daemon=True)
+        self._reader.start()
+
+    def _apply_read(self) -> bool:
+        """Apply what the reading thread read, if it is done; whether anything changed."""
+        if self._reader is None or self._read.empty():
+            return False
+        new = self._read.get()
+        self._reader.join()
+        self._reader = None
+        if new is None:
+            self._notify("ready", self._status_text())
+            if self._reload.is_set():
+                self._wake.set()  # another SIGHUP came meanwhile
+            return False
+        self._apply(new)
+        return True
+
+    def _read_config(self) -> Config | None:
         old = self._config
         try:
             new = self._loader(old.path)
         except ScratchdError as exc:
             log.error("reload rejected, keeping the running config: %s", exc)
-            self._notify("ready", self._status_text())
-            return False
+            return None
         if bool(new.engines) != bool(old.engines):
             # The local engine and a pool are wired differently at start.
             log.error(
@@ -313,8 +360,14 @@ class Service:
                 "adding" if new.engines else "removing",
                 "first" if new.engines else "last",
             )
-            self._notify("ready", self._status_text())
-            return False
+            return None
+        return new
+
+    def _apply(self, new: Config) -> None:
+        """Swap in ``new``: policy, watched repositories, the poll (the loop's thread)."""
+        from scratchd.config import repo_changes
+
+        old = self._config
         if new.daemon.state_dir != old.daemon.state_dir:
             log.error("state_dir changes need a restart; still using %s", old.daemon.state_dir)
             new = replace(new, daemon=replace(new.daemon, state_dir=old.daemon.state_dir))
@@ -340,7 +393,6 @@ class Service:
         log.warning("config reloaded from %s: %d repositories", new.path, len(new.repos))
         self._notify("ready", self._status_text())
         self._wake.set()
-        return True
 
     # -- the watcher's sink (scanner thread) -----------------------------------------
 

@@ -96,3 +96,51 @@ def test_registry_passwords_are_masked_in_daemon_records_and_every_build(tmp_pat
         for handler in saved[0]:
             root.addHandler(handler)
         root.setLevel(saved[1])
+
+
+def test_the_daemon_hands_the_gil_round_quickly_while_it_runs(tmp_path):
+    """A thread busy in Python (a build's log, a reload's parse) keeps the GIL for up to the
+    switch interval each time the watcher or the loop gives it up; Python's 5 ms made a
+    commit wait 100-200 ms behind a SIGHUP. The daemon shortens it, and puts it back."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from scratchd.cli.run import SWITCH_INTERVAL, Daemon
+    from scratchd.config import load_config
+    from scratchd.store import StateDir, Store
+
+    config_file = tmp_path / "scratchd.toml"
+    config_file.write_text(f'[daemon]\nstate_dir = "{tmp_path / "state"}"\n')
+    before = sys.getswitchinterval()
+    assert before > SWITCH_INTERVAL
+    seen: list[float] = []
+    saved = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGTERM, signal.SIGINT)}
+
+    def operator() -> None:
+        try:
+            db = StateDir(tmp_path / "state").db
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                if db.exists():
+                    store = Store(db, create=False)
+                    info = store.daemon_info()
+                    store.close()
+                    if info is not None and info.status != "stopped":
+                        break
+                time.sleep(0.02)
+            seen.append(sys.getswitchinterval())
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)  # whatever happened, the daemon stops
+
+    helper = threading.Thread(target=operator, daemon=True)
+    helper.start()
+    try:
+        assert Daemon(load_config(config_file)).run() == 0  # signals need the main thread
+    finally:
+        helper.join(20)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert seen == [SWITCH_INTERVAL]
+    assert sys.getswitchinterval() == before

@@ -322,3 +322,12 @@ def test_a_password_too_short_to_mask_is_refused(tmp_path):
         RegistryConfig("q.io", "u", password_file=token).password({})
     with pytest.raises(CredentialError, match="too short to be masked"):
         RegistryConfig("q.io", "u", password_env="T").password({"T": "x"})
+
+
+def test_a_valid_file_is_never_scanned_for_lines(tmp_path):
+    """Line numbers are for errors: a good file (1,000 repositories) must not pay the scan."""
+    repos = "".join(f'[[repo]]\nname = "r{i}"\npath = "src/r{i}"\n' for i in range(50))
+    config = load_config(write(tmp_path, f'[daemon]\nstate_dir = "state"\n{repos}'))
+    assert config.lines is not None and not config.lines.scanned
+    assert config.line_of(("repo", 49, "path")) == 5 + 49 * 3  # asked: scanned then
+    assert config.lines.scanned

@@ -317,3 +317,58 @@ def test_a_poll_stamps_the_time_it_read_the_refs(tmp_path, sink, make_watcher):
     [commit] = sink.updates()[0].commits
     assert before <= commit.seen_at <= time.time()
     assert commit == replace(commit, seen_at=None)  # not part of a commit's identity
+
+
+class HoldingSink(RecordingSink):
+    """Holds the scanner thread in its first report until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def refs_changed(self, repo, updates, trigger):
+        if not self.holding.is_set():
+            self.holding.set()
+            assert self.release.wait(WAIT)
+        super().refs_changed(repo, updates, trigger)
+
+
+def test_a_push_is_scanned_before_polls_already_waiting(tmp_path):
+    """A SIGHUP's scans of new repositories, or a sweep, must not delay a user's push."""
+    repos = [WorkRepo(tmp_path / f"r{i}") for i in range(12)]
+    for repo in repos:
+        repo.commit()
+    sink = HoldingSink()
+    watcher = Watcher(sink, poll_interval=3600.0, inotify=False)
+    watcher.start()
+    try:
+        watcher.configure([WatchSpec(r.path.name, r.path) for r in repos])
+        assert sink.holding.wait(WAIT)  # the scanner is stuck in its first report
+        for repo in repos:
+            repo.commit()
+        watcher.scan()  # every repository, as a poll
+        watcher.scan("r11", Trigger.PUSH)  # the last in line
+        sink.release.set()
+        sink.wait_for(lambda s: len(s.reports) >= 2)
+        held, after = sink.reports[0][0], sink.reports[1]
+        assert held != "r11"
+        assert (after[0], after[2]) == ("r11", Trigger.PUSH)
+    finally:
+        watcher.stop()
+
+
+def test_a_reload_reads_only_new_and_changed_repositories(tmp_path, sink, make_watcher):
+    repos = [WorkRepo(tmp_path / f"r{i}") for i in range(4)]
+    for repo in repos:
+        repo.commit()
+    specs = [WatchSpec(r.path.name, r.path) for r in repos[:3]]
+    watcher = make_watcher(*specs)
+    sink.wait_for(lambda s: len(s.reports) == 3)
+    time.sleep(0.2)
+    before = watcher.scans
+    changed = WatchSpec("r1", repos[1].path, branches=("main", "dev"))
+    watcher.configure([specs[0], changed, specs[2], WatchSpec("r3", repos[3].path)])
+    sink.wait_for(lambda s: len(s.reports) == 4)  # r3's first report
+    time.sleep(0.3)
+    assert watcher.scans - before == 2  # r1 (changed) and r3 (new); r0 and r2 kept

@@ -114,3 +114,35 @@ def test_kill_9_mid_write_leaves_a_sound_database(tmp_path):
     assert len(builds) >= 20
     # the last-seen ref and the newest job were committed together
     assert store.get_ref("app", "refs/heads/main") == builds[0].sha
+
+
+def test_threads_of_one_process_queue_for_writes_instead_of_sleeping_in_sqlite(tmp_path):
+    """SQLite's busy handler sleeps between retries (1, 2, 5, 10 ... ms): a thread that met
+    another thread's open transaction waited long after it ended. Writers of one process
+    wait on a lock instead, so even with no busy timeout at all the second write waits its
+    turn rather than failing with "database is locked"."""
+    from scratchd.store.db import Database
+
+    db = Database(tmp_path / "state.db", busy_timeout=0.0)
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+    inside, failures = threading.Event(), []
+
+    def second() -> None:
+        assert inside.wait(DEADLINE)
+        try:
+            with db.write() as conn:
+                conn.execute("INSERT INTO t VALUES (2)")
+        except Exception as exc:  # the failure this test is about
+            failures.append(exc)
+
+    other = threading.Thread(target=second)
+    other.start()
+    with db.write() as conn:
+        conn.execute("INSERT INTO t VALUES (1)")
+        inside.set()
+        time.sleep(0.2)  # the other thread tries to write meanwhile
+    other.join(DEADLINE)
+    assert failures == []
+    assert [r[0] for r in db.read("SELECT n FROM t ORDER BY n")] == [1, 2]
+    db.close()

@@ -62,6 +62,8 @@ def secrets_syntax(config, known) -> list:
     from scratchd.errors import ConfigError
     from scratchd.pipeline.secrets import load_secrets_file
 
+    if all(repo.secrets_file is None for repo in config.repos):
+        return []  # no secrets file: the pipeline's parser need not be imported
     flagged = {p.key for p in known}
     found = []
     for index, repo in enumerate(config.repos):
@@ -81,6 +83,8 @@ def sink_targets(config, known) -> list:
 
     Reads each secret the way the sender will; messages name the key, never the value.
     """
+    if not config.notify.sinks:
+        return []  # apprise and the webhook code are not worth importing for nothing
     from scratchd.config import Problem
     from scratchd.config.lines import dotted
     from scratchd.errors import CredentialError
@@ -112,6 +116,8 @@ def sink_targets(config, known) -> list:
 
 def engines_reachable(config, known) -> list:
     """Ping each ``[[engine]]`` whose TLS files are fine (the runner's probe, so here)."""
+    if not config.engines:
+        return []  # the probe imports the docker SDK: most of check-config's time, for nothing
     from scratchd.cli.engines import endpoint_of
     from scratchd.config import Problem
     from scratchd.errors import BackendError

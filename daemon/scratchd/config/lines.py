@@ -28,18 +28,28 @@ class KeyLines:
     """Line numbers (1-based) of the tables and keys of one TOML document."""
 
     def __init__(self, text: str) -> None:
-        self._lines: dict[KeyPath, int] = {}
-        self._scan(text)
+        # Scanned at the first question, not here: a valid file never needs a line,
+        # and with 1,000 repositories the scan cost as much as parsing the TOML.
+        self._text = text
+        self._found: dict[KeyPath, int] | None = None
 
     def line(self, path: KeyPath) -> int | None:
         """Line of ``path``, else of its closest enclosing table that has a line."""
+        if self._found is None:
+            self._found = self._scan(self._text)
         for end in range(len(path), 0, -1):
-            found = self._lines.get(tuple(path[:end]))
+            found = self._found.get(tuple(path[:end]))
             if found is not None:
                 return found
         return None
 
-    def _scan(self, text: str) -> None:
+    @property
+    def scanned(self) -> bool:
+        """Whether any line was asked for yet (the scan is paid only then)."""
+        return self._found is not None
+
+    def _scan(self, text: str) -> dict[KeyPath, int]:
+        lines: dict[KeyPath, int] = {}
         table: KeyPath = ()
         counts: dict[KeyPath, int] = {}
         scanner = _ValueScanner()
@@ -56,15 +66,16 @@ class KeyLines:
                 index = counts.get(name, 0)
                 counts[name] = index + 1
                 table = (*name, index)
-                self._lines.setdefault(table, number)
+                lines.setdefault(table, number)
             elif line.startswith("["):
                 table = _in_arrays(_split_key(line[1:])[0], counts)
-                self._lines.setdefault(table, number)
+                lines.setdefault(table, number)
             else:
                 parts, rest = _split_key(line)
                 if parts and rest.startswith("="):
-                    self._lines.setdefault((*table, *parts), number)
+                    lines.setdefault((*table, *parts), number)
                     scanner.feed(rest[1:])
+        return lines
 
 
 def _in_arrays(parts: list[str], counts: dict[KeyPath, int]) -> KeyPath:

@@ -7,7 +7,6 @@ as ``/etc/scratchd/scratchd.toml:12: repo[2].branches: ...``.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import tomllib
@@ -224,6 +223,8 @@ class _Table:
         """Reject keys nobody read: a typo must not silently become a default."""
         for key in self.data:
             if key not in known:
+                import difflib  # only for a mistake: its import costs every load
+
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else ""
                 self.fail(key, f"unknown key{hint} (known: {', '.join(known)})")
@@ -309,6 +310,8 @@ class _Table:
     def choice(self, key: str, default: str | None, choices: tuple[str, ...]) -> str | None:
         value = self._get(key, default, (str,), "a string")
         if value is not None and value not in choices:
+            import difflib  # only for a mistake: its import costs every load
+
             close = difflib.get_close_matches(value, choices, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             self.fail(key, f"must be one of {', '.join(choices)}, got {value!r}{hint}")

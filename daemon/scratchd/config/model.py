@@ -19,7 +19,7 @@ from scratchd.config.lines import KeyLines, KeyPath
 from scratchd.config.notify import NotifyConfig
 from scratchd.errors import CredentialError
 from scratchd.models import MIN_SECRET_LENGTH, Secret
-from scratchd.refglob import ref_matches
+from scratchd.refglob import ref_matches, valid_ref_name
 
 DEFAULT_STATE_DIR = Path("/var/lib/scratchd")
 EXECUTORS = ("docker", "host")
@@ -202,11 +202,9 @@ def repo_changes(old: Config, new: Config) -> RepoChanges:
 
 def glob_problem(pattern: str) -> str | None:
     """Why ``pattern`` can never match a valid ref name, or ``None`` when it is fine."""
-    import pygit2
-
     if not pattern:
         return "empty pattern"
     sample = re.sub(r"\[[^\]]*\]", "x", pattern).replace("*", "x").replace("?", "x")
-    if not pygit2.reference_is_valid_name(f"refs/heads/{sample}"):
+    if not valid_ref_name(f"refs/heads/{sample}"):
         return f"{pattern!r} can never match a git ref name (see git check-ref-format)"
     return None

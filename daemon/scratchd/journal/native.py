@@ -23,9 +23,12 @@ import errno
 import fcntl
 import os
 import re
-import socket
 import struct
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import socket
 
 SOCKET_PATH = "/run/systemd/journal/socket"
 
@@ -93,6 +96,8 @@ class JournalSocket:
             self._send_memfd(sock, payload)
 
     def _socket(self) -> socket.socket:
+        import socket  # at the first entry: every CLI command loads this module, few log
+
         if self._sock is None:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
             # A smaller buffer only means the memfd path is taken sooner.
@@ -111,6 +116,8 @@ class JournalSocket:
             while view:
                 view = view[os.write(fd, view) :]
             fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
+            import socket  # imported by _socket() already; named here for its constants
+
             rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))]
             sock.sendmsg([], rights, 0, self.path)
         finally:

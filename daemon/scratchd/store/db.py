@@ -5,6 +5,12 @@ command), so every write is a short ``BEGIN IMMEDIATE`` transaction: the
 write lock is taken up front and a competing writer waits on
 ``busy_timeout`` instead of failing half-way. ``synchronous=FULL`` makes a
 committed job survive power loss as well as ``kill -9``.
+
+Within one process, writers queue on a lock of their own before ``BEGIN
+IMMEDIATE``: SQLite's busy handler *sleeps* between retries (1, 2, 5, 10,
+... ms), so a thread that found another thread's transaction open waited
+up to tens of milliseconds after it ended, the tail of commit → running.
+A thread waiting on the lock runs the moment it is released.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # Re-entrant: a nested write still fails in SQLite as before, it never deadlocks here.
+        self._writer = threading.RLock()  # this process's writers, one at a time (see above)
         if not create and not self.path.exists():
             raise StoreError(f"no state database at {self.path} (has the daemon run yet?)")
         if create:
@@ -63,7 +71,7 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction holding the database's write lock from the start."""
         conn = self.conn()
-        with self._errors():
+        with self._writer, self._errors():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Sequence
 
@@ -33,7 +32,7 @@ class HeartbeatMixin:
                 " status, repos, config_path) VALUES (1,?,?,?,?,?,?,?)",
                 (
                     os.getpid() if pid is None else pid,
-                    socket.gethostname(),
+                    os.uname().nodename,  # gethostname(), without importing socket
                     started_at,
                     time.time(),
                     status,

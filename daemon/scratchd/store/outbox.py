@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -84,7 +83,7 @@ def _insert(
         "INSERT INTO notify_events (event_id, type, build_id, repo, created_at, build, previous)"
         " VALUES (?,?,?,?,?,?,?)",
         (
-            f"msg_{uuid.uuid4().hex}",
+            f"msg_{_uuid4_hex()}",
             f"build.{kind}",
             build_id,
             row["repo"],
@@ -222,3 +221,9 @@ class OutboxMixin:
                 (before,),
             )
         return int(cur.rowcount)
+
+
+def _uuid4_hex() -> str:
+    import uuid  # here, not at the top: it imports platform, and `scratchd builds` never needs it
+
+    return uuid.uuid4().hex
