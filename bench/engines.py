@@ -161,6 +161,8 @@ def one_build(backend, job: PipelineJob) -> float:
     if hasattr(backend, "collect"):
         backend.collect()
     backend.teardown()
+    if hasattr(backend, "endpoint"):  # removed off the slot, but the local one pays it too
+        backend.endpoint.settle()
     assert (job.dirs.output / "app").exists()
     return time.perf_counter() - started
 

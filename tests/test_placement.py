@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -106,3 +107,60 @@ def test_a_reload_removes_adds_and_changes_engines():
     p.release(running)
     assert [e.name for e in p.engines()] == ["e1", "e3", "e4"]  # e2 forgotten
     assert p.mark("e2", False) is False  # a late probe of a removed engine is ignored
+
+
+def _waiter(p, repo, build, cancel, told):
+    got: list = []
+    thread = threading.Thread(
+        target=lambda: got.append(
+            p.acquire(repo, build, cancel=cancel, on_next=told.append, poll=0.05)
+        )
+    )
+    thread.start()
+    return thread, got
+
+
+def _until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_a_waiting_build_is_next_on_one_engine_and_gets_its_freed_slot():
+    p = Placer([("e1", 1, []), ("e2", 1, [])])
+    first, second = p.place("a", "1"), p.place("b", "2")
+    cancel = threading.Event()
+    told3: list = []
+    told4: list = []
+    w3, got3 = _waiter(p, "a", "3", cancel, told3)
+    assert _until(lambda: told3 == ["e1"])  # warm: e1 built repo a last
+    w4, got4 = _waiter(p, "c", "4", cancel, told4)
+    assert _until(lambda: told4 == ["e2"])  # one waiting build per engine
+    # Being next holds no slot, and a freed slot is the next build's, not a newcomer's.
+    assert [e.used for e in p.engines()] == [1, 1]
+    p.release(second)
+    assert p.place("d", "5") is None
+    w4.join(5)
+    assert got4[0].engine == "e2" and told4 == ["e2"]
+    p.release(first)
+    w3.join(5)
+    assert got3[0].engine == "e1"
+    assert [e.next for e in p.engines()] == ["", ""]
+
+
+def test_an_engine_that_goes_down_or_is_removed_loses_its_next_build():
+    p = Placer([("e1", 1, []), ("e2", 1, [])])
+    p.place("a", "1")
+    p.place("b", "2")
+    cancel = threading.Event()
+    told: list = []
+    waiter, got = _waiter(p, "a", "3", cancel, told)
+    assert _until(lambda: told == ["e1"])
+    p.mark("e1", False)
+    assert _until(lambda: told == ["e1", "e2"])  # it waits on the other engine now
+    p.reconfigure([("e1", 1, [])])  # e2 removed: its running build finishes there
+    assert _until(lambda: told == ["e1", "e2", None])
+    cancel.set()
+    waiter.join(5)
+    assert got == [None] and [e.next for e in p.engines()] == ["", ""]

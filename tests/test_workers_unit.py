@@ -28,7 +28,10 @@ class FakeExecutor:
         self.maskers: list = []
         self.entered = threading.Event()
 
-    def run(self, plan, cancel: threading.Event, masker):
+    def prepare(self, plan, masker):
+        return None  # nothing to make ahead: the fake has no containers
+
+    def run(self, plan, cancel: threading.Event, masker, prepared=None):
         self.requests.append(plan)
         self.maskers.append(masker)
         self.cancels.append(cancel)

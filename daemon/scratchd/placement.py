@@ -11,7 +11,14 @@ tested without engines and the scheduler layer may own it:
    choice is stable.
 
 A build that cannot be placed *now* waits in :meth:`Placer.acquire` until a
-slot frees or an engine comes back; one that can *never* be placed (no
+slot frees or an engine comes back. While it waits it is *next* on one
+engine (at most one waiting build per engine, chosen by the same rules
+among engines nobody is next on): that engine's freed slot is its, and
+``on_next`` tells it the engine, so it can get its pipeline container
+ready there while the running build finishes. An engine that goes down or
+is removed by a reload loses its next build (``on_next(None)``), which then
+takes whatever slot frees first. Being next holds no slot: at most
+``capacity`` builds hold slots on an engine, whatever waits; one that can *never* be placed (no
 engine has its labels) fails at once with :class:`PlacementError`, which
 ``check-config`` reports before that happens.
 
@@ -46,6 +53,7 @@ class EngineState:
     failures: int = 0
     facts: dict[str, object] = field(default_factory=dict)
     removed: bool = False  # by a reload: takes no build, gone when its last one ends
+    next: str = ""  # the waiting build whose this engine's next free slot is
 
     @property
     def load(self) -> float:
@@ -92,11 +100,14 @@ class Placer:
                     f"repository {repo} requires labels {', '.join(sorted(needed))} "
                     "and no engine has all of them"
                 )
-            free = [e for e in fitting if e.up and e.used < e.capacity]
+            free = [e for e in fitting if e.up and e.used < e.capacity and e.next in ("", build)]
             if not free:
                 return None
             warm = self._last.get(repo)
-            chosen = min(free, key=lambda e: (e.name != warm, e.load, e.name))
+            chosen = min(free, key=lambda e: (e.next != build, e.name != warm, e.load, e.name))
+            for engine in self._engines.values():
+                if engine.next == build:
+                    engine.next = ""
             chosen.used += 1
             self._last[repo] = chosen.name
             lease = Lease(chosen.name, repo, build)
@@ -112,22 +123,63 @@ class Placer:
         *,
         cancel: threading.Event,
         on_wait: Callable[[str], None] = lambda _why: None,
+        on_next: Callable[[str | None], None] = lambda _engine: None,
         poll: float = 0.5,
     ) -> Lease | None:
-        """Wait for a slot; None when ``cancel`` is set first. ``on_wait`` hears why once."""
+        """Wait for a slot; None when ``cancel`` is set first. ``on_wait`` hears why once.
+
+        ``on_next`` hears the engine this build is next on whenever that
+        changes (None: on none any more); it is not called for a build
+        placed at once, nor once it holds its lease.
+        """
         required = tuple(required)
         told = False
-        while not cancel.is_set():
-            lease = self.place(repo, build, required)
-            if lease is not None:
-                return lease
-            if not told:
-                labels = f" with labels {', '.join(required)}" if required else ""
-                on_wait(f"waiting for a free slot on an engine{labels}")
-                told = True
-            with self._changed:
-                self._changed.wait(poll)
-        return None
+        nxt: str | None = None
+        try:
+            while not cancel.is_set():
+                lease = self.place(repo, build, required)
+                if lease is not None:
+                    return lease
+                if not told:
+                    labels = f" with labels {', '.join(required)}" if required else ""
+                    on_wait(f"waiting for a free slot on an engine{labels}")
+                    told = True
+                now = self._be_next(repo, build, frozenset(required))
+                if now != nxt:
+                    nxt = now
+                    on_next(now)
+                    continue  # a slot may have freed while it prepared
+                with self._changed:
+                    self._changed.wait(poll)
+            return None
+        finally:
+            self._forget_next(build)
+
+    def _be_next(self, repo: str, build: str, needed: frozenset[str]) -> str | None:
+        """The engine ``build`` is next on: kept while it stays usable, else a new one."""
+        with self._changed:
+            usable = [
+                e for e in self._engines.values() if needed <= e.labels and e.up and not e.removed
+            ]
+            for engine in self._engines.values():
+                if engine.next == build:
+                    if engine in usable:
+                        return engine.name
+                    engine.next = ""  # its labels changed by a reload
+            open_ = [e for e in usable if not e.next]
+            if not open_:
+                return None
+            warm = self._last.get(repo)
+            chosen = min(open_, key=lambda e: (e.name != warm, e.load, e.name))
+            chosen.next = build
+            return chosen.name
+
+    def _forget_next(self, build: str) -> None:
+        with self._changed:
+            for engine in self._engines.values():
+                if engine.next == build:
+                    engine.next = ""
+                    self._changed.notify_all()  # its slot may be free for another waiter
 
     def release(self, lease: Lease, *, lost: bool = False) -> None:
         """Give the slot back; ``lost``: the build hit an engine error (probe it now)."""
@@ -154,6 +206,8 @@ class Placer:
             changed = engine.up != up
             shown = changed or (facts is not None and engine.facts != facts)
             engine.up = up
+            if not up:
+                engine.next = ""  # its next build takes a slot elsewhere
             if facts is not None:
                 engine.facts = dict(facts)
             self._changed.notify_all()
@@ -186,7 +240,7 @@ class Placer:
                     new[name] = engine
             for name, engine in old.items():
                 if name not in wanted and engine.used:
-                    engine.removed = True
+                    engine.removed, engine.next = True, ""
                     new[name] = engine
             self._engines = new
             self._changed.notify_all()

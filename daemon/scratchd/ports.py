@@ -171,10 +171,30 @@ class PoolScheduler(Protocol):
     def interrupt(self, build: BuildRecord, reason: str = "daemon stopped") -> bool: ...
 
 
-class BuildExecutor(Protocol):
-    """Runs one compiled build's pipelines, honours ``cancel``, masks with ``masker``."""
+class PreparedPipeline(Protocol):
+    """A first pipeline's container made ahead of its build's slot; ``discard`` removes it."""
 
-    def run(self, plan: BuildPlan, cancel: threading.Event, masker: Redactor) -> BuildOutcome: ...
+    kind: str
+
+    def discard(self) -> None: ...
+
+
+class BuildExecutor(Protocol):
+    """Runs one compiled build's pipelines, honours ``cancel``, masks with ``masker``.
+
+    ``prepare`` gets the first pipeline's container ready while the build
+    waits for an engine slot (None: nothing to prepare); ``run`` then uses it.
+    """
+
+    def prepare(self, plan: BuildPlan, masker: Redactor) -> PreparedPipeline | None: ...
+
+    def run(
+        self,
+        plan: BuildPlan,
+        cancel: threading.Event,
+        masker: Redactor,
+        prepared: PreparedPipeline | None = ...,
+    ) -> BuildOutcome: ...
 
 
 class SourceCheckout(Protocol):
@@ -194,6 +214,7 @@ class EngineSlots(Protocol):
         *,
         cancel: threading.Event,
         on_wait: Callable[[str], None] = ...,
+        on_next: Callable[[str | None], None] = ...,
         poll: float = ...,
     ) -> Lease | None: ...
 

@@ -32,6 +32,7 @@ from scratchd.ports import (
     NotesWriter,
     PoolScheduler,
     PoolStore,
+    PreparedPipeline,
     SourceCheckout,
 )
 from scratchd.redact import Redactor
@@ -348,16 +349,27 @@ class WorkerPool:
         return self._executor.run(plan, cancel, masker)
 
     def _on_engine(self, record, labels, plan, cancel, build_log, masker: Redactor):
-        """Hold a slot on an engine of the pool for the whole build (all its pipelines)."""
+        """Hold a slot on an engine of the pool for the whole build (all its pipelines).
+
+        While it waits, the build is next on one engine: its first pipeline's
+        container is made there, so the freed slot only has to run the steps.
+        """
         assert self._engines is not None
-        lease = self._engines.acquire(
-            record.repo,
-            str(record.id),
-            labels,
-            cancel=cancel,
-            on_wait=lambda why: build_log.line(why, "info"),
-        )
+        ready = _Ready(self._executor, plan, masker, record.journal_fields)
+        try:
+            lease = self._engines.acquire(
+                record.repo,
+                str(record.id),
+                labels,
+                cancel=cancel,
+                on_wait=lambda why: build_log.line(why, "info"),
+                on_next=ready.next_on,
+            )
+        except BaseException:
+            ready.discard()
+            raise
         if lease is None:
+            ready.discard()
             raise BuildCancelled("cancelled while waiting for an engine")
         fields = {**record.journal_fields, "ENGINE": lease.engine}
         log.info("build %s placed on engine %s", record.id, lease.engine, extra=fields)
@@ -365,8 +377,9 @@ class WorkerPool:
         self._router.register(str(record.id), build_log, _journal_consumer(fields, masker))
         outcome = None
         try:
+            kind = f"engine:{lease.engine}"
             outcome = self._executor.run(
-                replace(plan, executor=f"engine:{lease.engine}"), cancel, masker
+                replace(plan, executor=kind), cancel, masker, ready.take(kind)
             )
             return outcome
         finally:
@@ -395,6 +408,40 @@ class WorkerPool:
             prune_builds(self._store, self._state, repo.name, config.daemon.keep_builds)
         except ScratchdError as exc:
             log.warning("pruning %s failed: %s", repo.name, exc, extra=fields)
+
+
+class _Ready:
+    """The first pipeline's container, prepared on the engine a waiting build is next on."""
+
+    def __init__(self, executor: BuildExecutor, plan, masker: Redactor, fields: dict) -> None:
+        self._executor, self._plan, self._masker, self._fields = executor, plan, masker, fields
+        self._prepared: PreparedPipeline | None = None
+
+    def next_on(self, engine: str | None) -> None:
+        self.discard()
+        if engine is None:
+            return
+        try:
+            plan = replace(self._plan, executor=f"engine:{engine}")
+            self._prepared = self._executor.prepare(plan, self._masker)
+        except Exception as exc:  # only a head start: the build still runs, on a fresh container
+            trace = not isinstance(exc, ScratchdError)
+            log.warning(
+                "cannot prepare on engine %s: %s", engine, exc, exc_info=trace, extra=self._fields
+            )
+
+    def take(self, kind: str) -> PreparedPipeline | None:
+        """The prepared pipeline if it is on ``kind``'s engine; any other is removed."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared.kind != kind:
+            prepared.discard()
+            return None
+        return prepared
+
+    def discard(self) -> None:
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None:
+            prepared.discard()
 
 
 def _for_want_of_space(outcome: BuildOutcome) -> BuildOutcome:

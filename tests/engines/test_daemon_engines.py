@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -228,7 +229,7 @@ def test_a_reload_changes_the_pool_without_a_restart(engines, busybox_box, tmp_p
             assert engine_of(d, build.id) == "e2", "not e1 (removed, idle) nor e3 (down)"
         assert shown(d, "e1") is None, "forgotten once its last build ended"
         assert up(d, "e3") is False
-        assert not managed(e1)
+        d.wait(lambda: not managed(e1), 30, "e1's container removed after its slot went back")
     finally:
         e3.start()
     d.wait(lambda: up(d, "e3") is True, 60, "e3 in service once it answers")
@@ -277,3 +278,71 @@ def test_a_vendored_step_in_deploy_runs_on_a_remote_engine(
     assert engine_of(d, build.id) == "e1"
     text = cli(d, "logs", str(build.id)).stdout
     assert "shipped built at /pipeline/steps/local-" in text, text
+
+
+def build_log(d: Daemon, repo: str, build_id: int) -> str:
+    from scratchd.store.logs import read_log
+
+    return read_log(d.state.log_path(repo, build_id)) or ""
+
+
+def uptime_of(log: str, word: str) -> float:
+    (value,) = re.findall(rf"\b{word} (\d+\.\d+)", log)
+    return float(value)
+
+
+def containers_of(host) -> dict[str, str]:
+    """Build number -> the state of its pipeline container on ``host``."""
+    return {
+        c["Config"]["Labels"]["org.scratchd.build-id"]: c["State"]["Status"] for c in managed(host)
+    }
+
+
+def one_running_one_prepared(make_daemon, host, busybox_box, tmp_path, sleep: float):
+    """A daemon with ``host`` alone (capacity 1): build "first" runs ``sleep`` seconds,
+    build "second" (sleep 1) waits with its container made. Returns (daemon, running,
+    waiting, first's repo, second's repo)."""
+    first = project(tmp_path / "first", busybox_box, sleep=sleep)
+    d = make_daemon(
+        [repo_table("first", first.path)], executor="docker", engines=[engine_table(host)]
+    ).start()
+    d.wait(lambda: d.builds() and engine_of(d, d.builds()[0].id) == host.name, 60, "first placed")
+    running = d.builds()[0]
+    second = project(tmp_path / "second", busybox_box, sleep=1)
+    d.write_config([repo_table(n, r.path) for n, r in (("first", first), ("second", second))])
+    d.signal(signal.SIGHUP)
+    d.wait(lambda: len(containers_of(host)) == 2, 60, "the waiting build's container made")
+    (waiting,) = [b for b in d.builds() if b.id != running.id]
+    return d, running, waiting, first, second
+
+
+def test_a_waiting_builds_container_is_ready_before_the_slot_frees_its_steps_wait(
+    engines, busybox_box, tmp_path, make_daemon
+):
+    """Capacity 1: the next build's container runs beside the first, its step only after."""
+    e1 = engines[0]
+    d, running, waiting, _, second = one_running_one_prepared(
+        make_daemon, e1, busybox_box, tmp_path, sleep=6
+    )
+    assert containers_of(e1) == {str(running.id): "running", str(waiting.id): "running"}
+    assert d.store().get(running.id).status == "running", "made while the first still runs"
+    assert engine_of(d, waiting.id) is None, "made, but holding no slot"
+    d.wait_status(second.head(), "passed", timeout=120)
+    logs = {b.id: build_log(d, b.repo, b.id) for b in (running, waiting)}
+    assert "waiting for a free slot" in logs[waiting.id]
+    # One kernel: /proc/uptime compares the two containers' clocks.
+    assert uptime_of(logs[waiting.id], "start") >= uptime_of(logs[running.id], "end")
+    d.wait(lambda: not managed(e1), 30, "both containers removed")
+
+
+def test_a_cancelled_waiting_build_leaves_no_container(engines, busybox_box, tmp_path, make_daemon):
+    e2 = engines[1]
+    d, running, waiting, first, second = one_running_one_prepared(
+        make_daemon, e2, busybox_box, tmp_path, sleep=300
+    )
+    assert cli(d, "cancel", str(waiting.id)).returncode == 0
+    d.wait_status(second.head(), "cancelled", timeout=60)
+    assert containers_of(e2) == {str(running.id): "running"}, "removed before it was recorded"
+    assert cli(d, "cancel", str(running.id)).returncode == 0
+    d.wait_status(first.head(), "cancelled", timeout=60)
+    d.wait(lambda: not managed(e2), 30, "the cancelled build's container gone")

@@ -68,6 +68,7 @@ def test_source_goes_up_output_comes_back_cache_is_a_volume(
     assert (code, lines.of("stdout")) == (0, ["from the controller", "sub/in.txt"])
     backend.collect()
     backend.teardown()
+    assert backend.endpoint.settle(30)
     assert (first.dirs.output / "artifact").read_text() == "built\n"
     assert os.readlink(first.dirs.output / "d" / "up") == "../artifact"
     assert not any(first.dirs.cache.iterdir()), "the cache lives on the engine, not here"
@@ -106,6 +107,72 @@ def test_cancel_kills_the_remote_step(engines, make_backend, busybox_box, tmp_pa
     assert not any("sleep 300" in " ".join(p) for p in procs)
     backend.teardown()
     assert scratchd_containers(engines[2]) == []
+
+
+def scratchd_networks(host) -> list[dict]:
+    client = host.client()
+    try:
+        return client.api.networks(filters={"label": MANAGED_LABEL})
+    finally:
+        client.close()
+
+
+def test_a_collected_pipeline_is_removed_off_the_slot_and_close_waits_for_it(
+    engines, make_backend, busybox_box, tmp_path
+):
+    host = engines[1]
+    endpoint = host.endpoint()
+    backend = make_backend(endpoint)
+    backend.setup(job(tmp_path / "later", busybox_box))
+    (container,) = scratchd_containers(host)
+    assert run_step(backend, 'echo out > "$WERCKER_OUTPUT_DIR/o"')[0] == 0
+    backend.collect()
+    backend.teardown()
+    assert backend.container is None and backend.network is None
+    endpoint.close()  # the daemon stopping: pending removals finish first
+    assert scratchd_containers(host) == [] and scratchd_networks(host) == []
+    # The backend can run the next pipeline at once.
+    backend.setup(job(tmp_path / "next", busybox_box))
+    (second,) = scratchd_containers(host)
+    assert second["Id"] != container["Id"]
+
+
+def test_an_uncollected_pipeline_is_removed_before_teardown_returns(
+    engines, make_backend, busybox_box, tmp_path
+):
+    host = engines[1]
+    backend = make_backend(host.endpoint())
+    backend.setup(job(tmp_path / "failed", busybox_box))
+    assert run_step(backend, "exit 3")[0] == 3  # a failed pipeline is not collected
+    backend.teardown()
+    assert scratchd_containers(host) == [] and scratchd_networks(host) == []
+
+
+def test_a_prepared_container_gets_the_source_only_at_setup_or_is_removed(
+    engines, make_backend, busybox_box, tmp_path
+):
+    host = engines[2]
+    ready = job(tmp_path / "ready", busybox_box)
+    (ready.dirs.root / "in.txt").write_text("late\n")
+    backend = make_backend(host.endpoint())
+    assert backend.prepare(ready)
+    (made,) = scratchd_containers(host)
+    assert made["State"] == "running"
+    probe_ = backend.container.exec_run(["test", "-e", "/pipeline/source/in.txt"])
+    assert probe_.exit_code == 1, "waiting to be spoken to: no source yet"
+    backend.setup(ready)
+    assert [c["Id"] for c in scratchd_containers(host)] == [made["Id"]], "the same container"
+    assert run_step(backend, "cat in.txt")[1].of("stdout") == ["late"]
+    backend.teardown()
+    # Prepared for one job, set up for another: a new container; never used: removed.
+    assert backend.prepare(ready)
+    backend.setup(job(tmp_path / "other", busybox_box, build="8"))
+    (other,) = scratchd_containers(host)
+    assert other["Labels"][BUILD_LABEL] == "8"
+    backend.teardown()
+    assert backend.prepare(ready)
+    backend.teardown()
+    assert scratchd_containers(host) == [] and scratchd_networks(host) == []
 
 
 def test_orphans_are_removed_unless_their_build_runs(engines, busybox_box, tmp_path):

@@ -51,6 +51,7 @@ class BuildRun:
         self.steps: list[StepResult] = []
         self.failure: StepResult | None = None
         self.cancelled = False
+        self.ready: Backend | None = None  # prepared for the first pipeline (see Executor.prepare)
         self.fields = {
             "REPO": plan.commit.repo,
             "BRANCH": plan.commit.branch,
@@ -101,23 +102,35 @@ class BuildRun:
             pipeline=base,
         )
 
-    def run_pipeline(self, pipeline: PipelinePlan, dirs: PipelineDirs) -> None:
-        env = dict(pipeline.env)
-        fields = {**self.fields, "PIPELINE": pipeline.name}
-        job = PipelineJob(
+    def job(self, pipeline: PipelinePlan, dirs: PipelineDirs) -> PipelineJob:
+        return PipelineJob(
             name=pipeline.name,
             run_id=self.plan.run_id,
             dirs=dirs,
             box=pipeline.box,
             services=pipeline.services,
-            env=env,
+            env=dict(pipeline.env),
             secrets=self.secret_values,
-            log_fields=fields,
+            log_fields={**self.fields, "PIPELINE": pipeline.name},
         )
+
+    def first_job(self) -> PipelineJob | None:
+        """The first pipeline's job, as :meth:`run_all` will make it (for a prepared backend)."""
+        if not self.plan.pipelines:
+            return None
+        first = self.plan.pipelines[0]
+        if first.fan_in or first.source_from is not None:
+            return None
+        return self.job(first, self.dirs(first.name, self.plan.source))
+
+    def run_pipeline(self, pipeline: PipelinePlan, dirs: PipelineDirs) -> None:
+        job = self.job(pipeline, dirs)
+        env, fields = dict(job.env), dict(job.log_fields)
         log.info("pipeline %s starting", pipeline.name, extra=fields)
         self.info(pipeline.name, "", f"=== pipeline {pipeline.name}")
         dirs.pipeline.mkdir(parents=True, exist_ok=True)
-        backend = self.backend_factory(self.plan.executor)
+        # A backend prepared while the build waited for its slot serves the first pipeline.
+        backend, self.ready = self.ready or self.backend_factory(self.plan.executor), None
         try:
             try:
                 backend.setup(job)

@@ -7,12 +7,22 @@ TLS connections stays open from one pipeline to the next instead of each
 pipeline paying a handshake and a version query; probes and sweeps make
 their own short-lived client with a short timeout. Every client has a
 timeout, so a dead host costs a bounded wait, never a hung worker.
+
+A finished pipeline's container and network are removed by the engine's
+:class:`Remover` thread (:meth:`EngineEndpoint.remove_later`), after the
+build gave its slot back: removing them takes a quarter of a second of a
+busy engine, which the next build on that slot need not wait for. Nothing
+runs in them any more; :meth:`EngineEndpoint.close` waits for the removals,
+and what a crash leaves is the orphan sweep's (:func:`remove_orphans`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
+import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +57,7 @@ class EngineEndpoint:
     tunnel: SshTunnel | None = field(default=None, compare=False, repr=False)
     _shared: dict = field(default_factory=dict, compare=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    _remover: Remover = field(default_factory=lambda: Remover(), compare=False, repr=False)
 
     def client(self, timeout: float = 60) -> docker.DockerClient:
         """A client for this engine; TLS verifies the engine's certificate against ``ca``."""
@@ -72,13 +83,91 @@ class EngineEndpoint:
                 client = self._shared[timeout] = self.client(timeout)
             return client
 
-    def close(self) -> None:
-        """Close the shared clients (the daemon is stopping or dropped this engine)."""
+    def remove_later(self, containers: list[str], network: str | None, fields: dict) -> None:
+        """Remove a finished pipeline's containers, then its network, on the remover thread."""
+        self._remover.put(self, containers, network, fields)
+
+    def settle(self, timeout: float = 60) -> bool:
+        """Wait for the removals handed to :meth:`remove_later`; True when none is left."""
+        return self._remover.wait(timeout)
+
+    def close(self, timeout: float = 60) -> None:
+        """Finish pending removals, close the shared clients (the daemon stops or dropped us)."""
+        if not self.settle(timeout):
+            log.warning("engine %s: removals still pending at close", self.name)
         with self._lock:
             clients = list(self._shared.values())
             self._shared.clear()
         for client in clients:
             client.close()
+
+
+class Remover:
+    """One engine's removal thread: started with the first removal, ends when idle.
+
+    A removal that fails is logged and dropped: the build is over, so the
+    orphan sweep removes what is left.
+    """
+
+    _IDLE = 5.0  # seconds without work before the thread ends
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def put(self, endpoint: EngineEndpoint, containers: list[str], net: str | None, fields: dict):
+        self._queue.put((endpoint, list(containers), net, dict(fields)))
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name=f"scratchd-remove-{endpoint.name}", daemon=True
+                )
+                self._thread.start()
+
+    def wait(self, timeout: float) -> bool:
+        """True when every removal handed in so far is done (or given up)."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            try:
+                work = self._queue.get(timeout=self._IDLE)
+            except queue.Empty:
+                with self._lock:
+                    if self._queue.empty():  # put() starts a new thread after this
+                        self._thread = None
+                        return
+                continue
+            try:
+                _remove(*work)
+            except Exception:  # never let one removal end the thread
+                log.exception("engine removal failed", extra=work[3])
+            finally:
+                self._queue.task_done()
+
+
+def _remove(endpoint: EngineEndpoint, containers: list[str], net: str | None, fields: dict):
+    try:
+        api = endpoint.shared_client().api
+        for cid in containers:
+            with contextlib.suppress(docker.errors.NotFound):
+                api.remove_container(cid, force=True, v=True)
+        if net is not None:
+            with contextlib.suppress(docker.errors.NotFound):
+                api.remove_network(net)
+    except (*_ENGINE_ERRORS, BackendError) as exc:
+        log.warning(
+            "engine %s: removing a finished pipeline failed (the orphan sweep retries): %s",
+            endpoint.name,
+            exc,
+            extra=fields,
+        )
 
 
 def _client(

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from scratchd.errors import ScratchdError
@@ -28,7 +29,7 @@ from scratchd.runner.build_run import BuildRun
 from scratchd.runner.sink import BuildOutput, LineConsumer
 from scratchd.runner.steps import Publishing, RegistryClientFactory
 
-__all__ = ["BuildOutcome", "Executor", "StepResult"]
+__all__ = ["BuildOutcome", "Executor", "Prepared", "StepResult"]
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +55,45 @@ class Executor:
         )
         self._clock = clock
 
-    def run(self, plan: BuildPlan, cancel: threading.Event, masker: Redactor) -> BuildOutcome:
+    def prepare(self, plan: BuildPlan, masker: Redactor) -> Prepared | None:
+        """Get the first pipeline's container ready before the build may run steps.
+
+        For a build waiting for a slot on a pool engine: its backend makes
+        and starts the pipeline container (nothing runs in it yet), so that
+        :meth:`run` only has to hand it the source. None when the backend
+        cannot prepare this pipeline (or has no way to); :meth:`Prepared.discard`
+        removes a prepared container that will not run. Engine errors raise
+        :class:`~scratchd.errors.BackendError`.
+        """
+        job = self._build_run(plan, threading.Event(), masker).first_job()
+        if job is None:
+            return None
+        backend = self._backend_factory(plan.executor)
+        prepare = getattr(backend, "prepare", None)
+        if prepare is None or not prepare(job):
+            return None
+        return Prepared(plan.executor, backend)
+
+    def run(
+        self,
+        plan: BuildPlan,
+        cancel: threading.Event,
+        masker: Redactor,
+        prepared: object | None = None,
+    ) -> BuildOutcome:
         """Run the plan's pipelines in order, stop at the first that fails.
 
         ``masker`` is the build's one secret masker, made when the build
-        started (it already knows ``plan.secret_values()``).
+        started (it already knows ``plan.secret_values()``). ``prepared``
+        (from :meth:`prepare`, same plan) serves the first pipeline; it is
+        removed whatever happens.
         """
-        output = BuildOutput(plan.build_id, masker, self._consumers)
-        run = BuildRun(
-            plan,
-            output,
-            cancel,
-            backend_factory=self._backend_factory,
-            publishing=self._publishing,
-            secret_values=plan.secret_values(),
-            clock=self._clock,
-        )
+        run = self._build_run(plan, cancel, masker)
+        if isinstance(prepared, Prepared):  # made by prepare(): anything else is not ours
+            if prepared.kind == plan.executor:
+                run.ready = prepared.backend
+            else:
+                prepared.discard()
         started = self._clock()
         error: BaseException | None = None
         try:
@@ -78,6 +102,10 @@ class Executor:
             if not isinstance(exc, ScratchdError):
                 log.exception("build %s crashed", plan.build_id, extra=run.fields)
             error = exc
+        finally:
+            if run.ready is not None:  # cancelled before its first pipeline
+                run.ready.teardown()
+        output = run.output
         return decide(
             plan.build_id,
             error=error,
@@ -88,3 +116,26 @@ class Executor:
             duration=self._clock() - started,
             mask=output.redact,
         )
+
+    def _build_run(self, plan: BuildPlan, cancel: threading.Event, masker: Redactor) -> BuildRun:
+        return BuildRun(
+            plan,
+            BuildOutput(plan.build_id, masker, self._consumers),
+            cancel,
+            backend_factory=self._backend_factory,
+            publishing=self._publishing,
+            secret_values=plan.secret_values(),
+            clock=self._clock,
+        )
+
+
+@dataclass
+class Prepared:
+    """A backend whose first pipeline's container is ready (see :meth:`Executor.prepare`)."""
+
+    kind: str  # the plan's executor it was made for ("engine:NAME")
+    backend: Backend
+
+    def discard(self) -> None:
+        """Remove the prepared container: its build runs elsewhere, or not at all."""
+        self.backend.teardown()

@@ -12,6 +12,16 @@ differ. Bind mounts would name directories on the *engine's* host, so:
   told (on a new attach connection) to write a tar of the output and report
   dirs, so the controller bakes and pushes the image and registry
   credentials never leave it;
+- after :meth:`collect` the container has nothing left to do: :meth:`teardown`
+  hands its removal to the engine's remover thread
+  (:meth:`~scratchd.runner.engines.EngineEndpoint.remove_later`), so the
+  build gives its slot back a quarter second sooner; any other end (a failed
+  step, a cancel, an error) removes it at once, as the local backend does;
+- a build waiting for a slot on this engine may :meth:`prepare` its first
+  pipeline: network and pipeline container made and started (its main
+  process only waits to be spoken to), so that when the slot frees
+  :meth:`setup` only uploads the source; a prepared container that never
+  gets its slot is removed by :meth:`teardown`;
 - ``WERCKER_CACHE_DIR`` is a named volume per repository on that engine
   (placement prefers the engine that last built the repository, which keeps
   it warm).
@@ -50,16 +60,20 @@ log = logging.getLogger(__name__)
 _SPOOL = 8 * 1024 * 1024  # tars up to this size stay in memory
 _COPY_BACK = ("output", "report")
 
-#: The pipeline container's main process. It says ``send``, reads the tar's
-#: size and the tar from stdin (``head -c`` so tar sees an end; ``cat`` drains
-#: what a failing tar left, so the next command is not read from the middle of
-#: the tar), says ``ready`` or ``failed``, then waits for ``collect``: it writes
-#: the tar of the output and report dirs and ``collected <tar's status>`` after
-#: it (the controller reads the tar to its end-of-archive, so it never waits
-#: for the container to exit), and ends. Without the tools it says ``no-tar``
-#: and only keeps the container alive, as the local backend's does.
+#: The pipeline container's main process. It waits for a first line (the
+#: controller attaches and says ``hello``: a container started before its
+#: build's slot was free must not talk before anyone listens, as there is no
+#: log to replay). Then it says ``send``, reads the tar's size and the tar from
+#: stdin (``head -c`` so tar sees an end; ``cat`` drains what a failing tar
+#: left, so the next command is not read from the middle of the tar), says
+#: ``ready`` or ``failed``, then waits for ``collect``: it writes the tar of the
+#: output and report dirs and ``collected <tar's status>`` after it (the
+#: controller reads the tar to its end-of-archive, so it never waits for the
+#: container to exit), and ends. Without the tools it says ``no-tar`` and only
+#: keeps the container alive, as the local backend's does.
 MAIN = """\
 trap 'exit 0' TERM
+read -r hello
 tools() { for t in tar head cat; do command -v "$t" >/dev/null 2>&1 || return 1; done; }
 if tools; then
   echo scratchd:send
@@ -99,6 +113,41 @@ class RemoteEngineBackend(DockerBackend):
         self.endpoint = endpoint
         self._where = f"{endpoint.name} ({endpoint.url})"
         self._streamed = False  # the main process took the source: it sends the output too
+        self._collected = False  # the output is home: nothing runs in the container any more
+        self._prepared: tuple | None = None  # the job prepare() made the container for
+        self._filled = True  # False: the pipeline container is started but has no source yet
+
+    def prepare(self, job: PipelineJob) -> bool:
+        """Make and start ``job``'s pipeline container before the build holds a slot.
+
+        Nothing runs in it but the main process, which waits for :meth:`setup`
+        to say hello; no step runs before that. A job with services is not
+        prepared (they would run); returns whether the container was made.
+        """
+        if job.services:
+            return False
+        self._filled = False
+        try:
+            super().setup(job)
+        except BaseException:
+            self.teardown()
+            raise
+        self._prepared = _prepared_key(job)
+        return True
+
+    def setup(self, job: PipelineJob) -> None:
+        """The prepared container when it was made for ``job``, else a new one."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is None or prepared != _prepared_key(job) or self._container is None:
+            self._filled = True
+            super().setup(job)
+            return
+        self._job = job
+        try:
+            self._fill(self._container, job, started=True)
+        except BaseException:
+            self.teardown()
+            raise
 
     def _fields(self, **more: str) -> dict:
         return super()._fields(ENGINE=self.endpoint.name, **more)
@@ -118,13 +167,22 @@ class RemoteEngineBackend(DockerBackend):
         return {**args, "stdin_open": True, "detach": True}
 
     def _start(self, cid: str, job: PipelineJob) -> None:
-        """Start the container and hand its main process the source tar."""
+        """Start the container and hand its main process the source tar (not when preparing)."""
+        if not self._filled:
+            super()._start(cid, job)
+            return
+        self._fill(cid, job, started=False)
+
+    def _fill(self, cid: str, job: PipelineJob, *, started: bool) -> None:
+        """Hand the main process the source tar; start the container first unless ``started``."""
         with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
             size = _source_tar(job, spool)
             with self._engine("attach to the pipeline container"):
                 channel = Attached(self._api, cid, self._api.timeout)
             try:
-                super()._start(cid, job)
+                if not started:
+                    super()._start(cid, job)
+                channel.send(b"hello\n")
                 self._streamed = self._stream_source(channel, spool, size)
             finally:
                 channel.close()
@@ -178,6 +236,19 @@ class RemoteEngineBackend(DockerBackend):
         if said != "collected 0":
             why = channel.errors or " / ".join(channel.said[-3:]) or said
             raise BackendError(f"packing the output failed ({said}): {why}")
+        self._collected = True
+
+    def teardown(self) -> None:
+        """After :meth:`collect`: removed later, off the slot; otherwise at once."""
+        self._prepared = None
+        if not self._collected or self._client is None:
+            super().teardown()
+            self._collected = False
+            return
+        containers, network, fields = list(self._containers), self._network, self._fields()
+        self._reset()
+        self._collected = False
+        self.endpoint.remove_later(containers, network, fields)
 
     def _collect_archives(self, targets: dict[str, Path]) -> None:
         for name, target in targets.items():
@@ -189,6 +260,7 @@ class RemoteEngineBackend(DockerBackend):
                         spool.write(chunk)
                 spool.seek(0)
                 _extract(spool, {name: target})
+        self._collected = True
 
     def stage_dir(self, directory: Path, name: str) -> str:
         """Copy a local step's directory into the pipeline container; returns its path there.
@@ -210,6 +282,11 @@ class RemoteEngineBackend(DockerBackend):
         if self._container is None:
             raise BackendError("remote engine backend used before setup()")
         return self._container
+
+
+def _prepared_key(job: PipelineJob) -> tuple:
+    """What the prepared container depends on: a job that differs gets a new one."""
+    return (job.name, job.run_id, job.box, job.dirs, tuple(sorted(job.log_fields.items())))
 
 
 def _source_tar(job: PipelineJob, spool: IO[bytes]) -> int:
