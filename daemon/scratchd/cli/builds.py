@@ -7,6 +7,8 @@ import json
 
 from scratchd.cli.state import add_config_argument, build_duration, load, open_store
 
+#: ``scratchd.engine_status.FILE_NAME``, named here so a missing file costs no import.
+ENGINES_FILE = "engines.json"
 COLUMNS = ("ID", "REPO", "BRANCH", "COMMIT", "STATUS", "DURATION", "IMAGE")
 
 
@@ -69,10 +71,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _engines_of_builds(config) -> dict[str, str]:
-    """Which engine ran each recent build, from the daemon's ``engines.json``."""
-    from scratchd.engine_status import FILE_NAME, read_status
+    """Which engine ran each recent build, from the daemon's ``engines.json``.
 
-    return dict(read_status(config.daemon.state_dir / FILE_NAME).get("builds", {}))
+    The reader (and the placement module it lives beside) is imported only
+    when the daemon has written the file: an unplaced build shows ``-`` either way.
+    """
+    path = config.daemon.state_dir / ENGINES_FILE
+    if not path.exists():
+        return {}
+    from scratchd.engine_status import read_status
+
+    return dict(read_status(path).get("builds", {}))
 
 
 def format_table(builds, engines: dict[str, str] | None = None) -> str:

@@ -16,7 +16,6 @@ from typing import Any, Literal, NoReturn, overload
 
 from scratchd.config import bounds
 from scratchd.config.durations import parse_duration
-from scratchd.config.engines import parse_engine
 from scratchd.config.lines import KeyLines, KeyPath, dotted
 from scratchd.config.model import (
     EXECUTORS,
@@ -70,7 +69,7 @@ def parse_config(text: str, path: Path) -> Config:
     repos = tuple(_repo(t) for t in repo_tables)
     own_sinks = [(r.name, t.table("notify")) for r, t in zip(repos, repo_tables, strict=True)]
     notify = parse_notify(root.table("notify"), own_sinks)
-    engines = tuple(parse_engine(t) for t in root.table_list("engine"))
+    engines = _engines(root.table_list("engine"))
     root.finish(TOP_LEVEL)
     _no_duplicates(repos, root)
     _no_duplicates(engines, root, "engine")
@@ -179,6 +178,15 @@ def _repo(t: _Table) -> RepoConfig:
     )
     t.finish([*RepoConfig.__dataclass_fields__, "notify"])  # notify: parse_notify
     return config
+
+
+def _engines(tables: list[_Table]) -> tuple:
+    """The ``[[engine]]`` blocks; their parser (URLs, addresses) loads only when there are any."""
+    if not tables:
+        return ()
+    from scratchd.config.engines import parse_engine
+
+    return tuple(parse_engine(t) for t in tables)
 
 
 def _no_duplicates(blocks: tuple[Any, ...], root: _Table, kind: str = "repo") -> None:

@@ -13,13 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from scratchd.config.engines import EngineConfig
 from scratchd.config.lines import KeyLines, KeyPath
 from scratchd.config.notify import NotifyConfig
 from scratchd.errors import CredentialError
 from scratchd.models import MIN_SECRET_LENGTH, Secret
 from scratchd.refglob import ref_matches, valid_ref_name
+
+if TYPE_CHECKING:  # the [[engine]] parser loads only for a config that has engines
+    from scratchd.config.engines import EngineConfig
 
 DEFAULT_STATE_DIR = Path("/var/lib/scratchd")
 EXECUTORS = ("docker", "host")

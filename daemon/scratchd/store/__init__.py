@@ -8,14 +8,39 @@ FIFO (:mod:`scratchd.store.wake`) so it calls ``claim_next`` /
 another connection commits) is its slow safety net. A daemon holds
 :class:`DaemonLock` on the state dir for its life: that lock is also how
 ``scratchd status`` knows it is alive.
+
+The names below are imported on first use (:mod:`scratchd.lazy`).
 """
 
-from scratchd.store.lock import DaemonLock, daemon_alive
-from scratchd.store.logs import BuildLog, compress_log, follow_log, read_log
-from scratchd.store.records import BuildRecord, DaemonInfo, StateDir
-from scratchd.store.retention import prune_builds
-from scratchd.store.schema import SCHEMA_VERSION
-from scratchd.store.store import Store
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from scratchd.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from scratchd.store.lock import DaemonLock, daemon_alive
+    from scratchd.store.logs import BuildLog, compress_log, follow_log, read_log
+    from scratchd.store.records import BuildRecord, DaemonInfo, StateDir
+    from scratchd.store.retention import prune_builds
+    from scratchd.store.schema import SCHEMA_VERSION
+    from scratchd.store.store import Store
+
+#: Public name → the module that defines it.
+_HOME = {
+    "SCHEMA_VERSION": "scratchd.store.schema",
+    "BuildLog": "scratchd.store.logs",
+    "BuildRecord": "scratchd.store.records",
+    "DaemonInfo": "scratchd.store.records",
+    "DaemonLock": "scratchd.store.lock",
+    "StateDir": "scratchd.store.records",
+    "Store": "scratchd.store.store",
+    "compress_log": "scratchd.store.logs",
+    "daemon_alive": "scratchd.store.lock",
+    "follow_log": "scratchd.store.logs",
+    "prune_builds": "scratchd.store.retention",
+    "read_log": "scratchd.store.logs",
+}
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -31,3 +56,6 @@ __all__ = [
     "prune_builds",
     "read_log",
 ]
+
+
+__getattr__ = lazy_exports(__name__, _HOME)
