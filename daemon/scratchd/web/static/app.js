@@ -269,7 +269,6 @@ LogView.prototype.loadEarlier = function (down_to) {
 };
 
 LogView.prototype.toBottom = function () {
-  this.autoScroll = true;
   window.scrollTo(0, document.documentElement.scrollHeight);
 };
 
@@ -289,6 +288,12 @@ LogView.prototype.wire = function () {
   if (this.follow) this.follow.addEventListener("change", function () {
     if (self.follow.checked) self.toBottom();
   });
+  // A chunk drawn for the first time after the scroll takes its real height instead of
+  // the estimate it was laid out with, which moves the bottom away from a page that
+  // follows; keep it there whenever the log's size changes.
+  if (this.follow && window.ResizeObserver) new ResizeObserver(function () {
+    if (self.follow.checked) self.toBottom();
+  }).observe(this.box);
   document.getElementById("show-ts").addEventListener("change", function (ev) {
     self.box.classList.toggle("show-ts", ev.target.checked);
   });
