@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+import docker.errors
+
 from tests.git.repos import WorkRepo
 from tests.support.daemon import Daemon, make_daemon_fixture, repo_table  # noqa: F401
 
@@ -72,10 +74,21 @@ def up(d: Daemon, name: str) -> bool | None:
 
 
 def managed(host) -> list[dict]:
+    """scratchd's containers on ``host``, inspected; one removed meanwhile is left out.
+
+    The daemon removes a finished pipeline's container off the slot, so a
+    container listed here may be gone by the time it is inspected.
+    """
     client = host.client()
     try:
         found = client.api.containers(all=True, filters={"label": "org.scratchd.managed"})
-        return [client.api.inspect_container(c["Id"]) for c in found]
+        inspected = []
+        for c in found:
+            try:
+                inspected.append(client.api.inspect_container(c["Id"]))
+            except docker.errors.NotFound:
+                continue
+        return inspected
     finally:
         client.close()
 
