@@ -37,9 +37,9 @@ def write(tmp_path: Path, text: str, name: str = "scratchd.toml") -> Path:
 def test_agrees_with_the_loader(tmp_path, text):
     path = write(tmp_path, text)
     config = load_config(path)
-    where = state_location(path)
-    assert Path(where.state_dir).resolve() == config.daemon.state_dir.resolve()
-    assert where.engines == bool(config.engines)
+    state_dir, engines = state_location(path)
+    assert Path(state_dir).resolve() == config.daemon.state_dir.resolve()
+    assert engines == bool(config.engines)
 
 
 def test_the_documented_example(tmp_path):
@@ -50,7 +50,7 @@ def test_the_documented_example(tmp_path):
 def test_a_relative_config_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write(tmp_path, '[daemon]\nstate_dir = "state"\n')
-    assert os.path.abspath(state_location("scratchd.toml").state_dir) == str(tmp_path / "state")
+    assert os.path.abspath(state_location("scratchd.toml")[0]) == str(tmp_path / "state")
 
 
 @pytest.mark.parametrize(

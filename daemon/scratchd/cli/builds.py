@@ -81,8 +81,8 @@ def run(args: argparse.Namespace | SimpleNamespace) -> int:
         if status not in BuildStatus.__members__.values():
             choices = ", ".join(s.value for s in BuildStatus)
             raise UsageError(f"unknown status {status!r} (one of {choices})")
-    where = state_location(args.config or default_config_file())
-    db = os.path.join(where.state_dir, DB_FILE)
+    state_dir, engines_configured = state_location(args.config or default_config_file())
+    db = os.path.join(state_dir, DB_FILE)
     if args.digest:
         builds = [
             b
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace | SimpleNamespace) -> int:
         builds = read_builds(
             db, *builds_query(repo=args.repo, statuses=args.status, limit=args.limit)
         )
-    engines = _engines_of_builds(where.state_dir) if where.engines else None
+    engines = _engines_of_builds(state_dir) if engines_configured else None
     if args.json:
         import json
 

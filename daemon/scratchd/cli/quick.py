@@ -12,14 +12,25 @@ mistake still get argparse's own words, usage line and exit code.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal, NamedTuple
+from typing import Literal
 
 
-class Option(NamedTuple):
-    dest: str
-    kind: Literal["flag", "value", "append"]
-    #: argparse's ``type=``; when it raises, argparse is asked (and reports it).
-    convert: Callable[[str], object] = str
+class Option:
+    """One option: where its value goes, and how it is read.
+
+    A plain class: a ``NamedTuple`` is made by ``exec`` of generated code,
+    a millisecond of the start-up this module exists to save.
+    """
+
+    __slots__ = ("convert", "dest", "kind")
+
+    def __init__(
+        self,
+        dest: str,
+        kind: Literal["flag", "value", "append"],
+        convert: Callable[[str], object] = str,  # argparse's ``type=``; raising: ask argparse
+    ) -> None:
+        self.dest, self.kind, self.convert = dest, kind, convert
 
 
 def parse_plain(

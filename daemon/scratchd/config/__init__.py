@@ -32,7 +32,7 @@ if TYPE_CHECKING:
         RepoConfig,
         repo_changes,
     )
-    from scratchd.config.peek import StateLocation, state_location
+    from scratchd.config.peek import state_location
     from scratchd.errors import ConfigError
     from scratchd.refglob import glob_match
 
@@ -43,7 +43,6 @@ _HOME = {
     "format_duration": "scratchd.config.durations",
     "parse_duration": "scratchd.config.durations",
     "DEFAULT_CONFIG_PATH": "scratchd.config.load",
-    "StateLocation": "scratchd.config.peek",
     "state_location": "scratchd.config.peek",
     "default_config_path": "scratchd.config.load",
     "load_config": "scratchd.config.load",
@@ -67,7 +66,6 @@ __all__ = [
     "RegistryConfig",
     "RepoChanges",
     "RepoConfig",
-    "StateLocation",
     "check_config",
     "default_config_path",
     "format_duration",
