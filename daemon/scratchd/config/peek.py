@@ -9,8 +9,8 @@ valid, or the file does not parse, :func:`~scratchd.config.load_config` reads
 it instead, so a wrong value fails with the same message naming file, key and
 line; a mistake elsewhere in the file is ``check-config``'s to report.
 
-Plain strings and :mod:`os.path` on purpose: :mod:`pathlib` alone cost as much
-as the query. Relative paths resolve next to the file, as the loader does.
+Plain strings and :mod:`os.path` on purpose: importing :mod:`pathlib` costs more
+than the query. Relative paths resolve next to the file, as the loader does.
 """
 
 from __future__ import annotations
