@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from scratchd.build_status import BuildStatus as BuildStatus  # its home for light readers
+
 # Media types (Docker v2 schema 2 and OCI image spec v1).
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
@@ -249,22 +251,6 @@ class CommitInfo:
     domain: str = ""
     owner: str = ""
     repository: str = ""
-
-
-class BuildStatus(enum.StrEnum):
-    """The life of a build record. Only ``PASSED`` means it passed."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    PASSED = "passed"
-    FAILED = "failed"  # the user's build failed
-    ERROR = "error"  # infrastructure error after retries
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"  # daemon stopped or crashed mid-build
-
-    @property
-    def finished(self) -> bool:
-        return self in {self.PASSED, self.FAILED, self.ERROR, self.CANCELLED}
 
 
 class Trigger(enum.StrEnum):

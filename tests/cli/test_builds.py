@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from scratchd.models import Commit, Trigger
 from tests.cli.state_env import make_env
+from tests.support.services import unavailable
 
 
 @pytest.fixture
@@ -95,3 +99,63 @@ def test_no_database_yet(tmp_path, capsys):
     code, _, err = env.cli(capsys, "builds")
     assert code == 1 and "no state database" in err
     assert not env.state.db.exists()
+
+
+#: Run ``"$@"`` with the directory ``$1`` mounted read-only over itself (a private mount).
+READ_ONLY = 'mount --bind -o ro "$1" "$1" && shift && exec "$@"'
+
+
+def builds_read_only(env, *args: str) -> subprocess.CompletedProcess:
+    """``scratchd builds ARGS`` with a read-only state directory (a reader who may not write)."""
+    mount = ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", READ_ONLY, "sh"]
+    argv = [sys.executable, "-m", "scratchd", "builds", "--config", str(env.config), *args]
+    done = subprocess.run(
+        [*mount, str(env.state.root), *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if done.returncode != 0 and ("unshare:" in done.stderr or "mount:" in done.stderr):
+        unavailable(f"no private read-only mount here: {done.stderr.strip()}")
+    return done
+
+
+def files_of(root: Path) -> dict[str, tuple[int, int]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")
+    }
+
+
+def test_a_read_only_state_directory(env, capsys):
+    """Before, the command opened the database for writing and failed here."""
+    expected = env.cli(capsys, "builds")[1]
+    before = files_of(env.state.root)
+    assert "scratchd.db-wal" not in before  # the daemon is not running
+    done = builds_read_only(env)
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", expected)
+    assert files_of(env.state.root) == before
+
+
+def test_a_read_only_state_directory_beside_the_running_daemon(env):
+    daemon = env.store()  # its open connection keeps -wal and -shm
+    (build,) = daemon.enqueue([Commit("app", "refs/heads/main", "d" * 40)], Trigger.PUSH)
+    try:
+        done = builds_read_only(env, "--limit", "1")
+    finally:
+        daemon.close()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].split() == [
+        str(build.id),
+        "app",
+        "main",
+        "dddddddd",
+        "queued",
+    ]
+
+
+def test_listing_writes_nothing(env, capsys):
+    """No file in the state directory is created, removed or touched by a listing."""
+    before = files_of(env.state.root)
+    for args in (("builds",), ("builds", "--repo", "app", "--json"), ("builds", "--digest", "x")):
+        assert env.cli(capsys, *args)[0] == 0
+    assert files_of(env.state.root) == before

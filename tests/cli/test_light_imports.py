@@ -41,7 +41,10 @@ import contextlib, io, sys
 from scratchd.cli import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-    code = main(sys.argv[1:])
+    try:
+        code = main(sys.argv[1:])
+    except SystemExit as exc:  # argparse's help and errors
+        code = exc.code
 print(code, *sorted(m for m in WATCH if m in sys.modules))
 print(out.getvalue(), end="")
 """
@@ -86,6 +89,38 @@ def test_builds_skips_the_parts_of_config_and_store_it_does_not_use(tmp_path, ex
     env.store().close()
     code, modules, _ = run_probe("builds", "--config", str(env.config), *extra, watch=UNUSED_PARTS)
     assert (code, modules) == (0, set())
+
+
+#: What a plain ``builds`` command line does without: argparse and logging (its own reader,
+#: nothing to log), the dataclasses of the config, the models and the store's records.
+UNUSED_MACHINERY = (
+    "argparse",
+    "logging",
+    "dataclasses",
+    "pathlib",
+    "scratchd.models",
+    "scratchd.config.load",
+    "scratchd.config.model",
+    "scratchd.store.store",
+    "scratchd.store.records",
+)
+
+
+@pytest.mark.parametrize(
+    "extra", [(), ("--repo", "app"), ("--json",), ("--status", "passed", "--limit", "5")]
+)
+def test_plain_builds_skips_argparse_logging_and_dataclasses(tmp_path, extra):
+    env = make_env(tmp_path)
+    env.store().close()
+    argv = ("builds", "--config", str(env.config), *extra)
+    code, modules, _ = run_probe(*argv, watch=UNUSED_MACHINERY)
+    assert (code, modules) == (0, set())
+
+
+def test_builds_with_a_help_request_still_gets_argparse(tmp_path):
+    code, modules, printed = run_probe("builds", "--help", watch=("argparse",))
+    assert (code, modules) == (0, {"argparse"})
+    assert printed.startswith("usage: scratchd builds")
 
 
 ENGINE = '[[engine]]\nname = "local"\nurl = "unix:///run/docker.sock"\n'

@@ -6,19 +6,24 @@ function ``(args) -> int``. Modules import only argparse-level things at
 the top: heavy libraries (docker, pygit2, requests) are imported inside the
 handlers, so ``scratchd bake`` starts fast and never loads the docker SDK.
 
+A module may also offer ``quick_args(words)`` (:mod:`scratchd.cli.quick`):
+``scratchd builds`` is typed often enough that argparse and the logging
+set-up were most of its start-up; a plain command line skips both.
+
 Errors from the :mod:`scratchd.errors` tree become one line on stderr and
 the error's exit code; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
-import logging
 import sys
+from typing import TYPE_CHECKING
 
-from scratchd import __version__
 from scratchd.errors import ScratchdError
+
+if TYPE_CHECKING:
+    import argparse
 
 # Sub-command modules, in the order ``scratchd --help`` lists them.
 COMMANDS = (
@@ -42,6 +47,10 @@ COMMANDS = (
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The full parser, or one with only the sub-command ``only`` (start-up cost)."""
+    import argparse
+
+    from scratchd import __version__
+
     parser = argparse.ArgumentParser(
         prog="scratchd",
         description="CI daemon: wercker.yml pipelines for local git repositories, "
@@ -71,13 +80,13 @@ def requested_command(argv: list[str]) -> str | None:
     return name if name in COMMANDS else None
 
 
+#: Commands whose module reads a plain command line itself: command word → module.
+QUICK = {"builds": "builds"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = build_parser(requested_command(argv))
-    args = parser.parse_args(argv)
-    # The process's one masker: log records mask with it, and a command that reads
-    # credentials (the daemon) adds them to it; handed over explicitly, never looked up.
-    args.masker = _configure_logging(args.verbose, getattr(args, "log_to_journal", None))
+    args = _quick_args(argv) or _parse_args(argv)
     try:
         return int(args.handler(args) or 0)
     except ScratchdError as exc:
@@ -88,6 +97,21 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _quick_args(argv: list[str]):
+    """The command's own reading of a plain ``COMMAND OPTIONS...``, or ``None``."""
+    if not argv or argv[0] not in QUICK:
+        return None
+    return importlib.import_module(f"scratchd.cli.{QUICK[argv[0]]}").quick_args(argv[1:])
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    args = build_parser(requested_command(argv)).parse_args(argv)
+    # The process's one masker: log records mask with it, and a command that reads
+    # credentials (the daemon) adds them to it; handed over explicitly, never looked up.
+    args.masker = _configure_logging(args.verbose, getattr(args, "log_to_journal", None))
+    return args
+
+
 def _configure_logging(verbosity: int, journal: bool | None):
     """Route log records to journald when it is our stderr, else to stderr.
 
@@ -96,6 +120,8 @@ def _configure_logging(verbosity: int, journal: bool | None):
     (``REPO``, ``BRANCH``, ``COMMIT``, ``BUILD_ID`` = the build number, ``PIPELINE``,
     ``STEP``; a backend adds its per-run uuid as ``RUN_ID``).
     """
+    import logging
+
     from scratchd.redact import Masker
 
     level = logging.WARNING - 10 * verbosity

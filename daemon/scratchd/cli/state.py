@@ -7,12 +7,16 @@ write) the very database the running daemon uses.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    from pathlib import Path
+
     parser.add_argument(
         "--config",
         type=Path,
@@ -44,7 +48,12 @@ def ago(seconds: float) -> str:
 
 def build_duration(build, now: float | None = None) -> str:
     """Finished: run time; running: time so far; otherwise empty."""
-    if build.started_at is None:
+    return duration_text(build.started_at, build.finished_at, now)
+
+
+def duration_text(started: float | None, finished: float | None, now: float | None = None) -> str:
+    """:func:`build_duration` of a build's two times (a row, not a record)."""
+    if started is None:
         return ""
-    end = build.finished_at if build.finished_at is not None else (now or time.time())
-    return ago(end - build.started_at)
+    end = finished if finished is not None else (now or time.time())
+    return ago(end - started)

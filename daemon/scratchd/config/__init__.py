@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         RepoConfig,
         repo_changes,
     )
+    from scratchd.config.peek import state_location
     from scratchd.errors import ConfigError
     from scratchd.refglob import glob_match
 
@@ -42,6 +43,7 @@ _HOME = {
     "format_duration": "scratchd.config.durations",
     "parse_duration": "scratchd.config.durations",
     "DEFAULT_CONFIG_PATH": "scratchd.config.load",
+    "state_location": "scratchd.config.peek",
     "default_config_path": "scratchd.config.load",
     "load_config": "scratchd.config.load",
     "parse_config": "scratchd.config.load",
@@ -72,6 +74,7 @@ __all__ = [
     "parse_config",
     "parse_duration",
     "repo_changes",
+    "state_location",
 ]
 
 

@@ -7,14 +7,13 @@ as ``/etc/scratchd/scratchd.toml:12: repo[2].branches: ...``.
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal, NoReturn, overload
 
-from scratchd.config import bounds
+from scratchd.config import bounds, peek
 from scratchd.config.durations import parse_duration
 from scratchd.config.lines import KeyLines, KeyPath, dotted
 from scratchd.config.model import (
@@ -28,7 +27,7 @@ from scratchd.config.model import (
 from scratchd.config.notify import parse_notify
 from scratchd.errors import ConfigError
 
-DEFAULT_CONFIG_PATH = Path("/etc/scratchd/scratchd.toml")
+DEFAULT_CONFIG_PATH = Path(peek.DEFAULT_CONFIG_PATH)
 TOP_LEVEL = ("daemon", "notify", "registry", "repo", "engine")
 # Repository names become directory names under state_dir and journal field values.
 _REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -37,7 +36,7 @@ _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 def default_config_path() -> Path:
     """``$SCRATCHD_CONFIG`` if set, else ``/etc/scratchd/scratchd.toml``."""
-    return Path(os.environ.get("SCRATCHD_CONFIG") or DEFAULT_CONFIG_PATH)
+    return Path(peek.default_config_file())
 
 
 def load_config(path: Path) -> Config:

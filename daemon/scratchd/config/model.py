@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from scratchd.config import peek
 from scratchd.config.lines import KeyLines, KeyPath
 from scratchd.config.notify import NotifyConfig
 from scratchd.errors import CredentialError
@@ -24,7 +25,7 @@ from scratchd.refglob import ref_matches, valid_ref_name
 if TYPE_CHECKING:  # the [[engine]] parser loads only for a config that has engines
     from scratchd.config.engines import EngineConfig
 
-DEFAULT_STATE_DIR = Path("/var/lib/scratchd")
+DEFAULT_STATE_DIR = Path(peek.DEFAULT_STATE_DIR)
 EXECUTORS = ("docker", "host")
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scratchd.models import BuildStatus, Trigger
+from scratchd.store.reader import DB_FILE, build_json
 
 
 @dataclass(frozen=True)
@@ -77,12 +78,7 @@ class BuildRecord:
         A page of 50 builds spent more time building frozen records and
         taking them apart again than in SQLite; this keeps the same shape.
         """
-        data = dict(row)
-        data["cancel_requested"] = bool(data["cancel_requested"])
-        for key in ("images", "tags"):
-            text = data.get(key)
-            data[key] = json.loads(text) if text and text != "[]" else []
-        return data
+        return build_json(row)
 
     def to_json(self) -> dict[str, object]:
         """Plain JSON-able dict (``scratchd builds --json``)."""
@@ -134,7 +130,7 @@ class StateDir:
 
     @property
     def db(self) -> Path:
-        return self.root / "scratchd.db"
+        return self.root / DB_FILE
 
     @property
     def engines(self) -> Path:

@@ -166,10 +166,7 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
     try:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"state database {path} has schema version {version}, newer than this "
-                f"scratchd understands ({SCHEMA_VERSION}); upgrade scratchd"
-            )
+            raise newer_schema(path, version)
         for number in range(version, SCHEMA_VERSION):
             for statement in statements(MIGRATIONS[number]):
                 conn.execute(statement)
@@ -179,6 +176,14 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
         conn.execute("ROLLBACK")
         raise
     return version
+
+
+def newer_schema(path: str, version: int) -> StoreError:
+    """The refusal of a database a newer scratchd has migrated (readers and writers alike)."""
+    return StoreError(
+        f"state database {path} has schema version {version}, newer than this "
+        f"scratchd understands ({SCHEMA_VERSION}); upgrade scratchd"
+    )
 
 
 def statements(script: str) -> list[str]:

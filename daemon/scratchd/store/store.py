@@ -24,6 +24,7 @@ from scratchd.store.db import Database
 from scratchd.store.facts import FactsMixin
 from scratchd.store.heartbeat import HeartbeatMixin
 from scratchd.store.outbox import OutboxMixin
+from scratchd.store.reader import WITH_DIGEST, builds_query
 from scratchd.store.records import BuildRecord
 from scratchd.store.refs import RefsMixin, set_ref_in
 
@@ -419,19 +420,7 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
         limit: int | None = None,
     ) -> list[BuildRecord]:
         """Newest first."""
-        clauses: list[str] = []
-        params: list[object] = []
-        for column, value in (("repo", repo), ("ref", ref)):
-            if value is not None:
-                clauses.append(f"{column}=?")
-                params.append(value)
-        if statuses:
-            clauses.append(f"status IN ({','.join('?' * len(statuses))})")
-            params += [str(s) for s in statuses]
-        sql = ("WHERE " + " AND ".join(clauses) if clauses else "") + " ORDER BY id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+        sql, params = builds_query(repo=repo, ref=ref, statuses=statuses, limit=limit)
         return self._builds(sql, params)
 
     def builds_with_digest(self, digest: str) -> list[BuildRecord]:
@@ -440,10 +429,7 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
         A reproducible image has the same digest for every build of its commit,
         so there may be several; each one made exactly these bytes.
         """
-        return self._builds(
-            "WHERE id IN (SELECT build_id FROM image_digests WHERE digest=?) ORDER BY id DESC",
-            (digest,),
-        )
+        return self._builds(WITH_DIGEST, (digest,))
 
     def count_queued(self) -> int:
         """How many builds wait (the status line): a count off the index, no rows loaded."""
