@@ -189,6 +189,24 @@ def test_orphans_are_removed_unless_their_build_runs(engines, busybox_box, tmp_p
         backend.teardown()  # already gone: teardown stays quiet and idempotent
 
 
+def test_an_engine_gone_since_its_last_pipeline_fails_setup_as_an_engine_error(
+    engines, make_backend, busybox_box, tmp_path
+):
+    """Pipelines ask no ping of their engine: the first real call finds it gone."""
+    host = engines[2]
+    endpoint = host.endpoint()
+    before = make_backend(endpoint)
+    before.setup(job(tmp_path / "before", busybox_box))
+    before.teardown()  # the shared client and its connections stay open
+    host.stop()
+    try:
+        with pytest.raises(BackendError, match=f"{host.name} .*create network failed"):
+            make_backend(endpoint).setup(job(tmp_path / "after", busybox_box))
+    finally:
+        host.start()
+    assert scratchd_containers(host) == []
+
+
 def test_probe_reports_facts_and_down_engines(engines):
     facts = probe(engines[0].endpoint())
     assert facts.version and facts.cpus >= 1 and facts.memory > 0
@@ -199,23 +217,21 @@ def test_probe_reports_facts_and_down_engines(engines):
         probe(dead, timeout=2)
 
 
-def tarless_box(host, name: str, *, broken_tar: bool) -> str:
-    """A box of the host's dash, sleep, mkdir, chmod and their libraries: no usable tar.
+def host_tools_box(host, name: str, tools: tuple[str, ...], broken_tar: bool = False) -> str:
+    """A box of the host's dash, sleep, mkdir, chmod, ``tools`` and their libraries.
 
-    ``broken_tar`` adds head, cat and a ``tar`` that always fails. (A busybox
-    box cannot lose its tar: its shell finds the applet anyway.)
+    ``broken_tar`` adds a ``tar`` that always fails. (A busybox box cannot
+    lose an applet: its shell finds it anyway.)
     """
     import io
     import shutil
     import subprocess
     import tarfile
 
-    tools = {"bin/sh": shutil.which("dash"), "bin/sleep": shutil.which("sleep")}
-    tools |= {f"bin/{t}": shutil.which(t) for t in ("mkdir", "chmod")}
-    if broken_tar:
-        tools |= {f"bin/{t}": shutil.which(t) for t in ("head", "cat")}
-    libs = subprocess.run(["ldd", *tools.values()], capture_output=True, text=True).stdout
-    files = {**tools, **{p.lstrip("/"): p for p in libs.split() if p.startswith("/lib")}}
+    files = {"bin/sh": shutil.which("dash")}
+    files |= {f"bin/{t}": shutil.which(t) for t in ("sleep", "mkdir", "chmod", *tools)}
+    libs = subprocess.run(["ldd", *files.values()], capture_output=True, text=True).stdout
+    files |= {p.lstrip("/"): p for p in libs.split() if p.startswith("/lib")}
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w", dereference=True) as tar:
         for inside, outside in files.items():
@@ -238,7 +254,8 @@ def test_a_box_without_a_working_tar_moves_files_by_the_archive_api(
     engines, make_backend, tmp_path, caplog, broken_tar
 ):
     host = engines[1]
-    box = tarless_box(host, f"scratchd-test/tarless-{int(broken_tar)}", broken_tar=broken_tar)
+    tools = ("head", "cat") if broken_tar else ()
+    box = host_tools_box(host, f"scratchd-test/tarless-{int(broken_tar)}", tools, broken_tar)
     pipeline = job(tmp_path / "t", box)
     (pipeline.dirs.root / "in.txt").write_text("source\n")
     backend = make_backend(host.endpoint())
@@ -278,3 +295,27 @@ def test_a_busybox_box_streams_the_files_through_its_main_process(
     assert (pipeline.dirs.report / "r").read_text() == "r\n"
     big = (pipeline.dirs.output / "big").read_bytes()
     assert hashlib.md5(big).hexdigest() == lines.of("stdout")[0]
+
+
+def test_a_box_whose_dd_cannot_count_bytes_takes_the_source_with_head(
+    engines, make_backend, tmp_path, caplog
+):
+    """No dd (or one without ``iflag=count_bytes``): ``head -c`` ends the tar for tar.
+
+    The source is larger than a pipe's buffer, and the output comes back on
+    the same stdin: head must stop exactly at the tar's end.
+    """
+    host = engines[2]
+    box = host_tools_box(host, "scratchd-test/no-dd", ("tar", "head", "cat", "md5sum"))
+    pipeline = job(tmp_path / "h", box)
+    blob = os.urandom(3_000_000)
+    (pipeline.dirs.root / "blob").write_bytes(blob)
+    backend = make_backend(host.endpoint())
+    with caplog.at_level("INFO", logger="scratchd.runner.remote_engine"):
+        backend.setup(pipeline)
+        code, lines = run_step(backend, 'command -v dd || md5sum blob > "$WERCKER_OUTPUT_DIR/sum"')
+        assert code == 0, lines
+        backend.collect()
+    backend.teardown()
+    assert "archive API" not in caplog.text
+    assert (pipeline.dirs.output / "sum").read_text().split()[0] == hashlib.md5(blob).hexdigest()
