@@ -13,9 +13,10 @@ from scratchd.errors import BackendError, BuildCancelled
 from scratchd.pipeline.plan import Box
 from scratchd.runner.backend import StepCommand
 from scratchd.runner.docker_backend import BUILD_LABEL, MANAGED_LABEL
-from scratchd.runner.engines import ENGINE_LABEL, probe, remove_orphans
+from scratchd.runner.engines import ENGINE_LABEL, SPARES, probe, remove_orphans
 from scratchd.runner.remote_engine import RemoteEngineBackend
 from tests.runner.conftest import Lines, pipeline_job, run_step
+from tests.support.engines import wait_until
 
 
 @pytest.fixture
@@ -173,6 +174,26 @@ def test_a_prepared_container_gets_the_source_only_at_setup_or_is_removed(
     assert backend.prepare(ready)
     backend.teardown()
     assert scratchd_containers(host) == [] and scratchd_networks(host) == []
+
+
+def test_the_builds_client_gets_its_spare_connections_back_after_each_hijack(
+    engines, make_backend, busybox_box, tmp_path
+):
+    """An attach or a step's exec keeps its connection; the next call must not wait for TLS."""
+    endpoint = engines[0].endpoint()
+    endpoint.keep_warm()  # as the health thread does when the engine answers
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 30, "the spares opened")
+    backend = make_backend(endpoint)
+    pipeline = job(tmp_path / "w", busybox_box)
+    backend.setup(pipeline)  # the source's attach: one connection gone
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 30, "spares after the upload")
+    assert run_step(backend, 'echo o > "$WERCKER_OUTPUT_DIR/o"')[0] == 0  # the exec's
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 30, "spares after the step")
+    backend.collect()  # the output's attach
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 30, "spares after the output")
+    assert (pipeline.dirs.output / "o").read_text() == "o\n"
+    backend.teardown()
+    endpoint.close()
 
 
 def test_orphans_are_removed_unless_their_build_runs(engines, busybox_box, tmp_path):

@@ -172,6 +172,10 @@ class RemoteEngineBackend(DockerBackend):
         """
         return self._factory()
 
+    def _pump(self, exec_id, events, on_line, clock) -> None:
+        self.endpoint.keep_warm()  # the step's exec has taken its connection for good
+        super()._pump(exec_id, events, on_line, clock)
+
     def _host_options(self, job: PipelineJob) -> dict:
         # No log driver: the main process's stdout carries the output tar, which
         # must not be stored a second time in the engine's container log.
@@ -199,6 +203,7 @@ class RemoteEngineBackend(DockerBackend):
             size = _source_tar(job, spool)
             with self._engine("attach to the pipeline container"):
                 channel = Attached(self._api, cid, self._api.timeout)
+            self.endpoint.keep_warm()  # the attach took a connection for good
             try:
                 if not started:
                     super()._start(cid, job)
@@ -246,6 +251,7 @@ class RemoteEngineBackend(DockerBackend):
             return
         with self._engine("download the output"):
             channel = Attached(self._api, self._require_container(), self._api.timeout)
+        self.endpoint.keep_warm()
         try:
             channel.send(b"collect\n")
             stdout = channel.stdout()
