@@ -196,6 +196,31 @@ def test_the_builds_client_gets_its_spare_connections_back_after_each_hijack(
     endpoint.close()
 
 
+def test_a_waiting_build_makes_its_container_once_the_slot_holders_are_set_up(
+    engines, make_backend, busybox_box, tmp_path
+):
+    host = engines[1]
+    endpoint = host.endpoint()
+    waiting = make_backend(endpoint)
+    prepared = threading.Event()
+
+    def prepare() -> None:
+        assert waiting.prepare(job(tmp_path / "w", busybox_box))
+        prepared.set()
+
+    with endpoint.setting_up():  # what setup() holds for a pipeline that has its slot
+        thread = threading.Thread(target=prepare)
+        thread.start()
+        assert not prepared.wait(1.5)
+        assert scratchd_containers(host) == [], "nothing made while a slot holder sets up"
+    assert prepared.wait(60)
+    thread.join(10)
+    (made,) = scratchd_containers(host)
+    assert made["State"] == "running"
+    waiting.teardown()
+    assert scratchd_containers(host) == []
+
+
 def test_orphans_are_removed_unless_their_build_runs(engines, busybox_box, tmp_path):
     host = engines[0]
     left = [RemoteEngineBackend(host.endpoint()) for _ in range(2)]

@@ -15,6 +15,12 @@ a busy one, three times per pipeline. So the pool keeps :data:`SPARES` open
 connections, opened by :class:`Spares` in the background when the engine
 first answers and after each hijack (:meth:`EngineEndpoint.keep_warm`).
 
+A waiting build's head start (making its container while the slot is
+busy, see :mod:`scratchd.runner.remote_engine`) yields to pipelines that
+hold a slot and are being set up on that engine
+(:meth:`EngineEndpoint.setting_up`): on a busy host, the two would
+otherwise share its CPU and the running build would start later.
+
 A finished pipeline's container and network are removed by the engine's
 :class:`Remover` thread (:meth:`EngineEndpoint.remove_later`), after the
 build gave its slot back: removing them takes a quarter of a second of a
@@ -30,7 +36,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +75,7 @@ class EngineEndpoint:
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
     _remover: Remover = field(default_factory=lambda: Remover(), compare=False, repr=False)
     _spares: Spares = field(default_factory=lambda: Spares(), compare=False, repr=False)
+    _setups: Setups = field(default_factory=lambda: Setups(), compare=False, repr=False)
 
     def client(self, timeout: float = 60) -> docker.DockerClient:
         """A client for this engine; TLS verifies the engine's certificate against ``ca``."""
@@ -111,6 +118,14 @@ class EngineEndpoint:
         with self._lock:
             client = self._shared.get(_BUILD_TIMEOUT)
         return 0 if client is None else len(_idle(_pool(client)))
+
+    def setting_up(self) -> contextlib.AbstractContextManager[None]:
+        """Held while a pipeline that has its slot is being set up here."""
+        return self._setups.held()
+
+    def wait_for_setups(self, timeout: float) -> bool:
+        """Wait until no pipeline is being set up here (at most ``timeout``); True if none is."""
+        return self._setups.wait_clear(timeout)
 
     def remove_later(self, containers: list[str], network: str | None, fields: dict) -> None:
         """Remove a finished pipeline's containers, then its network, on the remover thread."""
@@ -197,6 +212,29 @@ def _open_spares(client: docker.DockerClient) -> None:
                 continue
         conn.close()  # every slot holds a connection already
         return
+
+
+class Setups:
+    """How many pipelines are being set up on one engine; waiters wake when none is."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._count = 0
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._changed:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._count -= 1
+                self._changed.notify_all()
+
+    def wait_clear(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout)
 
 
 class Remover:

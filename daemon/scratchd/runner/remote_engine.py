@@ -21,7 +21,10 @@ differ. Bind mounts would name directories on the *engine's* host, so:
   pipeline: network and pipeline container made and started (its main
   process only waits to be spoken to), so that when the slot frees
   :meth:`setup` only uploads the source; a prepared container that never
-  gets its slot is removed by :meth:`teardown`;
+  gets its slot is removed by :meth:`teardown`; it is made only once no
+  pipeline that holds a slot is being set up on that engine
+  (:meth:`~scratchd.runner.engines.EngineEndpoint.setting_up`), so the
+  running build starts first;
 - ``WERCKER_CACHE_DIR`` is a named volume per repository on that engine
   (placement prefers the engine that last built the repository, which keeps
   it warm).
@@ -59,6 +62,8 @@ log = logging.getLogger(__name__)
 
 _SPOOL = 8 * 1024 * 1024  # tars up to this size stay in memory
 _COPY_BACK = ("output", "report")
+#: How long a waiting build's head start yields to pipelines being set up on its engine.
+_YIELD_AT_MOST = 10.0
 
 #: The pipeline container's main process. It waits for a first line (the
 #: controller attaches and says ``hello``: a container started before its
@@ -137,6 +142,8 @@ class RemoteEngineBackend(DockerBackend):
         """
         if job.services:
             return False
+        # Pipelines that hold a slot here start first; this one only waits for its slot.
+        self.endpoint.wait_for_setups(_YIELD_AT_MOST)
         self._filled = False
         try:
             super().setup(job)
@@ -149,16 +156,17 @@ class RemoteEngineBackend(DockerBackend):
     def setup(self, job: PipelineJob) -> None:
         """The prepared container when it was made for ``job``, else a new one."""
         prepared, self._prepared = self._prepared, None
-        if prepared is None or prepared != _prepared_key(job) or self._container is None:
-            self._filled = True
-            super().setup(job)
-            return
-        self._job = job
-        try:
-            self._fill(self._container, job, started=True)
-        except BaseException:
-            self.teardown()
-            raise
+        with self.endpoint.setting_up():
+            if prepared is None or prepared != _prepared_key(job) or self._container is None:
+                self._filled = True
+                super().setup(job)
+                return
+            self._job = job
+            try:
+                self._fill(self._container, job, started=True)
+            except BaseException:
+                self.teardown()
+                raise
 
     def _fields(self, **more: str) -> dict:
         return super()._fields(ENGINE=self.endpoint.name, **more)
