@@ -176,6 +176,20 @@ def test_a_prepared_container_gets_the_source_only_at_setup_or_is_removed(
     assert scratchd_containers(host) == [] and scratchd_networks(host) == []
 
 
+def test_a_prepared_pipeline_s_source_tar_is_made_while_it_waits(
+    engines, make_backend, busybox_box, tmp_path
+):
+    """The freed slot only sends the tar: the exported tree was read when it was prepared."""
+    ready = job(tmp_path / "ready", busybox_box)
+    (ready.dirs.root / "in.txt").write_text("as exported\n")
+    backend = make_backend(engines[2].endpoint())
+    assert backend.prepare(ready)
+    (ready.dirs.root / "in.txt").unlink()  # nothing changes an export; if it did, too late
+    backend.setup(ready)
+    assert run_step(backend, "cat in.txt")[1].of("stdout") == ["as exported"]
+    backend.teardown()
+
+
 def test_the_builds_client_gets_its_spare_connections_back_after_each_hijack(
     engines, make_backend, busybox_box, tmp_path
 ):

@@ -47,6 +47,7 @@ import re
 import shutil
 import tarfile
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -132,6 +133,7 @@ class RemoteEngineBackend(DockerBackend):
         self._collected = False  # the output is home: nothing runs in the container any more
         self._prepared: tuple | None = None  # the job prepare() made the container for
         self._filled = True  # False: the pipeline container is started but has no source yet
+        self._upload: _SourceTar | None = None  # the job's source tar, made beside the setup
 
     def prepare(self, job: PipelineJob) -> bool:
         """Make and start ``job``'s pipeline container before the build holds a slot.
@@ -178,7 +180,10 @@ class RemoteEngineBackend(DockerBackend):
         ping per pipeline only adds a round trip to the slot's path. A dead
         engine fails the first real call instead, as the same BackendError.
         """
-        return self._factory()
+        client = self._factory()
+        assert self._job is not None
+        self._upload = _SourceTar(self._job)  # made while the engine makes the container
+        return client
 
     def _pump(self, exec_id, events, on_line, clock) -> None:
         self.endpoint.keep_warm()  # the step's exec has taken its connection for good
@@ -207,8 +212,8 @@ class RemoteEngineBackend(DockerBackend):
 
     def _fill(self, cid: str, job: PipelineJob, *, started: bool) -> None:
         """Hand the main process the source tar; start the container first unless ``started``."""
-        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
-            size = _source_tar(job, spool)
+        upload, self._upload = self._upload or _SourceTar(job), None
+        with upload as (spool, size):
             with self._engine("attach to the pipeline container"):
                 channel = Attached(self._api, cid, self._api.timeout)
             self.endpoint.keep_warm()  # the attach took a connection for good
@@ -275,6 +280,9 @@ class RemoteEngineBackend(DockerBackend):
     def teardown(self) -> None:
         """After :meth:`collect`: removed later, off the slot; otherwise at once."""
         self._prepared = None
+        upload, self._upload = self._upload, None
+        if upload is not None:
+            upload.close()
         if not self._collected or self._client is None:
             super().teardown()
             self._collected = False
@@ -316,6 +324,45 @@ class RemoteEngineBackend(DockerBackend):
         if self._container is None:
             raise BackendError("remote engine backend used before setup()")
         return self._container
+
+
+class _SourceTar:
+    """The job's source tar, made on its own thread from the start of setup or prepare.
+
+    Setup makes the container meanwhile (a prepared build's tar waits with
+    its container), so the upload starts with the tar ready. Used as a
+    context manager, it waits for the tar and yields ``(spool, size)``;
+    a failure to read the source is raised there.
+    """
+
+    def __init__(self, job: PipelineJob) -> None:
+        self._spool = tempfile.SpooledTemporaryFile(_SPOOL)  # noqa: SIM115 - closed by close()
+        self._size = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._make, args=(job,), name="scratchd-source-tar", daemon=True
+        )
+        self._thread.start()
+
+    def _make(self, job: PipelineJob) -> None:
+        try:
+            self._size = _source_tar(job, self._spool)
+        except BaseException as exc:  # raised by __enter__, in the build's thread
+            self._error = exc
+
+    def __enter__(self) -> tuple[IO[bytes], int]:
+        self._thread.join()
+        if self._error is not None:
+            self._spool.close()
+            raise self._error
+        return self._spool, self._size
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._thread.join()
+        self._spool.close()
 
 
 def _prepared_key(job: PipelineJob) -> tuple:
