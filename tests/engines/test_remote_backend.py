@@ -235,6 +235,42 @@ def test_a_waiting_build_makes_its_container_once_the_slot_holders_are_set_up(
     assert scratchd_containers(host) == []
 
 
+def test_a_pipeline_with_its_slot_holds_the_setup_gate_until_its_first_step_runs(
+    engines, make_backend, busybox_box, tmp_path
+):
+    endpoint = engines[2].endpoint()
+    backend = make_backend(endpoint)
+    backend.setup(job(tmp_path / "g", busybox_box))
+    assert not endpoint.wait_for_setups(0), "set up, no step yet: the engine is still its"
+    assert run_step(backend, "true")[0] == 0
+    assert endpoint.wait_for_setups(0)
+    backend.teardown()
+    # A prepared one holds it from its upload on; a teardown without a step lets go too.
+    assert backend.prepare(job(tmp_path / "p", busybox_box))
+    assert endpoint.wait_for_setups(0), "a head start holds no gate"
+    backend.setup(job(tmp_path / "p", busybox_box))
+    assert not endpoint.wait_for_setups(0)
+    backend.teardown()
+    assert endpoint.wait_for_setups(0)
+
+
+def test_a_finished_pipeline_is_removed_after_the_pipelines_being_set_up(
+    engines, make_backend, busybox_box, tmp_path
+):
+    host = engines[0]
+    endpoint = host.endpoint()
+    backend = make_backend(endpoint)
+    backend.setup(job(tmp_path / "done", busybox_box))
+    assert run_step(backend, "true")[0] == 0
+    backend.collect()
+    with endpoint.setting_up():  # another build's pipeline starting on this engine
+        backend.teardown()
+        assert not endpoint.settle(1.5)
+        assert len(scratchd_containers(host)) == 1, "its removal waits"
+    assert endpoint.settle(60)
+    assert scratchd_containers(host) == [] and scratchd_networks(host) == []
+
+
 def test_orphans_are_removed_unless_their_build_runs(engines, busybox_box, tmp_path):
     host = engines[0]
     left = [RemoteEngineBackend(host.endpoint()) for _ in range(2)]

@@ -16,10 +16,10 @@ connections, opened by :class:`Spares` in the background when the engine
 first answers and after each hijack (:meth:`EngineEndpoint.keep_warm`).
 
 A waiting build's head start (making its container while the slot is
-busy, see :mod:`scratchd.runner.remote_engine`) yields to pipelines that
-hold a slot and are being set up on that engine
-(:meth:`EngineEndpoint.setting_up`): on a busy host, the two would
-otherwise share its CPU and the running build would start later.
+busy, see :mod:`scratchd.runner.remote_engine`) and the removal of a
+finished pipeline yield to pipelines that hold a slot and are being set
+up on that engine (:meth:`EngineEndpoint.setting_up`): on a busy host,
+they would otherwise share its CPU and the running build would start later.
 
 A finished pipeline's container and network are removed by the engine's
 :class:`Remover` thread (:meth:`EngineEndpoint.remove_later`), after the
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 ENGINE_LABEL = "org.scratchd.engine"
 _MIN_API = "1.24"
 _BUILD_TIMEOUT = 120.0  # the builds' shared client: a pull or a big upload takes long
+#: How long work off the slots' path yields to pipelines being set up on its engine.
+_YIELD_AT_MOST = 10.0
 #: Open connections each engine's shared client keeps waiting for the next call.
 SPARES = 2
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
@@ -123,7 +125,7 @@ class EngineEndpoint:
         """Held while a pipeline that has its slot is being set up here."""
         return self._setups.held()
 
-    def wait_for_setups(self, timeout: float) -> bool:
+    def wait_for_setups(self, timeout: float = _YIELD_AT_MOST) -> bool:
         """Wait until no pipeline is being set up here (at most ``timeout``); True if none is."""
         return self._setups.wait_clear(timeout)
 
@@ -280,6 +282,7 @@ class Remover:
                         return
                 continue
             try:
+                work[0].wait_for_setups()  # a starting pipeline goes first
                 _remove(*work)
             except Exception:  # never let one removal end the thread
                 log.exception("engine removal failed", extra=work[3])

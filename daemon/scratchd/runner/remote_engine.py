@@ -22,8 +22,9 @@ differ. Bind mounts would name directories on the *engine's* host, so:
   process only waits to be spoken to), so that when the slot frees
   :meth:`setup` only uploads the source; a prepared container that never
   gets its slot is removed by :meth:`teardown`; it is made only once no
-  pipeline that holds a slot is being set up on that engine
-  (:meth:`~scratchd.runner.engines.EngineEndpoint.setting_up`), so the
+  pipeline that holds a slot is being set up on that engine (from
+  :meth:`setup` to its first step's start, see
+  :meth:`~scratchd.runner.engines.EngineEndpoint.setting_up`), so the
   running build starts first;
 - ``WERCKER_CACHE_DIR`` is a named volume per repository on that engine
   (placement prefers the engine that last built the repository, which keeps
@@ -42,6 +43,7 @@ infrastructure error: the build is retried, never recorded as a step failure.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
@@ -63,8 +65,6 @@ log = logging.getLogger(__name__)
 
 _SPOOL = 8 * 1024 * 1024  # tars up to this size stay in memory
 _COPY_BACK = ("output", "report")
-#: How long a waiting build's head start yields to pipelines being set up on its engine.
-_YIELD_AT_MOST = 10.0
 
 #: The pipeline container's main process. It waits for a first line (the
 #: controller attaches and says ``hello``: a container started before its
@@ -134,6 +134,7 @@ class RemoteEngineBackend(DockerBackend):
         self._prepared: tuple | None = None  # the job prepare() made the container for
         self._filled = True  # False: the pipeline container is started but has no source yet
         self._upload: _SourceTar | None = None  # the job's source tar, made beside the setup
+        self._starting = contextlib.ExitStack()  # holds the engine's setup gate (see setup)
 
     def prepare(self, job: PipelineJob) -> bool:
         """Make and start ``job``'s pipeline container before the build holds a slot.
@@ -145,7 +146,7 @@ class RemoteEngineBackend(DockerBackend):
         if job.services:
             return False
         # Pipelines that hold a slot here start first; this one only waits for its slot.
-        self.endpoint.wait_for_setups(_YIELD_AT_MOST)
+        self.endpoint.wait_for_setups()
         self._filled = False
         try:
             super().setup(job)
@@ -158,17 +159,17 @@ class RemoteEngineBackend(DockerBackend):
     def setup(self, job: PipelineJob) -> None:
         """The prepared container when it was made for ``job``, else a new one."""
         prepared, self._prepared = self._prepared, None
-        with self.endpoint.setting_up():
-            if prepared is None or prepared != _prepared_key(job) or self._container is None:
-                self._filled = True
-                super().setup(job)
-                return
-            self._job = job
-            try:
-                self._fill(self._container, job, started=True)
-            except BaseException:
-                self.teardown()
-                raise
+        if prepared is None or prepared != _prepared_key(job) or self._container is None:
+            self._filled = True
+            super().setup(job)  # holds the engine's setup gate from _connect()
+            return
+        self._job = job
+        self._starting.enter_context(self.endpoint.setting_up())
+        try:
+            self._fill(self._container, job, started=True)
+        except BaseException:
+            self.teardown()
+            raise
 
     def _fields(self, **more: str) -> dict:
         return super()._fields(ENGINE=self.endpoint.name, **more)
@@ -182,11 +183,14 @@ class RemoteEngineBackend(DockerBackend):
         """
         client = self._factory()
         assert self._job is not None
+        if self._filled:  # a pipeline with its slot, not a head start: until its first step runs
+            self._starting.enter_context(self.endpoint.setting_up())
         self._upload = _SourceTar(self._job)  # made while the engine makes the container
         return client
 
     def _pump(self, exec_id, events, on_line, clock) -> None:
         self.endpoint.keep_warm()  # the step's exec has taken its connection for good
+        self._starting.close()  # the first step runs: this pipeline is set up
         super()._pump(exec_id, events, on_line, clock)
 
     def _host_options(self, job: PipelineJob) -> dict:
@@ -280,6 +284,7 @@ class RemoteEngineBackend(DockerBackend):
     def teardown(self) -> None:
         """After :meth:`collect`: removed later, off the slot; otherwise at once."""
         self._prepared = None
+        self._starting.close()
         upload, self._upload = self._upload, None
         if upload is not None:
             upload.close()
