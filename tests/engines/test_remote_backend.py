@@ -196,15 +196,15 @@ def test_the_builds_client_gets_its_spare_connections_back_after_each_hijack(
     """An attach or a step's exec keeps its connection; the next call must not wait for TLS."""
     endpoint = engines[0].endpoint()
     endpoint.keep_warm()  # as the health thread does when the engine answers
-    wait_until(lambda: endpoint.idle_connections() == SPARES, 30, "the spares opened")
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 60, "the spares opened")
     backend = make_backend(endpoint)
     pipeline = job(tmp_path / "w", busybox_box)
     backend.setup(pipeline)  # the source's attach: one connection gone
-    wait_until(lambda: endpoint.idle_connections() == SPARES, 30, "spares after the upload")
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 60, "spares after the upload")
     assert run_step(backend, 'echo o > "$WERCKER_OUTPUT_DIR/o"')[0] == 0  # the exec's
-    wait_until(lambda: endpoint.idle_connections() == SPARES, 30, "spares after the step")
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 60, "spares after the step")
     backend.collect()  # the output's attach
-    wait_until(lambda: endpoint.idle_connections() == SPARES, 30, "spares after the output")
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 60, "spares after the output")
     assert (pipeline.dirs.output / "o").read_text() == "o\n"
     backend.teardown()
     endpoint.close()

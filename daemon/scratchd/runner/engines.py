@@ -44,6 +44,7 @@ import docker
 import docker.errors
 import docker.tls
 import requests
+from urllib3.util.connection import is_connection_dropped
 
 from scratchd.errors import BackendError
 from scratchd.runner.docker_backend import BUILD_LABEL, MANAGED_LABEL
@@ -191,21 +192,30 @@ def _pool(client: docker.DockerClient):
 
 
 def _idle(pool) -> list:
-    """The pool's connections that are open and waiting (the rest of its slots are None)."""
-    return [c for c in list(pool.pool.queue) if c is not None and c.sock is not None]
+    """The pool's connections the next requests will use as they are.
+
+    The rest of its slots are None (made on demand); urllib3 drops and
+    replaces a connection that has anything to read before its request.
+    """
+    return [c for c in list(pool.pool.queue) if c is not None and not is_connection_dropped(c)]
 
 
 def _open_spares(client: docker.DockerClient) -> None:
-    """Connect (TLS handshake included) until :data:`SPARES` connections wait in the pool.
+    """Connect until :data:`SPARES` connections wait in the pool, ready to use.
 
-    urllib3's pool is a LIFO queue of ``maxsize`` slots, each a connection or
-    None (made on demand); a spare takes the place of a None, on top, so the
-    next request gets it.
+    Each spare asks ``/_ping`` once: a TLS 1.3 engine sends its session
+    tickets after the handshake, and a connection with them unread looks
+    dropped to urllib3, which would connect anew on the build's path.
+    urllib3's pool is a LIFO queue of ``maxsize`` slots, each a connection
+    or None; a spare takes the place of a None, on top, so the next request
+    gets it.
     """
     pool = _pool(client)
     for _ in range(SPARES - len(_idle(pool))):
         conn = pool._new_conn()
         conn.connect()
+        conn.request("GET", "/_ping")
+        conn.getresponse().read()
         with pool.pool.mutex:
             slots = pool.pool.queue
             if None in slots:
