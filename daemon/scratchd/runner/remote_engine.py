@@ -133,7 +133,7 @@ class RemoteEngineBackend(DockerBackend):
         self._collected = False  # the output is home: nothing runs in the container any more
         self._prepared: tuple | None = None  # the job prepare() made the container for
         self._filled = True  # False: the pipeline container is started but has no source yet
-        self._upload: _SourceTar | None = None  # the job's source tar, made beside the setup
+        self._tar: _SourceTar | None = None  # the job's source tar, made beside the setup
         self._starting = contextlib.ExitStack()  # holds the engine's setup gate (see setup)
 
     def prepare(self, job: PipelineJob) -> bool:
@@ -185,7 +185,7 @@ class RemoteEngineBackend(DockerBackend):
         assert self._job is not None
         if self._filled:  # a pipeline with its slot, not a head start: until its first step runs
             self._starting.enter_context(self.endpoint.setting_up())
-        self._upload = _SourceTar(self._job)  # made while the engine makes the container
+        self._tar = _SourceTar(self._job)  # made while the engine makes the container
         return client
 
     def _pump(self, exec_id, events, on_line, clock) -> None:
@@ -216,7 +216,7 @@ class RemoteEngineBackend(DockerBackend):
 
     def _fill(self, cid: str, job: PipelineJob, *, started: bool) -> None:
         """Hand the main process the source tar; start the container first unless ``started``."""
-        upload, self._upload = self._upload or _SourceTar(job), None
+        upload, self._tar = self._tar or _SourceTar(job), None
         with upload as (spool, size):
             with self._engine("attach to the pipeline container"):
                 channel = Attached(self._api, cid, self._api.timeout)
@@ -285,7 +285,7 @@ class RemoteEngineBackend(DockerBackend):
         """After :meth:`collect`: removed later, off the slot; otherwise at once."""
         self._prepared = None
         self._starting.close()
-        upload, self._upload = self._upload, None
+        upload, self._tar = self._tar, None
         if upload is not None:
             upload.close()
         if not self._collected or self._client is None:
