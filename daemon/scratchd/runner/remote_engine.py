@@ -220,7 +220,6 @@ class RemoteEngineBackend(DockerBackend):
         with upload as (spool, size):
             with self._engine("attach to the pipeline container"):
                 channel = Attached(self._api, cid, self._api.timeout)
-            self.endpoint.keep_warm()  # the attach took a connection for good
             try:
                 if not started:
                     super()._start(cid, job)
@@ -228,6 +227,9 @@ class RemoteEngineBackend(DockerBackend):
                 self._streamed = self._stream_source(channel, spool, size)
             finally:
                 channel.close()
+                # The attach took a connection for good: another is opened once the
+                # bytes are across (the spare left serves the first step's calls).
+                self.endpoint.keep_warm()
             if not self._streamed:
                 spool.seek(0)
                 with self._engine("upload the source"):
@@ -268,7 +270,6 @@ class RemoteEngineBackend(DockerBackend):
             return
         with self._engine("download the output"):
             channel = Attached(self._api, self._require_container(), self._api.timeout)
-        self.endpoint.keep_warm()
         try:
             channel.send(b"collect\n")
             stdout = channel.stdout()
@@ -276,6 +277,7 @@ class RemoteEngineBackend(DockerBackend):
             said = channel.marker()
         finally:
             channel.close()
+            self.endpoint.keep_warm()  # for the next pipeline, once the output is home
         if said != "collected 0":
             why = channel.errors or " / ".join(channel.said[-3:]) or said
             raise BackendError(f"packing the output failed ({said}): {why}")
