@@ -136,11 +136,13 @@ class TimedRemote(RemoteEngineBackend, _TimedStart):
     """Records how long the transfers themselves took: what a remote engine adds.
 
     The upload is everything the remote start does beyond the engine's own
-    container start: making the tar, attaching, the handshake, the bytes,
-    the unpacking; the download is all of :meth:`collect`.
+    container start: waiting for the tar (made while the container is
+    created), attaching, the handshake, the bytes, the unpacking; the
+    download is all of :meth:`collect`.
     """
 
     transfers: list[float] = []
+    phases: dict[str, list[float]] = {"engine start": [], "upload": [], "download": []}
 
     def _start(self, cid, job) -> None:
         started = time.perf_counter()
@@ -150,7 +152,11 @@ class TimedRemote(RemoteEngineBackend, _TimedStart):
     def collect(self) -> None:
         started = time.perf_counter()
         super().collect()
-        self.transfers.append(self._upload + time.perf_counter() - started)
+        download = time.perf_counter() - started
+        self.transfers.append(self._upload + download)
+        took = (self._engine_start, self._upload, download)
+        for name, value in zip(self.phases, took, strict=True):
+            self.phases[name].append(value)
 
 
 def one_build(backend, job: PipelineJob) -> float:
@@ -169,9 +175,11 @@ def one_build(backend, job: PipelineJob) -> float:
 
 def overhead(base: Path, host, box: str, reps: int) -> tuple[float, float]:
     app = seed_maker(base)(base / "seed") / "app"
+    host_url = services.docker_host()  # the engine the bench read its images from
     local, remote = [], []
     for i in range(reps):
-        local.append(one_build(DockerBackend(), pipeline_job(base / f"l{i}", box, app)))
+        here = DockerBackend(base_url=host_url)
+        local.append(one_build(here, pipeline_job(base / f"l{i}", box, app)))
         backend = TimedRemote(host.endpoint())
         remote.append(one_build(backend, pipeline_job(base / f"r{i}", box, app)))
     return statistics.median(local), statistics.median(remote)
@@ -202,6 +210,11 @@ def main() -> None:
             print(f"  difference     {(re - lo) * 1000:7.0f} ms   (engines' load included)")
             moved = statistics.median(TimedRemote.transfers)
             print(f"  source upload + output download {moved * 1000:5.0f} ms   (target < 150 ms)")
+            split = ", ".join(
+                f"{name} {statistics.median(took) * 1000:.0f} ms"
+                for name, took in TimedRemote.phases.items()
+            )
+            print(f"    medians: {split}")
 
 
 if __name__ == "__main__":

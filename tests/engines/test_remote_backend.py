@@ -13,9 +13,10 @@ from scratchd.errors import BackendError, BuildCancelled
 from scratchd.pipeline.plan import Box
 from scratchd.runner.backend import StepCommand
 from scratchd.runner.docker_backend import BUILD_LABEL, MANAGED_LABEL
-from scratchd.runner.engines import ENGINE_LABEL, probe, remove_orphans
+from scratchd.runner.engines import ENGINE_LABEL, SPARES, probe, remove_orphans
 from scratchd.runner.remote_engine import RemoteEngineBackend
 from tests.runner.conftest import Lines, pipeline_job, run_step
+from tests.support.engines import wait_until
 
 
 @pytest.fixture
@@ -175,6 +176,101 @@ def test_a_prepared_container_gets_the_source_only_at_setup_or_is_removed(
     assert scratchd_containers(host) == [] and scratchd_networks(host) == []
 
 
+def test_a_prepared_pipeline_s_source_tar_is_made_while_it_waits(
+    engines, make_backend, busybox_box, tmp_path
+):
+    """The freed slot only sends the tar: the exported tree was read when it was prepared."""
+    ready = job(tmp_path / "ready", busybox_box)
+    (ready.dirs.root / "in.txt").write_text("as exported\n")
+    backend = make_backend(engines[2].endpoint())
+    assert backend.prepare(ready)
+    (ready.dirs.root / "in.txt").unlink()  # nothing changes an export; if it did, too late
+    backend.setup(ready)
+    assert run_step(backend, "cat in.txt")[1].of("stdout") == ["as exported"]
+    backend.teardown()
+
+
+def test_the_builds_client_gets_its_spare_connections_back_after_each_hijack(
+    engines, make_backend, busybox_box, tmp_path
+):
+    """An attach or a step's exec keeps its connection; the next call must not wait for TLS."""
+    endpoint = engines[0].endpoint()
+    endpoint.keep_warm()  # as the health thread does when the engine answers
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 60, "the spares opened")
+    backend = make_backend(endpoint)
+    pipeline = job(tmp_path / "w", busybox_box)
+    backend.setup(pipeline)  # the source's attach: one connection gone
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 60, "spares after the upload")
+    assert run_step(backend, 'echo o > "$WERCKER_OUTPUT_DIR/o"')[0] == 0  # the exec's
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 60, "spares after the step")
+    backend.collect()  # the output's attach
+    wait_until(lambda: endpoint.idle_connections() == SPARES, 60, "spares after the output")
+    assert (pipeline.dirs.output / "o").read_text() == "o\n"
+    backend.teardown()
+    endpoint.close()
+
+
+def test_a_waiting_build_makes_its_container_once_the_slot_holders_are_set_up(
+    engines, make_backend, busybox_box, tmp_path
+):
+    host = engines[1]
+    endpoint = host.endpoint()
+    waiting = make_backend(endpoint)
+    prepared = threading.Event()
+
+    def prepare() -> None:
+        assert waiting.prepare(job(tmp_path / "w", busybox_box))
+        prepared.set()
+
+    with endpoint.setting_up():  # what setup() holds for a pipeline that has its slot
+        thread = threading.Thread(target=prepare)
+        thread.start()
+        assert not prepared.wait(1.5)
+        assert scratchd_containers(host) == [], "nothing made while a slot holder sets up"
+    assert prepared.wait(60)
+    thread.join(10)
+    (made,) = scratchd_containers(host)
+    assert made["State"] == "running"
+    waiting.teardown()
+    assert scratchd_containers(host) == []
+
+
+def test_a_pipeline_with_its_slot_holds_the_setup_gate_until_its_first_step_runs(
+    engines, make_backend, busybox_box, tmp_path
+):
+    endpoint = engines[2].endpoint()
+    backend = make_backend(endpoint)
+    backend.setup(job(tmp_path / "g", busybox_box))
+    assert not endpoint.wait_for_setups(0), "set up, no step yet: the engine is still its"
+    assert run_step(backend, "true")[0] == 0
+    assert endpoint.wait_for_setups(0)
+    backend.teardown()
+    # A prepared one holds it from its upload on; a teardown without a step lets go too.
+    assert backend.prepare(job(tmp_path / "p", busybox_box))
+    assert endpoint.wait_for_setups(0), "a head start holds no gate"
+    backend.setup(job(tmp_path / "p", busybox_box))
+    assert not endpoint.wait_for_setups(0)
+    backend.teardown()
+    assert endpoint.wait_for_setups(0)
+
+
+def test_a_finished_pipeline_is_removed_after_the_pipelines_being_set_up(
+    engines, make_backend, busybox_box, tmp_path
+):
+    host = engines[0]
+    endpoint = host.endpoint()
+    backend = make_backend(endpoint)
+    backend.setup(job(tmp_path / "done", busybox_box))
+    assert run_step(backend, "true")[0] == 0
+    backend.collect()
+    with endpoint.setting_up():  # another build's pipeline starting on this engine
+        backend.teardown()
+        assert not endpoint.settle(1.5)
+        assert len(scratchd_containers(host)) == 1, "its removal waits"
+    assert endpoint.settle(60)
+    assert scratchd_containers(host) == [] and scratchd_networks(host) == []
+
+
 def test_orphans_are_removed_unless_their_build_runs(engines, busybox_box, tmp_path):
     host = engines[0]
     left = [RemoteEngineBackend(host.endpoint()) for _ in range(2)]
@@ -189,6 +285,24 @@ def test_orphans_are_removed_unless_their_build_runs(engines, busybox_box, tmp_p
         backend.teardown()  # already gone: teardown stays quiet and idempotent
 
 
+def test_an_engine_gone_since_its_last_pipeline_fails_setup_as_an_engine_error(
+    engines, make_backend, busybox_box, tmp_path
+):
+    """Pipelines ask no ping of their engine: the first real call finds it gone."""
+    host = engines[2]
+    endpoint = host.endpoint()
+    before = make_backend(endpoint)
+    before.setup(job(tmp_path / "before", busybox_box))
+    before.teardown()  # the shared client and its connections stay open
+    host.stop()
+    try:
+        with pytest.raises(BackendError, match=f"{host.name} .*create network failed"):
+            make_backend(endpoint).setup(job(tmp_path / "after", busybox_box))
+    finally:
+        host.start()
+    assert scratchd_containers(host) == []
+
+
 def test_probe_reports_facts_and_down_engines(engines):
     facts = probe(engines[0].endpoint())
     assert facts.version and facts.cpus >= 1 and facts.memory > 0
@@ -199,23 +313,21 @@ def test_probe_reports_facts_and_down_engines(engines):
         probe(dead, timeout=2)
 
 
-def tarless_box(host, name: str, *, broken_tar: bool) -> str:
-    """A box of the host's dash, sleep, mkdir, chmod and their libraries: no usable tar.
+def host_tools_box(host, name: str, tools: tuple[str, ...], broken_tar: bool = False) -> str:
+    """A box of the host's dash, sleep, mkdir, chmod, ``tools`` and their libraries.
 
-    ``broken_tar`` adds head, cat and a ``tar`` that always fails. (A busybox
-    box cannot lose its tar: its shell finds the applet anyway.)
+    ``broken_tar`` adds a ``tar`` that always fails. (A busybox box cannot
+    lose an applet: its shell finds it anyway.)
     """
     import io
     import shutil
     import subprocess
     import tarfile
 
-    tools = {"bin/sh": shutil.which("dash"), "bin/sleep": shutil.which("sleep")}
-    tools |= {f"bin/{t}": shutil.which(t) for t in ("mkdir", "chmod")}
-    if broken_tar:
-        tools |= {f"bin/{t}": shutil.which(t) for t in ("head", "cat")}
-    libs = subprocess.run(["ldd", *tools.values()], capture_output=True, text=True).stdout
-    files = {**tools, **{p.lstrip("/"): p for p in libs.split() if p.startswith("/lib")}}
+    files = {"bin/sh": shutil.which("dash")}
+    files |= {f"bin/{t}": shutil.which(t) for t in ("sleep", "mkdir", "chmod", *tools)}
+    libs = subprocess.run(["ldd", *files.values()], capture_output=True, text=True).stdout
+    files |= {p.lstrip("/"): p for p in libs.split() if p.startswith("/lib")}
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w", dereference=True) as tar:
         for inside, outside in files.items():
@@ -238,7 +350,8 @@ def test_a_box_without_a_working_tar_moves_files_by_the_archive_api(
     engines, make_backend, tmp_path, caplog, broken_tar
 ):
     host = engines[1]
-    box = tarless_box(host, f"scratchd-test/tarless-{int(broken_tar)}", broken_tar=broken_tar)
+    tools = ("head", "cat") if broken_tar else ()
+    box = host_tools_box(host, f"scratchd-test/tarless-{int(broken_tar)}", tools, broken_tar)
     pipeline = job(tmp_path / "t", box)
     (pipeline.dirs.root / "in.txt").write_text("source\n")
     backend = make_backend(host.endpoint())
@@ -278,3 +391,27 @@ def test_a_busybox_box_streams_the_files_through_its_main_process(
     assert (pipeline.dirs.report / "r").read_text() == "r\n"
     big = (pipeline.dirs.output / "big").read_bytes()
     assert hashlib.md5(big).hexdigest() == lines.of("stdout")[0]
+
+
+def test_a_box_whose_dd_cannot_count_bytes_takes_the_source_with_head(
+    engines, make_backend, tmp_path, caplog
+):
+    """No dd (or one without ``iflag=count_bytes``): ``head -c`` ends the tar for tar.
+
+    The source is larger than a pipe's buffer, and the output comes back on
+    the same stdin: head must stop exactly at the tar's end.
+    """
+    host = engines[2]
+    box = host_tools_box(host, "scratchd-test/no-dd", ("tar", "head", "cat", "md5sum"))
+    pipeline = job(tmp_path / "h", box)
+    blob = os.urandom(3_000_000)
+    (pipeline.dirs.root / "blob").write_bytes(blob)
+    backend = make_backend(host.endpoint())
+    with caplog.at_level("INFO", logger="scratchd.runner.remote_engine"):
+        backend.setup(pipeline)
+        code, lines = run_step(backend, 'command -v dd || md5sum blob > "$WERCKER_OUTPUT_DIR/sum"')
+        assert code == 0, lines
+        backend.collect()
+    backend.teardown()
+    assert "archive API" not in caplog.text
+    assert (pipeline.dirs.output / "sum").read_text().split()[0] == hashlib.md5(blob).hexdigest()

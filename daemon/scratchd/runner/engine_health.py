@@ -7,6 +7,10 @@ soon as it answers. A build that lost its engine calls :meth:`suspect`, so
 the next probe of that engine comes at once instead of when it is due.
 Between probes the thread sleeps; it has no tick of its own.
 
+An engine that answers gets its builds' client and spare connections
+opened (:meth:`~scratchd.runner.engines.EngineEndpoint.keep_warm`, in the
+background), so its first build pays no handshake.
+
 The same thread removes orphans (containers labelled as scratchd's whose
 build is not running): first thing at start, then every ``sweep_every``,
 and on an engine as it comes back up.
@@ -148,6 +152,7 @@ class EngineHealth:
             return
         came_back = not watch.up
         watch.failures, watch.up = 0, True
+        watch.endpoint.keep_warm()  # the next build's calls find open connections
         watch.next_probe = self._clock() + self._interval
         if came_back:
             news = "answers: it takes builds now" if watch.added else "is back"

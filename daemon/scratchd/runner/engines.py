@@ -8,6 +8,19 @@ pipeline paying a handshake and a version query; probes and sweeps make
 their own short-lived client with a short timeout. Every client has a
 timeout, so a dead host costs a bounded wait, never a hung worker.
 
+Every attach and every step's exec takes a connection out of that pool for
+good (the engine hijacks it), and the next call would pay a new TLS
+handshake on the build's path: 10 ms on an idle controller, 50 to 80 ms on
+a busy one, three times per pipeline. So the pool keeps :data:`SPARES` open
+connections, opened by :class:`Spares` in the background when the engine
+first answers and after each hijack (:meth:`EngineEndpoint.keep_warm`).
+
+A waiting build's head start (making its container while the slot is
+busy, see :mod:`scratchd.runner.remote_engine`) and the removal of a
+finished pipeline yield to pipelines that hold a slot and are being set
+up on that engine (:meth:`EngineEndpoint.setting_up`): on a busy host,
+they would otherwise share its CPU and the running build would start later.
+
 A finished pipeline's container and network are removed by the engine's
 :class:`Remover` thread (:meth:`EngineEndpoint.remove_later`), after the
 build gave its slot back: removing them takes a quarter of a second of a
@@ -23,7 +36,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +44,7 @@ import docker
 import docker.errors
 import docker.tls
 import requests
+from urllib3.util.connection import is_connection_dropped
 
 from scratchd.errors import BackendError
 from scratchd.runner.docker_backend import BUILD_LABEL, MANAGED_LABEL
@@ -41,6 +55,11 @@ log = logging.getLogger(__name__)
 #: Which engine of the pool a container belongs to (also shown by ``docker ps``).
 ENGINE_LABEL = "org.scratchd.engine"
 _MIN_API = "1.24"
+_BUILD_TIMEOUT = 120.0  # the builds' shared client: a pull or a big upload takes long
+#: How long work off the slots' path yields to pipelines being set up on its engine.
+_YIELD_AT_MOST = 10.0
+#: Open connections each engine's shared client keeps waiting for the next call.
+SPARES = 2
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.RequestException, OSError)
 
 
@@ -58,6 +77,8 @@ class EngineEndpoint:
     _shared: dict = field(default_factory=dict, compare=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
     _remover: Remover = field(default_factory=lambda: Remover(), compare=False, repr=False)
+    _spares: Spares = field(default_factory=lambda: Spares(), compare=False, repr=False)
+    _setups: Setups = field(default_factory=lambda: Setups(), compare=False, repr=False)
 
     def client(self, timeout: float = 60) -> docker.DockerClient:
         """A client for this engine; TLS verifies the engine's certificate against ``ca``."""
@@ -73,15 +94,41 @@ class EngineEndpoint:
         url = self.url.replace("tcp://", "https://", 1) if tls else self.url
         return _client(self.name, url, tls, timeout)
 
-    def shared_client(self, timeout: float = 120) -> docker.DockerClient:
+    def shared_client(self, timeout: float = _BUILD_TIMEOUT) -> docker.DockerClient:
         """The client builds on this engine share (thread-safe); :meth:`close` ends it."""
         if self.tunnel is not None:
             self.tunnel.ensure()  # restarted if it died; the socket path stays the same
         with self._lock:
             client = self._shared.get(timeout)
+            made = client is None
             if client is None:
                 client = self._shared[timeout] = self.client(timeout)
-            return client
+        if made:
+            self.keep_warm()
+        return client
+
+    def keep_warm(self) -> None:
+        """Open :data:`SPARES` idle connections in the shared client's pool, in the background.
+
+        For TLS (and plain TCP) engines; a unix socket or an ssh tunnel's
+        socket connects for free.
+        """
+        if self.url.startswith("tcp://"):
+            self._spares.top_up(self)
+
+    def idle_connections(self) -> int:
+        """Open connections waiting in the builds' shared client's pool."""
+        with self._lock:
+            client = self._shared.get(_BUILD_TIMEOUT)
+        return 0 if client is None else len(_idle(_pool(client)))
+
+    def setting_up(self) -> contextlib.AbstractContextManager[None]:
+        """Held while a pipeline that has its slot is being set up here."""
+        return self._setups.held()
+
+    def wait_for_setups(self, timeout: float = _YIELD_AT_MOST) -> bool:
+        """Wait until no pipeline is being set up here (at most ``timeout``); True if none is."""
+        return self._setups.wait_clear(timeout)
 
     def remove_later(self, containers: list[str], network: str | None, fields: dict) -> None:
         """Remove a finished pipeline's containers, then its network, on the remover thread."""
@@ -100,6 +147,106 @@ class EngineEndpoint:
             self._shared.clear()
         for client in clients:
             client.close()
+
+
+class Spares:
+    """Tops up one engine's pool to :data:`SPARES` open connections on its own thread.
+
+    One thread at a time; a request while it runs makes it look once more.
+    A failure only means the next call connects by itself: logged at debug.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = False
+        self._again = False
+
+    def top_up(self, endpoint: EngineEndpoint) -> None:
+        with self._lock:
+            if self._running:
+                self._again = True
+                return
+            self._running = True
+        name = f"scratchd-warm-{endpoint.name}"
+        threading.Thread(target=self._run, args=(endpoint,), name=name, daemon=True).start()
+
+    def _run(self, endpoint: EngineEndpoint) -> None:
+        while True:
+            try:
+                _open_spares(endpoint.shared_client())
+            except Exception as exc:  # the engine is down: builds will say so
+                log.debug("engine %s: no spare connection: %s", endpoint.name, exc)
+            with self._lock:
+                if not self._again:
+                    self._running = False
+                    return
+                self._again = False
+
+
+def _pool(client: docker.DockerClient):
+    """The urllib3 pool the client's requests to the engine go through."""
+    api = client.api
+    request = requests.Request("GET", api._url("/_ping")).prepare()
+    adapter = api.get_adapter(request.url)
+    return adapter.get_connection_with_tls_context(request, api.verify, cert=api.cert)
+
+
+def _idle(pool) -> list:
+    """The pool's connections the next requests will use as they are.
+
+    The rest of its slots are None (made on demand); urllib3 drops and
+    replaces a connection that has anything to read before its request.
+    """
+    return [c for c in list(pool.pool.queue) if c is not None and not is_connection_dropped(c)]
+
+
+def _open_spares(client: docker.DockerClient) -> None:
+    """Connect until :data:`SPARES` connections wait in the pool, ready to use.
+
+    Each spare asks ``/_ping`` once: a TLS 1.3 engine sends its session
+    tickets after the handshake, and a connection with them unread looks
+    dropped to urllib3, which would connect anew on the build's path.
+    urllib3's pool is a LIFO queue of ``maxsize`` slots, each a connection
+    or None; a spare takes the place of a None, on top, so the next request
+    gets it.
+    """
+    pool = _pool(client)
+    for _ in range(SPARES - len(_idle(pool))):
+        conn = pool._new_conn()
+        conn.connect()
+        conn.request("GET", "/_ping")
+        conn.getresponse().read()
+        with pool.pool.mutex:
+            slots = pool.pool.queue
+            if None in slots:
+                slots.remove(None)
+                slots.append(conn)
+                continue
+        conn.close()  # every slot holds a connection already
+        return
+
+
+class Setups:
+    """How many pipelines are being set up on one engine; waiters wake when none is."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._count = 0
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        with self._changed:
+            self._count += 1
+        try:
+            yield
+        finally:
+            with self._changed:
+                self._count -= 1
+                self._changed.notify_all()
+
+    def wait_clear(self, timeout: float) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._count == 0, timeout)
 
 
 class Remover:
@@ -145,6 +292,7 @@ class Remover:
                         return
                 continue
             try:
+                work[0].wait_for_setups()  # a starting pipeline goes first
                 _remove(*work)
             except Exception:  # never let one removal end the thread
                 log.exception("engine removal failed", extra=work[3])

@@ -21,7 +21,11 @@ differ. Bind mounts would name directories on the *engine's* host, so:
   pipeline: network and pipeline container made and started (its main
   process only waits to be spoken to), so that when the slot frees
   :meth:`setup` only uploads the source; a prepared container that never
-  gets its slot is removed by :meth:`teardown`;
+  gets its slot is removed by :meth:`teardown`; it is made only once no
+  pipeline that holds a slot is being set up on that engine (from
+  :meth:`setup` to its first step's start, see
+  :meth:`~scratchd.runner.engines.EngineEndpoint.setting_up`), so the
+  running build starts first;
 - ``WERCKER_CACHE_DIR`` is a named volume per repository on that engine
   (placement prefers the engine that last built the repository, which keeps
   it warm).
@@ -29,7 +33,7 @@ differ. Bind mounts would name directories on the *engine's* host, so:
 Why not the archive API: each ``put_archive``/``get_archive`` makes the
 engine re-execute itself (and each ``exec`` starts runc), a fixed 80-150 ms
 per call on a busy engine; the attach connection starts nothing (see
-:mod:`scratchd.runner.attach`). A box without ``tar``, ``head`` and ``cat``,
+:mod:`scratchd.runner.attach`). A box without ``tar``, ``cat`` and ``dd`` or ``head``,
 or whose ``tar`` cannot unpack the source, still works: the main process
 says so and the archive API moves the files instead.
 
@@ -39,11 +43,13 @@ infrastructure error: the build is retried, never recorded as a step failure.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import shutil
 import tarfile
 import tempfile
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -64,21 +70,32 @@ _COPY_BACK = ("output", "report")
 #: controller attaches and says ``hello``: a container started before its
 #: build's slot was free must not talk before anyone listens, as there is no
 #: log to replay). Then it says ``send``, reads the tar's size and the tar from
-#: stdin (``head -c`` so tar sees an end; ``cat`` drains what a failing tar
-#: left, so the next command is not read from the middle of the tar), says
-#: ``ready`` or ``failed``, then waits for ``collect``: it writes the tar of the
-#: output and report dirs and ``collected <tar's status>`` after it (the
-#: controller reads the tar to its end-of-archive, so it never waits for the
-#: container to exit), and ends. Without the tools it says ``no-tar`` and only
-#: keeps the container alive, as the local backend's does.
+#: stdin (``take`` copies exactly that many bytes so tar sees an end; ``cat``
+#: drains what a failing tar left, so the next command is not read from the
+#: middle of the tar), says ``ready`` or ``failed``, then waits for
+#: ``collect``: it writes the tar of the output and report dirs and
+#: ``collected <tar's status>`` after it (the controller reads the tar to its
+#: end-of-archive, so it never waits for the container to exit), and ends.
+#: ``take`` is ``dd`` in 64 KiB blocks where the box's dd counts bytes (GNU,
+#: busybox), else ``head -c``: busybox's head copies a byte at a time, 20 to
+#: 30 ms of the engine's CPU per 4 MB. Both are chosen before ``hello``, while
+#: the container starts. Without the tools it says ``no-tar`` and only keeps
+#: the container alive, as the local backend's does.
 MAIN = """\
 trap 'exit 0' TERM
+has() { for t; do command -v "$t" >/dev/null 2>&1 || return 1; done; }
+if echo | dd bs=1 count=1 iflag=fullblock,count_bytes >/dev/null 2>&1; then
+  take() { dd bs=65536 iflag=fullblock,count_bytes count="$1" 2>/dev/null; }
+  tools="tar cat"
+else
+  take() { head -c "$1"; }
+  tools="tar head cat"
+fi
 read -r hello
-tools() { for t in tar head cat; do command -v "$t" >/dev/null 2>&1 || return 1; done; }
-if tools; then
+if has $tools; then
   echo scratchd:send
   read -r size
-  if head -c "$size" | { tar -x -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; then
+  if take "$size" | { tar -x -C / 2>&1; s=$?; cat >/dev/null; exit $s; }; then
     echo scratchd:ready
   else
     echo scratchd:failed
@@ -116,6 +133,8 @@ class RemoteEngineBackend(DockerBackend):
         self._collected = False  # the output is home: nothing runs in the container any more
         self._prepared: tuple | None = None  # the job prepare() made the container for
         self._filled = True  # False: the pipeline container is started but has no source yet
+        self._tar: _SourceTar | None = None  # the job's source tar, made beside the setup
+        self._starting = contextlib.ExitStack()  # holds the engine's setup gate (see setup)
 
     def prepare(self, job: PipelineJob) -> bool:
         """Make and start ``job``'s pipeline container before the build holds a slot.
@@ -126,6 +145,8 @@ class RemoteEngineBackend(DockerBackend):
         """
         if job.services:
             return False
+        # Pipelines that hold a slot here start first; this one only waits for its slot.
+        self.endpoint.wait_for_setups()
         self._filled = False
         try:
             super().setup(job)
@@ -140,9 +161,10 @@ class RemoteEngineBackend(DockerBackend):
         prepared, self._prepared = self._prepared, None
         if prepared is None or prepared != _prepared_key(job) or self._container is None:
             self._filled = True
-            super().setup(job)
+            super().setup(job)  # holds the engine's setup gate from _connect()
             return
         self._job = job
+        self._starting.enter_context(self.endpoint.setting_up())
         try:
             self._fill(self._container, job, started=True)
         except BaseException:
@@ -151,6 +173,25 @@ class RemoteEngineBackend(DockerBackend):
 
     def _fields(self, **more: str) -> dict:
         return super()._fields(ENGINE=self.endpoint.name, **more)
+
+    def _connect(self) -> docker.DockerClient:
+        """The engine's shared client, without the local backend's ping.
+
+        Its connections are open and the health thread pings the engine; a
+        ping per pipeline only adds a round trip to the slot's path. A dead
+        engine fails the first real call instead, as the same BackendError.
+        """
+        client = self._factory()
+        assert self._job is not None
+        if self._filled:  # a pipeline with its slot, not a head start: until its first step runs
+            self._starting.enter_context(self.endpoint.setting_up())
+        self._tar = _SourceTar(self._job)  # made while the engine makes the container
+        return client
+
+    def _pump(self, exec_id, events, on_line, clock) -> None:
+        self.endpoint.keep_warm()  # the step's exec has taken its connection for good
+        self._starting.close()  # the first step runs: this pipeline is set up
+        super()._pump(exec_id, events, on_line, clock)
 
     def _host_options(self, job: PipelineJob) -> dict:
         # No log driver: the main process's stdout carries the output tar, which
@@ -175,8 +216,8 @@ class RemoteEngineBackend(DockerBackend):
 
     def _fill(self, cid: str, job: PipelineJob, *, started: bool) -> None:
         """Hand the main process the source tar; start the container first unless ``started``."""
-        with tempfile.SpooledTemporaryFile(_SPOOL) as spool:
-            size = _source_tar(job, spool)
+        upload, self._tar = self._tar or _SourceTar(job), None
+        with upload as (spool, size):
             with self._engine("attach to the pipeline container"):
                 channel = Attached(self._api, cid, self._api.timeout)
             try:
@@ -186,6 +227,9 @@ class RemoteEngineBackend(DockerBackend):
                 self._streamed = self._stream_source(channel, spool, size)
             finally:
                 channel.close()
+                # The attach took a connection for good: another is opened once the
+                # bytes are across (the spare left serves the first step's calls).
+                self.endpoint.keep_warm()
             if not self._streamed:
                 spool.seek(0)
                 with self._engine("upload the source"):
@@ -233,6 +277,7 @@ class RemoteEngineBackend(DockerBackend):
             said = channel.marker()
         finally:
             channel.close()
+            self.endpoint.keep_warm()  # for the next pipeline, once the output is home
         if said != "collected 0":
             why = channel.errors or " / ".join(channel.said[-3:]) or said
             raise BackendError(f"packing the output failed ({said}): {why}")
@@ -241,6 +286,10 @@ class RemoteEngineBackend(DockerBackend):
     def teardown(self) -> None:
         """After :meth:`collect`: removed later, off the slot; otherwise at once."""
         self._prepared = None
+        self._starting.close()
+        upload, self._tar = self._tar, None
+        if upload is not None:
+            upload.close()
         if not self._collected or self._client is None:
             super().teardown()
             self._collected = False
@@ -282,6 +331,45 @@ class RemoteEngineBackend(DockerBackend):
         if self._container is None:
             raise BackendError("remote engine backend used before setup()")
         return self._container
+
+
+class _SourceTar:
+    """The job's source tar, made on its own thread from the start of setup or prepare.
+
+    Setup makes the container meanwhile (a prepared build's tar waits with
+    its container), so the upload starts with the tar ready. Used as a
+    context manager, it waits for the tar and yields ``(spool, size)``;
+    a failure to read the source is raised there.
+    """
+
+    def __init__(self, job: PipelineJob) -> None:
+        self._spool = tempfile.SpooledTemporaryFile(_SPOOL)  # noqa: SIM115 - closed by close()
+        self._size = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._make, args=(job,), name="scratchd-source-tar", daemon=True
+        )
+        self._thread.start()
+
+    def _make(self, job: PipelineJob) -> None:
+        try:
+            self._size = _source_tar(job, self._spool)
+        except BaseException as exc:  # raised by __enter__, in the build's thread
+            self._error = exc
+
+    def __enter__(self) -> tuple[IO[bytes], int]:
+        self._thread.join()
+        if self._error is not None:
+            self._spool.close()
+            raise self._error
+        return self._spool, self._size
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._thread.join()
+        self._spool.close()
 
 
 def _prepared_key(job: PipelineJob) -> tuple:
