@@ -79,6 +79,48 @@ def test_force_pushed_away_commit_still_builds_from_the_mirror(tmp_path):
     assert (tmp_path / "out/f").read_text() == "doomed"
 
 
+def test_a_commit_on_top_of_the_mirror_is_copied_whole_and_outlives_the_source(tmp_path):
+    """One new commit is copied object by object (no fetch: the mirror's branch
+    stays put); the mirror then holds all of it, checked by ``git fsck``, and
+    builds it after the source force-pushed it away and pruned it."""
+    server = bare_repo(tmp_path / "s.git")
+    work = WorkRepo(tmp_path / "w")
+    base = work.commit(files={"keep/a.txt": "a\n", "keep/deep/b.txt": "b\n"})
+    work.push(str(server), "main")
+    checkout = Checkout(tmp_path / "cache")
+    checkout.ensure("s", server, base)
+    files = {"keep/deep/b.txt": "changed\n", "new/dir/c.sh": "#!/bin/sh\n", "f": "doomed"}
+    work.commit(files=files)
+    git(work.path, "update-index", "--chmod=+x", "new/dir/c.sh")
+    git(work.path, "commit", "-q", "--amend", "--no-edit")
+    doomed = work.head()
+    work.push(str(server), "main", force=True)
+    mirror = checkout.mirror_path("s")
+    checkout.ensure("s", server, doomed)
+    assert git(mirror, "rev-parse", "refs/heads/main") == base  # copied, not fetched
+    git(mirror, "fsck", "--strict", "--no-dangling", doomed)
+    git(work.path, "reset", "-q", "--hard", base)
+    work.push(str(server), "main", force=True)
+    git(server, "reflog", "expire", "--expire=now", "--all")
+    git(server, "gc", "-q", "--prune=now")
+    checkout.export(main("s", doomed), server, tmp_path / "out")
+    assert (tmp_path / "out/f").read_text() == "doomed"
+    assert (tmp_path / "out/keep/a.txt").read_text() == "a\n"
+    assert (tmp_path / "out/keep/deep/b.txt").read_text() == "changed\n"
+    assert os.access(tmp_path / "out/new/dir/c.sh", os.X_OK)
+
+
+def test_several_new_commits_are_fetched(tmp_path):
+    work = WorkRepo(tmp_path / "w")
+    checkout = Checkout(tmp_path / "cache")
+    checkout.ensure("w", work.path, work.commit())
+    work.commit()
+    third = work.commit()
+    checkout.export(main("w", third), work.path, tmp_path / "out")
+    assert (tmp_path / "out/counter.txt").read_text() == "3\n"
+    assert git(checkout.mirror_path("w"), "rev-parse", "refs/heads/main") == third
+
+
 def test_broken_mirror_is_cloned_again(tmp_path):
     work = WorkRepo(tmp_path / "w")
     first = work.commit()

@@ -65,3 +65,17 @@ def test_files_straddling_block_boundaries_round_trip(tmp_path):
     image = bake(root, ImageSpec(), tmp_path / "blobs")
     assert layer_contents(image) == files
     assert bake(root, ImageSpec(), tmp_path / "blobs2").digest == image.digest
+
+
+@pytest.mark.parametrize("size", [CHUNK // 5, CHUNK + CHUNK // 5, 3 * CHUNK + 12345])
+def test_the_layer_is_the_blocks_in_order_whatever_finishes_first(size, tmp_path):
+    """The sink compresses the tail before it collects the workers' blocks;
+    the blob must still be the reference: blocks in stream order, tail last."""
+    root = make_tree(tmp_path / "out", {"app": _sample(size)})
+    image = bake(root, ImageSpec(), tmp_path / "blobs")
+    path = image.layers[0].path
+    assert path is not None
+    blob = path.read_bytes()
+    assert _compress(gzip.decompress(blob), workers=1) == blob
+    subprocess.run(["tar", "-xzf", str(path), "-C", str(tmp_path)], check=True)
+    assert (tmp_path / "app").read_bytes() == root.joinpath("app").read_bytes()

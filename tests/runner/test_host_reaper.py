@@ -4,7 +4,8 @@ The parent here is a small daemon-like Python process: it runs a step with
 :class:`HostBackend` from a worker thread, as the daemon does, and prints
 the step's output. The step starts a background and a foreground
 ``sleep 300``; every process of it carries a marker in its environment, so
-``/proc`` tells whether any survived the parent.
+``/proc`` tells whether any survived the parent. Each test runs with both
+supervisors: the bash one (``setpriv``) and the Python fallback.
 """
 
 from __future__ import annotations
@@ -18,7 +19,11 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.runner.conftest import run_step
+
+SUPERVISORS = pytest.mark.parametrize("python", [False, True], ids=["bash", "python"])
 
 PARENT = textwrap.dedent(
     """
@@ -29,7 +34,7 @@ PARENT = textwrap.dedent(
     from tests.runner.conftest import pipeline_job
 
     marker = sys.argv[2]
-    backend = HostBackend()
+    backend = HostBackend(python_supervisor=sys.argv[3] == "python")
     backend.setup(pipeline_job(Path(sys.argv[1]), env={"STEP_MARKER": marker}))
     script = "sleep 300 &\\necho started\\nsleep 300\\n"
 
@@ -72,11 +77,13 @@ def wait_until(predicate, timeout: float) -> bool:
     return predicate()
 
 
-def test_kill_9_of_the_daemon_ends_the_whole_step(tmp_path):
+@SUPERVISORS
+def test_kill_9_of_the_daemon_ends_the_whole_step(tmp_path, python):
     marker = uuid.uuid4().hex
     root = Path(__file__).resolve().parents[2]
+    kind = "python" if python else "bash"
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(tmp_path / "pipeline"), marker],
+        [sys.executable, "-c", PARENT, str(tmp_path / "pipeline"), marker, kind],
         cwd=root,
         stdout=subprocess.PIPE,
         text=True,
@@ -97,10 +104,11 @@ def test_kill_9_of_the_daemon_ends_the_whole_step(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
-def test_the_step_status_passes_through_the_supervisor(make_pipeline_job):
+@SUPERVISORS
+def test_the_step_status_passes_through_the_supervisor(make_pipeline_job, python):
     from scratchd.runner.host import HostBackend
 
-    backend = HostBackend(kill_grace=1.0)
+    backend = HostBackend(kill_grace=1.0, python_supervisor=python)
     backend.setup(make_pipeline_job())
     try:
         assert run_step(backend, "exit 7\n")[0] == 7
@@ -110,5 +118,33 @@ def test_the_step_status_passes_through_the_supervisor(make_pipeline_job):
         # a Python step sees a default SIGPIPE, as under a shell: `yes | head` ends
         code, lines = run_step(backend, "yes | head -n 2\n", command_timeout=10)
         assert (code, lines.of("stdout")) == (0, ["y", "y"])
+    finally:
+        backend.teardown()
+
+
+@SUPERVISORS
+def test_a_step_starts_with_default_signals_and_no_supervisor_leftovers(
+    make_pipeline_job, tmp_path, python
+):
+    """SIGINT and SIGQUIT are not ignored (bash ignores them in a background
+    child), the step's BASH_ENV is for the step's shell only, and SIGTERM to
+    the group while the daemon lives ends the step, not the supervisor first."""
+    from scratchd.runner.host import HostBackend
+
+    sourced = tmp_path / "sourced"
+    rc = tmp_path / "rc"
+    rc.write_text(f"echo x >> {sourced}\n")
+    backend = HostBackend(kill_grace=1.0, python_supervisor=python)
+    backend.setup(make_pipeline_job(env={"BASH_ENV": str(rc)}))
+    try:
+        code, lines = run_step(backend, "grep -E '^SigIgn' /proc/self/status\n")
+        assert code == 0
+        ignored = int(lines.of("stdout")[0].split()[1], 16)
+        assert ignored & (1 << (signal.SIGINT - 1) | 1 << (signal.SIGQUIT - 1)) == 0
+        assert sourced.read_text() == "x\n"  # the step's shell only, not the supervisor
+        # SIGTERM to the whole group while the daemon lives (what a timeout sends):
+        # the supervisor stays, and the step's death by that signal is passed on.
+        code, lines = run_step(backend, "echo up\nkill -TERM 0\nsleep 30\n")
+        assert (code, lines.of("stdout")) == (-signal.SIGTERM, ["up"])
     finally:
         backend.teardown()

@@ -216,15 +216,21 @@ class _CompressingSink:
         self._pending += view
 
     def close(self) -> tuple[str, str, int]:
-        """Finish the stream; returns (digest, diff_id, compressed size)."""
-        while self._inflight:
-            self._emit(self._result(self._inflight.popleft()))
+        """Finish the stream; returns (digest, diff_id, compressed size).
+
+        The tail is compressed here while the workers still hold the blocks
+        before it (its dictionary is known already), not after them: for a
+        layer of a block or two, that wait was most of the bake.
+        """
         tail = bytes(self._pending)
         self._diff.update(tail)
         try:
-            self._emit(self._compressor.finish(tail))
+            last = self._compressor.finish(tail)
         except zlib.error as exc:
             raise ImageError(f"compressing the layer failed: {exc}") from exc
+        while self._inflight:
+            self._emit(self._result(self._inflight.popleft()))
+        self._emit(last)
         self.abort()
         return f"sha256:{self._blob.hexdigest()}", f"sha256:{self._diff.hexdigest()}", self._size
 

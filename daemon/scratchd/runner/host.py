@@ -93,8 +93,10 @@ class HostBackend:
         inherit: tuple[str, ...] = INHERITED_ENV,
         environ: Mapping[str, str] | None = None,
         nice: int = 0,
+        python_supervisor: bool = False,
     ) -> None:
         self._kill_grace = kill_grace
+        self._python_supervisor = python_supervisor  # the fallback, whatever the host has
         self._nice = niced(nice)
         self._drain_timeout = drain_timeout
         self._shell = shell or default_shell()
@@ -140,7 +142,10 @@ class HostBackend:
         if not cwd.is_dir():
             on_line("stderr", f"cwd {command.cwd!r} is not a directory in the source dir")
             return 1
-        argv = [*self._nice, *reaper.command(self._argv(command), os.getpid())]
+        supervised = reaper.command(
+            self._argv(command), os.getpid(), python=self._python_supervisor
+        )
+        argv = [*self._nice, *supervised]
         env = {**self._base_env, **job.env, **command.env}
         fields = job.journal_fields(STEP=command.name)
         log.debug("starting host step", extra=fields)
