@@ -178,3 +178,29 @@ def test_a_failed_layer_upload_leaves_no_tag_on_a_partial_index(registry, bake_i
     for tag in listed.get("tags") or []:  # at most the fallback tag: it names what is there
         for child in source.manifest(tag)["manifests"]:
             assert source.manifest(child["digest"])["subject"]["digest"] == image.digest
+
+
+def test_attestation_blobs_come_from_where_this_client_put_them(registry, bake_image, proxy_for):
+    """The empty config is the same in every attestation: a long-lived client mounts it
+    from the repository it put it in (one request instead of two), and where it
+    already is a HEAD finds it."""
+    proxy = proxy_for(registry)
+    client = make_client()
+    empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    put_empty = rf"/blobs/uploads/.*digest=sha256(:|%3A){empty.removeprefix('sha256:')}"
+    first, second, third = (_attested(bake_image, m)[1] for m in ("one", "two", "three"))
+    assert first.attestation.config.descriptor.digest == empty
+
+    client.push(first, parse_repository(f"{proxy.host}/team/a"), ["v1"])
+    uploads = proxy.count("PUT", put_empty)
+    mounted = client.push(second, parse_repository(f"{proxy.host}/team/b"), ["v1"])
+    assert proxy.count("POST", rf"mount=sha256(:|%3A){empty[7:]}&from=team%2Fa") == 1
+    assert mounted.blobs["mounted"] == (1, 2)
+    existed = client.push(third, parse_repository(f"{proxy.host}/team/b"), ["v2"])
+    assert proxy.count("HEAD", f"/v2/team/b/blobs/{empty}") == 1
+    assert existed.blobs["existed"] == (1, 2)
+    assert proxy.count("PUT", put_empty) == uploads == 1
+    for repo, tag in (("team/b", "v1"), ("team/b", "v2")):
+        source = RegistrySource(registry.host, repo)
+        attestation = source.manifest(source.manifest(tag)["manifests"][1]["digest"])
+        assert attestation["config"]["digest"] == empty
