@@ -16,9 +16,12 @@ single measurement, so no cache or content-addressed shortcut can help:
     same bytes to an upload URL of the same registry (different repositories).
 (d) seed case with and without attestations (SPDX SBOM + SLSA provenance, an
     image index and the fallback referrers tag, as the daemon pushes by
-    default), interleaved; also a row of (a). Prints each variant's split into
-    bake / attest / push, the min-max of the totals and the with/without ratio
-    (of the medians, and per back-to-back pair with its quartiles).
+    default), interleaved; also a row of (a). Measured as a first push (new
+    client, new repository: ``scratchd bake --push``) and as the daemon's next
+    commit (one long-lived client, the same repository). Prints each variant's
+    split into bake / attest / push, the min-max of the totals and the
+    with/without ratio (of the medians, and per back-to-back pair with its
+    quartiles).
 
 Prints medians and the ratios the issue sets targets for. Usage::
 
@@ -151,9 +154,12 @@ def _library(tree: Path, host: str, repo: str, level: int, attest: bool = False)
 
 
 def _library_phases(
-    tree: Path, host: str, repo: str, level: int, attest: bool
+    tree: Path, host: str, repo: str, level: int, attest: bool, client: RegistryClient | None = None
 ) -> tuple[float, float, float]:
-    """(bake, attest, push) seconds; with ``attest`` the bake records its files for the SBOM."""
+    """(bake, attest, push) seconds; with ``attest`` the bake records its files for the SBOM.
+
+    ``client``: the daemon's long-lived one; None: a new one, as ``scratchd bake --push``.
+    """
     blobs = tree.parent / f"blobs-{tree.name}"
     started = time.perf_counter()
     image = bake(tree, ImageSpec(cmd=("/app",)), blobs, gzip_level=level, inventory=attest)
@@ -162,7 +168,8 @@ def _library_phases(
         inputs = ProvenanceInputs(repository="bench", commit="0" * 40)
         image = attest_image(image, inputs)  # as the daemon and bake do
     attested = time.perf_counter()
-    RegistryClient(CredentialStore()).push(image, parse_repository(f"{host}/{repo}"), ["latest"])
+    client = client or RegistryClient(CredentialStore())
+    client.push(image, parse_repository(f"{host}/{repo}"), ["latest"])
     pushed = time.perf_counter()
     shutil.rmtree(blobs)
     return baked - started, attested - baked, pushed - attested
@@ -297,18 +304,44 @@ def _sha256_file(path: Path) -> str:
 
 
 def _case_d(work: Path, host: str, make_seed, reps: int, deadline: float) -> None:
-    """Same seed, fresh bytes each run, on/off alternating so drift hits both alike."""
+    """Same seed, fresh bytes each run, on/off alternating so drift hits both alike.
+
+    Twice: as ``scratchd bake --push`` does it (a new client and a new repository
+    per push: ping, fresh connections, nothing known), then as the daemon does it
+    (one long-lived client per variant, each pushing every commit to its one
+    repository: connections kept, blobs it put before are HEADed or mounted).
+    """
+    first = _pairs(work, host, make_seed, reps, deadline, lambda attest: None, None)
+    _report_d("a first push: new client, new repository", first)
+    clients = {attest: RegistryClient(CredentialStore()) for attest in (False, True)}
+    _pairs(work, host, make_seed, 1, deadline, clients.get, "daemon")  # ping, connections
+    daemon = _pairs(work, host, make_seed, reps, deadline, clients.get, "daemon")
+    _report_d("the daemon's next commit: one client, same repository", daemon)
+
+
+def _pairs(work, host, make_seed, reps, deadline, client_for, repository):
+    """(bake, attest, push) per run of each variant; ``repository`` None: a new one each."""
     runs: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
     for rep in range(reps):
         for attest in (False, True) if rep % 2 == 0 else (True, False):
             if time.monotonic() > deadline:
                 break
             tree = make_seed(work / f"d-{uuid.uuid4().hex[:8]}")
-            repo = f"bench/d{rep}-{uuid.uuid4().hex[:6]}"
-            runs[attest].append(_library_phases(tree, host, repo, DEFAULT_GZIP_LEVEL, attest))
+            fresh = f"bench/d{rep}-{uuid.uuid4().hex[:6]}"
+            repo = (
+                f"bench/{repository}-{'attested' if attest else 'plain'}" if repository else fresh
+            )
+            phases = _library_phases(
+                tree, host, repo, DEFAULT_GZIP_LEVEL, attest, client_for(attest)
+            )
+            runs[attest].append(phases)
             shutil.rmtree(tree)
+    return runs
+
+
+def _report_d(title: str, runs: dict[bool, list[tuple[float, float, float]]]) -> None:
     n = min(len(runs[False]), len(runs[True]))
-    print(f"\n(d) seed case bake+push with and without attestations, median of {n}")
+    print(f"\n(d) seed case bake+push with and without attestations, {title}, median of {n}")
     print(f"{'method':<46} {'bake':>7} {'attest':>7} {'push':>7} {'total':>7} {'min-max':>13}")
     totals = {}
     for attest, label in ((False, "without (plain manifest)"),

@@ -13,14 +13,16 @@ import subprocess
 import pytest
 import requests
 
+from scratchd.errors import RegistryError
 from scratchd.image.attest import attest_image
 from scratchd.image.provenance import ProvenanceInputs
 from scratchd.models import OCI_INDEX
 from scratchd.registry.credentials import CredentialStore
 from scratchd.registry.reference import parse_repository
-from tests.registry.conftest import make_client
+from tests.registry.conftest import fast_retry, make_client
 from tests.registry.readers import RegistrySource, buildx_find, oras_find
 from tests.registry.referrers_server import ReferrersRegistry
+from tests.registry.servers import Fault
 
 INPUTS = ProvenanceInputs(
     repository="cities", ref="refs/heads/main", pipeline="deploy", commit="c0ffee" * 6 + "abcd",
@@ -140,3 +142,65 @@ def test_reference_registry_index_put_comes_after_both_manifests(registry, bake_
         make_client().push(attested, parse_repository(f"{registry.host}/team/o{n}"), ["v1"])
         source = RegistrySource(registry.host, f"team/o{n}")
         assert source.manifest("v1") == json.loads(attested.index)
+
+
+def test_repush_reads_the_fallback_tag_and_leaves_it_alone(registry, bake_image, proxy_for):
+    """Reproducible re-push: the tag already lists this attestation, so no PUT rewrites it."""
+    proxy = proxy_for(registry)
+    image, attested = _attested(bake_image, "again")
+    ref = parse_repository(f"{proxy.host}/team/again")
+    fallback = "/manifests/sha256-" + image.digest.removeprefix("sha256:")
+    make_client().push(attested, ref, ["v1"])
+    assert (proxy.count("GET", fallback), proxy.count("PUT", fallback)) == (1, 1)
+
+    result = make_client().push(attested, ref, ["v1"])
+    assert result.referrers == f"tag {fallback.removeprefix('/manifests/')}"
+    assert (proxy.count("GET", fallback), proxy.count("PUT", fallback)) == (2, 1)
+
+
+def test_a_failed_layer_upload_leaves_no_tag_on_a_partial_index(registry, bake_image, proxy_for):
+    """The attestation's side runs beside the layers, but the tag (the index) is put only
+    once the platform manifest is in, and that only once its layers are."""
+    proxy = proxy_for(registry)
+    image, attested = _attested(bake_image, "layer breaks")
+    layer = image.layers[0].descriptor.digest.removeprefix("sha256:")
+    put = rf"/blobs/uploads/.*digest=sha256(:|%3A){layer}"
+    proxy.add(Fault("PUT", put, status=503, times=1000))
+    ref = parse_repository(f"{proxy.host}/team/partial")
+
+    with pytest.raises(RegistryError):
+        make_client(retry=fast_retry(attempts=2)).push(attested, ref, ["v1"])
+
+    assert proxy.count("PUT", "/manifests/v1") == 0
+    assert proxy.count("PUT", f"/manifests/{image.digest}") == 0
+    source = RegistrySource(registry.host, "team/partial")
+    listed = requests.get(f"{registry.url}/v2/team/partial/tags/list", timeout=10).json()
+    for tag in listed.get("tags") or []:  # at most the fallback tag: it names what is there
+        for child in source.manifest(tag)["manifests"]:
+            assert source.manifest(child["digest"])["subject"]["digest"] == image.digest
+
+
+def test_attestation_blobs_come_from_where_this_client_put_them(registry, bake_image, proxy_for):
+    """The empty config is the same in every attestation: a long-lived client mounts it
+    from the repository it put it in (one request instead of two), and where it
+    already is a HEAD finds it."""
+    proxy = proxy_for(registry)
+    client = make_client()
+    empty = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+    put_empty = rf"/blobs/uploads/.*digest=sha256(:|%3A){empty.removeprefix('sha256:')}"
+    first, second, third = (_attested(bake_image, m)[1] for m in ("one", "two", "three"))
+    assert first.attestation.config.descriptor.digest == empty
+
+    client.push(first, parse_repository(f"{proxy.host}/team/a"), ["v1"])
+    uploads = proxy.count("PUT", put_empty)
+    mounted = client.push(second, parse_repository(f"{proxy.host}/team/b"), ["v1"])
+    assert proxy.count("POST", rf"mount=sha256(:|%3A){empty[7:]}&from=team%2Fa") == 1
+    assert mounted.blobs["mounted"] == (1, 2)
+    existed = client.push(third, parse_repository(f"{proxy.host}/team/b"), ["v2"])
+    assert proxy.count("HEAD", f"/v2/team/b/blobs/{empty}") == 1
+    assert existed.blobs["existed"] == (1, 2)
+    assert proxy.count("PUT", put_empty) == uploads == 1
+    for repo, tag in (("team/b", "v1"), ("team/b", "v2")):
+        source = RegistrySource(registry.host, repo)
+        attestation = source.manifest(source.manifest(tag)["manifests"][1]["digest"])
+        assert attestation["config"]["digest"] == empty

@@ -302,20 +302,21 @@ class RegistryClient:
     ) -> tuple[str, int]:
         """(outcome, the blob's size): how it reached the repository."""
         desc = blob.descriptor
-        if small:
-            return self._post_small(uploader, target, blob)
-        if uploader.exists(target, blob):
+        source = hints.get(desc.digest) or self._seen_in(target, desc.digest)
+        # a small blob's HEAD costs as much as its upload: asked only if it should be there
+        if (not small or source == target.repository) and uploader.exists(target, blob):
             self._remember(target, desc.digest)
             self._report(desc.digest, desc.size, "skipped")
             return "existed", desc.size
         opened = None
-        source = hints.get(desc.digest) or self._seen_in(target, desc.digest)
         if source and source != target.repository:
             opened = uploader.mount(target, blob, source)
             if opened == "mounted":
                 self._remember(target, desc.digest)
                 self._report(desc.digest, desc.size, "mounted")
                 return "mounted", desc.size
+        if small and opened is None:
+            return self._post_small(uploader, target, blob)
         size = uploader.upload(target, blob, opened)
         self._remember(target, desc.digest)
         return "uploaded", size
@@ -323,8 +324,11 @@ class RegistryClient:
     def _post_small(self, uploader: BlobUploader, target: Target, blob: Blob) -> tuple[str, int]:
         """A few-KB attestation blob in one request (monolithic POST, distribution spec).
 
-        A HEAD first would cost as much as the upload; a registry that answers
-        202 instead gets the rest of an ordinary upload at the URL it gave.
+        A HEAD first would cost as much as the upload (it is sent only when the
+        client put the blob in this repository before; the empty config of
+        every attestation is, from a daemon's second push on, and is mounted
+        from there into other repositories); a registry that answers 202
+        instead gets the rest of an ordinary upload at the URL it gave.
         """
         digest = blob.descriptor.digest
 
