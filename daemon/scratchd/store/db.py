@@ -3,8 +3,18 @@
 Several processes share the database (the daemon and every ``scratchd``
 command), so every write is a short ``BEGIN IMMEDIATE`` transaction: the
 write lock is taken up front and a competing writer waits on
-``busy_timeout`` instead of failing half-way. ``synchronous=FULL`` makes a
-committed job survive power loss as well as ``kill -9``.
+``busy_timeout`` instead of failing half-way.
+
+``synchronous=NORMAL``: a commit is in the WAL (the OS's page cache) when
+``COMMIT`` returns, so it survives ``kill -9`` of any process; the disk is
+flushed at checkpoints. ``FULL`` flushed at every commit, and on a busy or
+shared disk one flush took 25-400 ms with the write lock held: the watcher's
+enqueue and the main loop's claim waited behind the builds' log and outbox
+writes, the whole tail of commit → running. What power loss can cost is the
+last few transactions, rolled back together (a queued job *with* its ref's
+last-seen sha, a claim, an outcome): the watcher finds the commit again and
+start-up recovery re-queues a build that was running, so no commit is lost
+and no unfinished build reads as passed.
 
 Within one process, writers queue on a lock of their own before ``BEGIN
 IMMEDIATE``: SQLite's busy handler *sleeps* between retries (1, 2, 5, 10,
@@ -63,7 +73,7 @@ class Database:
             conn.row_factory = sqlite3.Row
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
