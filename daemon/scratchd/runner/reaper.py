@@ -29,10 +29,22 @@ in the same call, so the thread always outlives the step.
 The script uses only the standard library and runs with ``-I -S``, so it
 starts in a few milliseconds and the step's ``PYTHON*`` variables (it gets
 the step's environment) cannot change how it runs.
+
+It also lowers the step's CPU priority (``--nice N``, ``--idle``) before
+starting it, in this process rather than a ``preexec_fn`` (unsafe in the
+threaded daemon) or ``nice(1)``. Nice alone did nothing against the daemon:
+each step is a new session, and with the kernel's autogroups (the default
+on desktop and many server kernels, for processes outside a systemd
+service's cgroup) a session's processes share one CPU weight whatever
+their nice, so a busy step weighed as much as the whole daemon. So the
+session's autogroup gets the nice too, and ``--idle`` puts the step under
+``SCHED_IDLE``: a task of any other policy waking up preempts it at once.
+Children inherit all three.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -41,19 +53,26 @@ import sys
 _PR_SET_PDEATHSIG = 1
 #: Python ignores these; a step must start with the default action, as from a shell.
 _RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)
+_AUTOGROUP = "/proc/self/autogroup"  # this session's CPU weight (see the docstring)
 
 
-def command(argv: list[str], parent: int) -> list[str]:
-    """The argv that runs ``argv`` under this supervisor, for daemon process ``parent``."""
-    return [sys.executable, "-I", "-S", os.path.abspath(__file__), str(parent), "--", *argv]
+def command(argv: list[str], parent: int, *, nice: int = 0, idle: bool = False) -> list[str]:
+    """The argv that runs ``argv`` under this supervisor, for daemon process ``parent``.
+
+    ``nice`` (0-19) and ``idle`` (``SCHED_IDLE``) lower the step's CPU priority.
+    """
+    options = [*(["--nice", str(nice)] if nice > 0 else []), *(["--idle"] if idle else [])]
+    me = os.path.abspath(__file__)
+    return [sys.executable, "-I", "-S", me, str(parent), *options, "--", *argv]
 
 
 def main(args: list[str]) -> int:
-    parent, separator, *argv = args
-    if separator != "--" or not argv:
-        print("usage: reaper.py PARENT_PID -- ARGV...", file=sys.stderr)
+    parsed = _parse(args)
+    if parsed is None:
+        print("usage: reaper.py PARENT_PID [--nice N] [--idle] -- ARGV...", file=sys.stderr)
         return 2
-    parent_pid = int(parent)
+    parent_pid, nice, idle, argv = parsed
+    lower_priority(nice, idle)
     signal.signal(signal.SIGTERM, lambda *_: _parent_gone(parent_pid))
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
@@ -67,6 +86,37 @@ def main(args: list[str]) -> int:
         return 127
     _, status = os.waitpid(child, 0)
     return _pass_on(status)
+
+
+def _parse(args: list[str]) -> tuple[int, int, bool, list[str]] | None:
+    """(parent pid, nice, idle, argv) from ``PARENT_PID [--nice N] [--idle] -- ARGV...``."""
+    if "--" not in args or len(args) < 3:
+        return None
+    cut = args.index("--")
+    options, argv = args[1:cut], args[cut + 1 :]
+    nice, idle = 0, "--idle" in options
+    if "--nice" in options:
+        at = options.index("--nice") + 1
+        nice = int(options[at]) if at < len(options) and options[at].isdigit() else -1
+    if not argv or not args[0].isdigit() or nice < 0:
+        return None
+    return int(args[0]), nice, idle, argv
+
+
+def lower_priority(nice: int, idle: bool) -> None:
+    """Nice this process and its session's autogroup by ``nice``; ``SCHED_IDLE`` if ``idle``.
+
+    Each is best effort: a kernel without autogroups, or a seccomp filter
+    refusing the call, leaves the step at the priority it could get.
+    """
+    if nice > 0:
+        os.nice(nice)
+        # No autogroups (CONFIG_SCHED_AUTOGROUP off): the nice alone applies.
+        with contextlib.suppress(OSError), open(_AUTOGROUP, "w") as f:
+            f.write(str(nice))  # a new session has its own autogroup
+    if idle:
+        with contextlib.suppress(OSError):  # refused: the nice above still applies
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _parent_gone(parent_pid: int) -> None:
