@@ -9,6 +9,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from scratchd.errors import StoreError
 from scratchd.models import BuildStatus, Commit, Trigger
 from scratchd.store import Store
 
@@ -145,4 +148,49 @@ def test_threads_of_one_process_queue_for_writes_instead_of_sleeping_in_sqlite(t
     other.join(DEADLINE)
     assert failures == []
     assert [r[0] for r in db.read("SELECT n FROM t ORDER BY n")] == [1, 2]
+    db.close()
+
+
+def test_an_urgent_writer_goes_before_writers_already_waiting(tmp_path):
+    """The watcher's enqueue and the main loop's claim (urgent) must not queue behind
+    builds' log and outbox writes that were waiting first."""
+    from scratchd.store.db import Database
+
+    db = Database(tmp_path / "state.db")
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (tag TEXT)")
+
+    def writer(tag: str, urgent: bool) -> threading.Thread:
+        def write() -> None:
+            with db.write(urgent=urgent) as conn:
+                conn.execute("INSERT INTO t VALUES (?)", (tag,))
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        return thread
+
+    with db.write() as conn:
+        conn.execute("INSERT INTO t VALUES ('first')")
+        builds = [writer("build", urgent=False)]
+        time.sleep(0.2)  # the build's write is waiting for its turn
+        builds.append(writer("build", urgent=False))
+        commit = writer("commit", urgent=True)
+        time.sleep(0.2)
+    for thread in [*builds, commit]:
+        thread.join(DEADLINE)
+    tags = [r[0] for r in db.read("SELECT tag FROM t ORDER BY rowid")]
+    assert tags == ["first", "commit", "build", "build"]
+    db.close()
+
+
+def test_a_nested_write_fails_instead_of_deadlocking(tmp_path):
+    from scratchd.store.db import Database
+
+    db = Database(tmp_path / "state.db")
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+    with pytest.raises(StoreError), db.write(), db.write(urgent=True):
+        pass
+    with db.write() as conn:  # the turn was given back
+        conn.execute("INSERT INTO t VALUES (1)")
     db.close()

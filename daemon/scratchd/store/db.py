@@ -20,7 +20,9 @@ Within one process, writers queue on a lock of their own before ``BEGIN
 IMMEDIATE``: SQLite's busy handler *sleeps* between retries (1, 2, 5, 10,
 ... ms), so a thread that found another thread's transaction open waited
 up to tens of milliseconds after it ended, the tail of commit → running.
-A thread waiting on the lock runs the moment it is released.
+A thread waiting on the lock runs the moment it is released, and an
+*urgent* writer (the watcher queueing a commit, the main loop claiming it)
+goes before builds already waiting with their log and outbox writes.
 """
 
 from __future__ import annotations
@@ -44,8 +46,7 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        # Re-entrant: a nested write still fails in SQLite as before, it never deadlocks here.
-        self._writer = threading.RLock()  # this process's writers, one at a time (see above)
+        self._writers = _Writers()  # this process's writers, one at a time (see above)
         if not create and not self.path.exists():
             raise StoreError(f"no state database at {self.path} (has the daemon run yet?)")
         if create:
@@ -78,10 +79,14 @@ class Database:
         return conn
 
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding the database's write lock from the start."""
+    def write(self, *, urgent: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction holding the database's write lock from the start.
+
+        ``urgent``: on the path from a commit to its build; it goes before the
+        other writers of this process that are waiting.
+        """
         conn = self.conn()
-        with self._writer, self._errors():
+        with self._writers.turn(urgent), self._errors():
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -108,3 +113,42 @@ class Database:
             with contextlib.suppress(sqlite3.Error):
                 conn.close()
         self._local = threading.local()
+
+
+class _Writers:
+    """One writer of this process at a time; waiting urgent writers go first.
+
+    Re-entrant for its holder: a nested write still fails in SQLite as
+    before, it never deadlocks here.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._owner: int | None = None
+        self._depth = 0
+        self._urgent = 0  # urgent writers waiting
+
+    @contextlib.contextmanager
+    def turn(self, urgent: bool) -> Iterator[None]:
+        me = threading.get_ident()
+        with self._cond:
+            if self._owner != me:
+                self._urgent += urgent
+                try:
+                    self._cond.wait_for(
+                        lambda: self._owner is None and (urgent or not self._urgent)
+                    )
+                finally:
+                    self._urgent -= urgent
+                    if urgent:  # given up or granted: writers held back by it look again
+                        self._cond.notify_all()
+                self._owner = me
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._depth -= 1
+                if not self._depth:
+                    self._owner = None
+                    self._cond.notify_all()
