@@ -15,8 +15,9 @@ Sections (each bounded: fixed sample counts and timeouts):
    ``check-config`` wall time, a commit→running latency while a SIGHUP adds
    100 repositories.
 3. trigger under load: commit→running with 1,000 repositories watched and
-   both cores busy with builds (busy loops at ``build_nice``), beside the
-   same load at the daemon's own priority (how builds ran before).
+   both cores busy with builds (busy loops started as host steps are, at the
+   default ``build_nice`` and ``build_sched_idle``), beside the same load at
+   the daemon's own priority.
 4. a year of history: 100,000 builds and their logs; ``scratchd builds`` and
    ``builds --repo R`` wall time; database size per 1,000 builds; retention's
    longest write transaction (batched, beside one transaction); start-up and
@@ -50,8 +51,11 @@ from scale_support import (
     make_repos,
     pct,
     snapshot,
+    step_argv,
+    step_argv_before,
     stop_all,
 )
+from scratchd.config.model import DaemonConfig
 
 MS = 1000.0
 
@@ -133,17 +137,17 @@ def thousand_rows(work: Path, repos: list[Path], samples: int, old: Path | None)
             target = "before" if label else "< 2 s"
             note = f"median of 3, range {took[1]:.0f}-{took[2]:.0f} ms, CPU {took[3]:.0f} ms"
             rows.append((f"check-config{label}", f"{took[0]:.0f} ms", target, note))
-        rows += load_rows(daemon, repos, samples)
+        rows += load_rows(daemon, repos, samples, NOW)
         rows += reload_rows(work, daemon, repos)
     finally:
         daemon.stop()
     if old is not None:
-        rows += footprint_before(work, repos, old)
+        rows += footprint_before(work, repos, old, samples)
     return rows
 
 
-def footprint_before(work: Path, repos: list[Path], old: Path) -> list:
-    """RSS and threads of the code before this change over the same repositories."""
+def footprint_before(work: Path, repos: list[Path], old: Path, samples: int) -> list:
+    """RSS, threads and the trigger under load of the code before this change."""
     daemon = run_daemon(work, "thousand-before", repos, old)
     daemon.start()
     try:
@@ -151,6 +155,7 @@ def footprint_before(work: Path, repos: list[Path], old: Path) -> list:
         return [
             (f"RSS, {len(repos)} repos, before", f"{daemon.rss_mb():.1f} MB", "before", ""),
             ("threads, before", daemon.status_field("Threads"), "before", ""),
+            *load_rows(daemon, repos, samples, BEFORE),
         ]
     finally:
         daemon.stop()
@@ -169,10 +174,20 @@ print(late[len(late) // 2], late[int(0.99 * len(late))], late[-1])
 """
 
 
-def load_rows(daemon: DaemonProc, repos: list[Path], samples: int) -> list:
+#: (label, target p50, target p99, how the busy builds start) of each load case.
+NOW = [
+    ("builds as host steps start", "< 10 ms", "< 25 ms", step_argv),
+    ("builds at the daemon's priority", "", "", lambda argv, nice, idle: argv),
+]
+BEFORE = [("before: builds as host steps started", "before", "before", step_argv_before)]
+
+
+def load_rows(daemon: DaemonProc, repos: list[Path], samples: int, cases: list) -> list:
+    """commit→running of ``samples`` commits while two busy builds run, per load case."""
     rows = []
-    for label, nice in (("builds niced", 10), ("builds at daemon priority", 0)):
-        hogs = burners(2, nice)
+    d = DaemonConfig()
+    for label, *target, wrap in cases:
+        hogs = burners(2, wrap, d.build_nice, d.build_sched_idle)
         probe = subprocess.Popen(
             [sys.executable, "-c", OVERSLEEP], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
@@ -186,7 +201,6 @@ def load_rows(daemon: DaemonProc, repos: list[Path], samples: int) -> list:
             noise = [float(v) * MS for v in probe.communicate(b"", timeout=60)[0].split()]
             stop_all(hogs)
         note = f"n={samples}, 2 busy cores, {label}"
-        target = ("< 10 ms", "< 25 ms") if nice else ("(old nice)", "(old nice)")
         rows.append(("commit→running p50", f"{pct(got, 0.5) * MS:.1f} ms", target[0], note))
         rows.append(("commit→running p99", f"{pct(got, 0.99) * MS:.1f} ms", target[1], ""))
         rows.append(("  max", f"{max(got) * MS:.1f} ms", "", "p99 of 100 samples is the max"))
