@@ -194,3 +194,24 @@ def test_a_nested_write_fails_instead_of_deadlocking(tmp_path):
     with db.write() as conn:  # the turn was given back
         conn.execute("INSERT INTO t VALUES (1)")
     db.close()
+
+
+def test_urgent_writes_never_checkpoint_and_the_others_do_now_and_then(tmp_path):
+    """A checkpoint copies the WAL into the database file (and flushes it): never inside
+    the commit path's urgent writes, every CHECKPOINT_EVERY other writes, after the turn."""
+    from scratchd.store.db import CHECKPOINT_EVERY, Database
+
+    path = tmp_path / "state.db"
+    db = Database(path)
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (b BLOB)")
+    size = path.stat().st_size
+    for _ in range(CHECKPOINT_EVERY + 50):
+        with db.write(urgent=True) as conn:
+            conn.execute("INSERT INTO t VALUES (zeroblob(1000))")
+    assert path.stat().st_size == size  # all of it still only in the WAL
+    for _ in range(CHECKPOINT_EVERY):
+        with db.write() as conn:
+            conn.execute("INSERT INTO t VALUES (zeroblob(10))")
+    assert path.stat().st_size > size + CHECKPOINT_EVERY * 1000
+    db.close()

@@ -23,6 +23,16 @@ up to tens of milliseconds after it ended, the tail of commit → running.
 A thread waiting on the lock runs the moment it is released, and an
 *urgent* writer (the watcher queueing a commit, the main loop claiming it)
 goes before builds already waiting with their log and outbox writes.
+
+Checkpoints (copying the WAL into the database file, and the flushes that
+come with them) are kept off that path too: SQLite's automatic checkpoint
+runs inside whichever ``COMMIT`` finds the WAL long enough, flushing the
+whole WAL and the database file with the write turn held: the flush that
+``synchronous=NORMAL`` took out of every commit, now in one of them. So
+connections never checkpoint by themselves; every :data:`CHECKPOINT_EVERY`
+non-urgent writes, the writer runs a passive checkpoint after giving its
+turn back (it blocks no other writer). The last connection to close
+checkpoints whatever is left, as SQLite always does.
 """
 
 from __future__ import annotations
@@ -36,6 +46,10 @@ from pathlib import Path
 from scratchd.errors import StoreError
 from scratchd.store.schema import migrate
 
+#: Non-urgent writes between checkpoints: at a few WAL pages each, about
+#: SQLite's own default of a checkpoint per 1,000 pages.
+CHECKPOINT_EVERY = 200
+
 
 class Database:
     """Hands each thread its own connection to one database file."""
@@ -47,6 +61,7 @@ class Database:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writers = _Writers()  # this process's writers, one at a time (see above)
+        self._writes = 0  # non-urgent ones, for the next checkpoint
         if not create and not self.path.exists():
             raise StoreError(f"no state database at {self.path} (has the daemon run yet?)")
         if create:
@@ -75,6 +90,7 @@ class Database:
             conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")  # see the module docstring
             conn.execute("PRAGMA foreign_keys = ON")
         return conn
 
@@ -94,6 +110,20 @@ class Database:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        if not urgent:
+            self._checkpoint_now_and_then(conn)
+
+    def _checkpoint_now_and_then(self, conn: sqlite3.Connection) -> None:
+        """A passive checkpoint every :data:`CHECKPOINT_EVERY` calls, outside the write turn.
+
+        A failure is left to the next one: the write before it has committed.
+        """
+        with self._lock:
+            self._writes += 1
+            due = self._writes % CHECKPOINT_EVERY == 0
+        if due:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def read(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         with self._errors():
