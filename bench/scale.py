@@ -90,6 +90,24 @@ def latency(daemon: DaemonProc, repo: Path, timeout: float = 60, split: list | N
     raise SystemExit(f"commit {sha[:8]} in {repo.name} never started building")
 
 
+def finished(daemon: DaemonProc, repo: Path, timeout: float = 60) -> None:
+    """Wait until ``repo``'s builds are done: a sample's build must not hold a slot.
+
+    Back to back, the samples' own builds (slow beside the busy ones, at the
+    builds' low priority) filled every ``max_concurrent_builds`` slot, and the
+    next commit waited for a build to end: that is the pool's limit, not the
+    trigger's latency this section measures.
+    """
+    assert daemon.store is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        builds = daemon.store.list_builds(repo=repo.name, limit=3)
+        if all(b.finished_at is not None for b in builds):
+            return
+        time.sleep(0.01)
+    raise SystemExit(f"a build of {repo.name} did not finish in {timeout:.0f} s")
+
+
 def run_daemon(work: Path, name: str, repos: list[Path], code=None, **kw) -> DaemonProc:
     daemon = DaemonProc(work / name, repos, code=code, **kw)
     daemon.seed_refs()
@@ -194,9 +212,11 @@ def load_rows(daemon: DaemonProc, repos: list[Path], samples: int, cases: list) 
         try:
             time.sleep(1)
             split: list = []
-            got = [
-                latency(daemon, repos[(i * 37) % len(repos)], split=split) for i in range(samples)
-            ]
+            got = []
+            for i in range(samples):
+                repo = repos[(i * 37) % len(repos)]
+                got.append(latency(daemon, repo, split=split))
+                finished(daemon, repo)
         finally:
             noise = [float(v) * MS for v in probe.communicate(b"", timeout=60)[0].split()]
             stop_all(hogs)
