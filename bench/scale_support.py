@@ -60,11 +60,15 @@ def make_repos(root: Path, count: int) -> list[Path]:
     return paths
 
 
-def commit(repo: Path) -> str:
-    """A new commit in ``repo`` (a fresh counter), as a user's ``git commit``."""
+def commit(repo: Path) -> tuple[str, float]:
+    """A new commit in ``repo`` (a fresh counter), as a user's ``git commit``.
+
+    Returns its sha and when ``git commit`` returned (before the sha is read).
+    """
     (repo / "counter.txt").write_text(f"{time.time_ns()}\n")
     git(repo, "commit", "-q", "-a", "-m", f"{repo.name} {time.time_ns()}")
-    return git(repo, "rev-parse", "HEAD")
+    done = time.time()
+    return git(repo, "rev-parse", "HEAD"), done
 
 
 def child_env(code: Path | None = None) -> dict[str, str]:
