@@ -9,14 +9,17 @@ today's code and the code before this change in the same run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from scratchd.runner import reaper
 from scratchd.store import StateDir, Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,11 +60,15 @@ def make_repos(root: Path, count: int) -> list[Path]:
     return paths
 
 
-def commit(repo: Path) -> str:
-    """A new commit in ``repo`` (a fresh counter), as a user's ``git commit``."""
+def commit(repo: Path) -> tuple[str, float]:
+    """A new commit in ``repo`` (a fresh counter), as a user's ``git commit``.
+
+    Returns its sha and when ``git commit`` returned (before the sha is read).
+    """
     (repo / "counter.txt").write_text(f"{time.time_ns()}\n")
     git(repo, "commit", "-q", "-a", "-m", f"{repo.name} {time.time_ns()}")
-    return git(repo, "rev-parse", "HEAD")
+    done = time.time()
+    return git(repo, "rev-parse", "HEAD"), done
 
 
 def child_env(code: Path | None = None) -> dict[str, str]:
@@ -247,17 +254,28 @@ def changed(before: dict, after: dict) -> int:
     return sum(1 for k in before.keys() | after.keys() if before.get(k) != after.get(k))
 
 
-def burners(count: int, nice: int) -> list[subprocess.Popen]:
-    """``count`` busy loops at ``nice``: builds keeping the cores busy."""
-    code = "while True: pass"
-    return [
-        subprocess.Popen(["nice", "-n", str(nice), sys.executable, "-c", code])
-        for _ in range(count)
-    ]
+def step_argv(argv: list[str], nice: int, idle: bool) -> list[str]:
+    """``argv`` as the host backend starts a step: under the step supervisor, which
+    applies the builds' priority (``nice``, ``idle``: ``SCHED_IDLE``)."""
+    return reaper.command(argv, os.getpid(), nice=nice, idle=idle)
+
+
+def step_argv_before(argv: list[str], nice: int, idle: bool) -> list[str]:
+    """``argv`` as the host backend started a step before: ``nice(1)`` in front."""
+    return ["nice", "-n", str(nice), *reaper.command(argv, os.getpid())]
+
+
+def burners(count: int, wrap: Callable, nice: int, idle: bool) -> list[subprocess.Popen]:
+    """``count`` busy loops, each a session of its own like a host step: ``wrap(argv,
+    nice, idle)`` starts them as the host backend does (:func:`step_argv`)."""
+    argv = [sys.executable, "-c", "while True: pass"]
+    return [subprocess.Popen(wrap(argv, nice, idle), start_new_session=True) for _ in range(count)]
 
 
 def stop_all(procs: list[subprocess.Popen]) -> None:
+    """SIGKILL each session started by :func:`burners`: the supervisor and its loop."""
     for proc in procs:
-        proc.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
     for proc in procs:
         proc.wait(10)

@@ -9,6 +9,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+from scratchd.errors import StoreError
 from scratchd.models import BuildStatus, Commit, Trigger
 from scratchd.store import Store
 
@@ -145,4 +148,70 @@ def test_threads_of_one_process_queue_for_writes_instead_of_sleeping_in_sqlite(t
     other.join(DEADLINE)
     assert failures == []
     assert [r[0] for r in db.read("SELECT n FROM t ORDER BY n")] == [1, 2]
+    db.close()
+
+
+def test_an_urgent_writer_goes_before_writers_already_waiting(tmp_path):
+    """The watcher's enqueue and the main loop's claim (urgent) must not queue behind
+    builds' log and outbox writes that were waiting first."""
+    from scratchd.store.db import Database
+
+    db = Database(tmp_path / "state.db")
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (tag TEXT)")
+
+    def writer(tag: str, urgent: bool) -> threading.Thread:
+        def write() -> None:
+            with db.write(urgent=urgent) as conn:
+                conn.execute("INSERT INTO t VALUES (?)", (tag,))
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        return thread
+
+    with db.write() as conn:
+        conn.execute("INSERT INTO t VALUES ('first')")
+        builds = [writer("build", urgent=False)]
+        time.sleep(0.2)  # the build's write is waiting for its turn
+        builds.append(writer("build", urgent=False))
+        commit = writer("commit", urgent=True)
+        time.sleep(0.2)
+    for thread in [*builds, commit]:
+        thread.join(DEADLINE)
+    tags = [r[0] for r in db.read("SELECT tag FROM t ORDER BY rowid")]
+    assert tags == ["first", "commit", "build", "build"]
+    db.close()
+
+
+def test_a_nested_write_fails_instead_of_deadlocking(tmp_path):
+    from scratchd.store.db import Database
+
+    db = Database(tmp_path / "state.db")
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (n INTEGER)")
+    with pytest.raises(StoreError), db.write(), db.write(urgent=True):
+        pass
+    with db.write() as conn:  # the turn was given back
+        conn.execute("INSERT INTO t VALUES (1)")
+    db.close()
+
+
+def test_urgent_writes_never_checkpoint_and_the_others_do_now_and_then(tmp_path):
+    """A checkpoint copies the WAL into the database file (and flushes it): never inside
+    the commit path's urgent writes, every CHECKPOINT_EVERY other writes, after the turn."""
+    from scratchd.store.db import CHECKPOINT_EVERY, Database
+
+    path = tmp_path / "state.db"
+    db = Database(path)
+    with db.write() as conn:
+        conn.execute("CREATE TABLE t (b BLOB)")
+    size = path.stat().st_size
+    for _ in range(CHECKPOINT_EVERY + 50):
+        with db.write(urgent=True) as conn:
+            conn.execute("INSERT INTO t VALUES (zeroblob(1000))")
+    assert path.stat().st_size == size  # all of it still only in the WAL
+    for _ in range(CHECKPOINT_EVERY):
+        with db.write() as conn:
+            conn.execute("INSERT INTO t VALUES (zeroblob(10))")
+    assert path.stat().st_size > size + CHECKPOINT_EVERY * 1000
     db.close()

@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from scratchd.config import Config
 
@@ -150,28 +150,36 @@ def engine_pool(
     return EnginePool(placer, health, status, found, tuple(config.engines), state_root / "tunnels")
 
 
+class BuildPriority(NamedTuple):
+    """How far below the daemon's CPU priority builds run (``[daemon] build_*``)."""
+
+    nice: int = 0  # host steps, and their session's autogroup
+    cpu_shares: int | None = None  # docker containers (None: the engine's default)
+    idle: bool = False  # host steps under SCHED_IDLE
+
+
 def backend_factory(
-    engine_endpoints: dict, priority: Callable[[], tuple[int, int | None]] = lambda: (0, None)
+    engine_endpoints: dict, priority: Callable[[], BuildPriority] = BuildPriority
 ) -> Callable:
     """``kind -> Backend``: "host", "docker" (local engine) or "engine:NAME" (a pool engine).
 
-    ``priority()`` gives (nice, CPU shares) for each new backend: builds run below
-    the daemon's own CPU priority, read at each build so a reload applies.
+    ``priority()`` is read for each new backend: builds run below the daemon's
+    own CPU priority, taken at each build so a reload applies.
     """
 
     def make(kind: str):
-        nice, cpu_shares = priority()
+        p = priority()
         if kind.startswith("engine:"):
             from scratchd.runner.remote_engine import RemoteEngineBackend
 
             endpoint = engine_endpoints[kind.removeprefix("engine:")]
-            return RemoteEngineBackend(endpoint, cpu_shares=cpu_shares)
+            return RemoteEngineBackend(endpoint, cpu_shares=p.cpu_shares)
         if kind == "host":
             from scratchd.runner.host import HostBackend
 
-            return HostBackend(nice=nice)
+            return HostBackend(nice=p.nice, idle=p.idle)
         from scratchd.runner.docker_backend import DockerBackend
 
-        return DockerBackend(cpu_shares=cpu_shares)
+        return DockerBackend(cpu_shares=p.cpu_shares)
 
     return make

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from scratchd.cli.engines import EnginePool, engine_pool
+from scratchd.cli.engines import BuildPriority, EnginePool, engine_pool
 from scratchd.cli.engines import backend_factory as engine_backends
 from scratchd.cli.state import add_config_argument
 
@@ -200,10 +200,10 @@ class Daemon:
         )
         return self._service
 
-    def build_priority(self) -> tuple[int, int]:
-        """(nice, CPU shares) of builds from the *current* config: a SIGHUP applies next."""
-        config = self._service.config if self._service is not None else self.config
-        return config.daemon.build_nice, config.daemon.build_cpu_shares
+    def build_priority(self) -> BuildPriority:
+        """Builds' CPU priority from the *current* config: a SIGHUP applies to the next."""
+        daemon = (self._service.config if self._service is not None else self.config).daemon
+        return BuildPriority(daemon.build_nice, daemon.build_cpu_shares, daemon.build_sched_idle)
 
     def build_masker(self):
         """A new build's masker: the daemon's (re-read now) as parent, for its own secrets.
@@ -300,12 +300,12 @@ def registry_settings(config, masker=None) -> tuple[dict, tuple[str, ...]]:
     return configured, tuple(h for h, r in config.registries.items() if r.insecure)
 
 
-def backend_factory(kind: str, *, nice: int = 0, cpu_shares: int | None = None):
+def backend_factory(kind: str, priority: BuildPriority | None = None):
     """``"host"`` → processes on this machine; ``"docker"`` → containers from the box.
 
-    ``nice`` and ``cpu_shares`` lower the build's CPU priority below the daemon's.
+    ``priority`` lowers the build's CPU priority below the daemon's.
     """
-    return engine_backends({}, priority=lambda: (nice, cpu_shares))(kind)
+    return engine_backends({}, priority=lambda: priority or BuildPriority())(kind)
 
 
 def _log_at_info() -> None:

@@ -131,6 +131,7 @@ def _daemon(t: _Table) -> DaemonConfig:
             "engine_check_interval", d.engine_check_interval, positive=True
         ),
         build_nice=t.integer("build_nice", d.build_nice, low=0, high=19),
+        build_sched_idle=t.boolean("build_sched_idle", d.build_sched_idle),
         build_cpu_shares=t.integer("build_cpu_shares", d.build_cpu_shares, low=2, high=262144),
     )
     t.finish([f.name for f in DaemonConfig.__dataclass_fields__.values()])

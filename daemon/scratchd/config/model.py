@@ -57,6 +57,7 @@ class DaemonConfig:
     builder_id: str = ""  # provenance builder id; "" means this host's name
     engine_check_interval: float = 10.0  # how often each [[engine]] is pinged
     build_nice: int = 10  # host steps run this much nicer than the daemon (0: same)
+    build_sched_idle: bool = True  # host steps under SCHED_IDLE: any other task preempts them
     build_cpu_shares: int = 512  # docker steps' CPU weight; the engine's default is 1024
 
 

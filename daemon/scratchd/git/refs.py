@@ -3,8 +3,7 @@
 Everything here opens the repository read-only and afresh on each call:
 libgit2 caches ``packed-refs`` by mtime and a long-lived handle would also
 pin a repository that was deleted and re-created under the same path. The
-cost is a few hundred microseconds per scan, far below the watcher's
-debounce.
+cost is a few hundred microseconds per scan.
 """
 
 from __future__ import annotations

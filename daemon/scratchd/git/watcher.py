@@ -8,10 +8,12 @@ pygit2, diffs them against what it saw last and reports the difference to
 the sink. Because only that thread touches the state, a burst of events
 from several sources can never report the same update twice.
 
-inotify events are debounced by a few milliseconds from the *first* event,
-not the last: a push renames a lock file into place in one burst, and the
-latency target (commit to running in < 100 ms) forbids waiting for quiet.
-A change that lands after the scan started just causes another scan.
+An inotify event is scanned at once: git moves a ref by renaming its lock
+file into place, and ``*.lock`` names are ignored, so the first event that
+counts already finds the new ref. Waiting for more events (a debounce, 10 ms
+here before) only added its length to every commit → running. A push of
+several refs renames them one by one; a rename that lands after the scan
+started just causes one more scan (requests made meanwhile coalesce).
 
 A repository that cannot be read (deleted, permissions, half-written) is
 logged once, its watches dropped, and retried by every poll; when it is
@@ -40,7 +42,7 @@ from scratchd.models import Trigger
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DEBOUNCE = 0.01  # seconds from the first inotify event to the scan
+DEFAULT_DEBOUNCE = 0.0  # seconds from the first inotify event to the scan (tests raise it)
 #: Every this many polls, even repositories inotify watches are read (a missed event's
 #: safety net); the other polls read only those without watches. Reading 1,000
 #: repositories' refs costs about a CPU-second, too much to do every minute for nothing.

@@ -65,22 +65,6 @@ def default_shell() -> tuple[str, ...]:
     return ("/bin/bash",) if os.access("/bin/bash", os.X_OK) else ("/bin/sh",)
 
 
-def niced(increment: int) -> list[str]:
-    """The argv prefix that lowers a step's CPU priority by ``increment`` (none for 0).
-
-    Builds run below the daemon's control loop so busy builds never delay
-    noticing the next commit. nice(1) rather than a ``preexec_fn``: the daemon
-    has threads, and a Python hook between fork and exec is unsafe there.
-    """
-    if increment <= 0:
-        return []
-    path = shutil.which("nice")
-    if path is None:
-        log.warning("nice(1) not found: build steps run at the daemon's priority")
-        return []
-    return [path, "-n", str(increment)]
-
-
 class HostBackend:
     """Runs steps as host processes. See the module docstring for the rules."""
 
@@ -93,11 +77,14 @@ class HostBackend:
         inherit: tuple[str, ...] = INHERITED_ENV,
         environ: Mapping[str, str] | None = None,
         nice: int = 0,
+        idle: bool = False,
         python_supervisor: bool = False,
     ) -> None:
         self._kill_grace = kill_grace
+        # Below the daemon's control loop, so busy builds never delay noticing the
+        # next commit; :mod:`scratchd.runner.reaper` applies it to the step's session.
+        self._nice, self._idle = nice, idle
         self._python_supervisor = python_supervisor  # the fallback, whatever the host has
-        self._nice = niced(nice)
         self._drain_timeout = drain_timeout
         self._shell = shell or default_shell()
         base = os.environ if environ is None else environ
@@ -142,10 +129,13 @@ class HostBackend:
         if not cwd.is_dir():
             on_line("stderr", f"cwd {command.cwd!r} is not a directory in the source dir")
             return 1
-        supervised = reaper.command(
-            self._argv(command), os.getpid(), python=self._python_supervisor
+        argv = reaper.command(
+            self._argv(command),
+            os.getpid(),
+            nice=self._nice,
+            idle=self._idle,
+            python=self._python_supervisor,
         )
-        argv = [*self._nice, *supervised]
         env = {**self._base_env, **job.env, **command.env}
         fields = job.journal_fields(STEP=command.name)
         log.debug("starting host step", extra=fields)

@@ -1,6 +1,7 @@
 """A host step's supervisor: the step's whole process group dies with the daemon.
 
-``python -I -S reaper.py PARENT_PID -- ARGV...`` is what the host backend
+``python -I -S reaper.py PARENT_PID [--nice N] [--idle] -- ARGV...``, or
+the same job in bash (:data:`SUPERVISOR`, see below), is what the host backend
 starts for each step, as the leader of a new session. It asks the kernel
 for a parent-death signal (``prctl(PR_SET_PDEATHSIG, SIGTERM)``), starts
 ``ARGV`` (the step's shell) as its child in the same process group, waits
@@ -38,10 +39,23 @@ The bash supervisor runs in POSIX mode, so the step's ``BASH_ENV`` is not
 sourced by it; it resets SIGINT and SIGQUIT (bash ignores them in a
 background child) before it execs the step. One difference: bash cannot
 tell ``exit 137`` from death by SIGKILL, and passes both on as SIGKILL.
+
+Both also lower the step's CPU priority (``nice``, ``idle``) before starting
+it, never in a ``preexec_fn`` (unsafe in the threaded daemon). Nice alone
+did nothing against the daemon: each step is a new session, and with the
+kernel's autogroups (the default on desktop and many server kernels, for
+processes outside a systemd service's cgroup) a session's processes share
+one CPU weight whatever their nice, so a busy step weighed as much as the
+whole daemon. So the session's autogroup gets the nice too, and ``idle``
+puts the step under ``SCHED_IDLE``: a task of any other policy waking up
+preempts it at once. Children inherit all three. The bash supervisor is
+started through ``nice(1)``, writes the autogroup itself and asks
+``chrt(1)`` for the policy; this file does all three in Python.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -51,11 +65,16 @@ import sys
 _PR_SET_PDEATHSIG = 1
 #: Python ignores these; a step must start with the default action, as from a shell.
 _RESTORED = (signal.SIGPIPE, signal.SIGXFSZ)
+_AUTOGROUP = "/proc/self/autogroup"  # this session's CPU weight (see the docstring)
 
 
 BASH = "/bin/bash"
 
-#: ``$1`` is the daemon's pid, ``$2`` is ``--``, the rest is the step's argv.
+#: ``$1`` is the daemon's pid, ``$2`` the autogroup nice (0: leave it), ``$3``
+#: the path of ``chrt`` to go ``SCHED_IDLE`` with (empty: stay), ``$4`` is
+#: ``--``, the rest is the step's argv. Both fail quietly, as in this file: a
+#: kernel without autogroups or a filter refusing the policy leaves the step
+#: at the priority it could get.
 #: The trap comes first: a parent-death signal before it would kill bash and
 #: orphan nothing (the step is not started yet); one after it finds the step
 #: in the group. ``/proc/$$/stat`` gives the parent now (``$PPID`` is the one
@@ -69,7 +88,9 @@ scratchd_gone() {
   [ "$scratchd_ppid" = "$scratchd_parent" ] || kill -KILL 0
 }
 scratchd_parent=$1
-( trap - INT QUIT; shift 2; exec "$@" ) &
+if [ "$2" != 0 ]; then { echo "$2" > /proc/self/autogroup; } 2>/dev/null; fi
+if [ -n "$3" ]; then "$3" --idle -p 0 $$ > /dev/null 2>&1; fi
+( trap - INT QUIT; shift 4; exec "$@" ) &
 scratchd_step=$!
 scratchd_gone
 while :; do
@@ -87,25 +108,36 @@ exit "$scratchd_status"
 """
 
 
-def command(argv: list[str], parent: int, *, python: bool = False) -> list[str]:
+def command(
+    argv: list[str], parent: int, *, nice: int = 0, idle: bool = False, python: bool = False
+) -> list[str]:
     """The argv that runs ``argv`` under a supervisor, for daemon process ``parent``.
 
-    The bash supervisor where the host can run it (see the module docstring),
-    else this file; ``python`` asks for this file whatever the host has.
+    ``nice`` (0-19) and ``idle`` (``SCHED_IDLE``) lower the step's CPU
+    priority. The bash supervisor where the host has what it needs (see the
+    module docstring), else this file; ``python`` asks for this file
+    whatever the host has.
     """
+    nicer = shutil.which("nice") if nice > 0 else ""
+    chrt = shutil.which("chrt") if idle else ""
     setpriv = None if python else shutil.which("setpriv")
-    if setpriv is not None and os.access(BASH, os.X_OK):
+    if setpriv is not None and nicer is not None and chrt is not None and os.access(BASH, os.X_OK):
+        prefix = [nicer, "-n", str(nice)] if nicer else []
         supervisor = [BASH, "--posix", "-c", SUPERVISOR, "scratchd-reaper"]
-        return [setpriv, "--pdeathsig", "TERM", "--", *supervisor, str(parent), "--", *argv]
-    return [sys.executable, "-I", "-S", os.path.abspath(__file__), str(parent), "--", *argv]
+        head = [*prefix, setpriv, "--pdeathsig", "TERM", "--", *supervisor]
+        return [*head, str(parent), str(max(nice, 0)), chrt, "--", *argv]
+    options = [*(["--nice", str(nice)] if nice > 0 else []), *(["--idle"] if idle else [])]
+    me = os.path.abspath(__file__)
+    return [sys.executable, "-I", "-S", me, str(parent), *options, "--", *argv]
 
 
 def main(args: list[str]) -> int:
-    parent, separator, *argv = args
-    if separator != "--" or not argv:
-        print("usage: reaper.py PARENT_PID -- ARGV...", file=sys.stderr)
+    parsed = _parse(args)
+    if parsed is None:
+        print("usage: reaper.py PARENT_PID [--nice N] [--idle] -- ARGV...", file=sys.stderr)
         return 2
-    parent_pid = int(parent)
+    parent_pid, nice, idle, argv = parsed
+    lower_priority(nice, idle)
     signal.signal(signal.SIGTERM, lambda *_: _parent_gone(parent_pid))
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
@@ -119,6 +151,37 @@ def main(args: list[str]) -> int:
         return 127
     _, status = os.waitpid(child, 0)
     return _pass_on(status)
+
+
+def _parse(args: list[str]) -> tuple[int, int, bool, list[str]] | None:
+    """(parent pid, nice, idle, argv) from ``PARENT_PID [--nice N] [--idle] -- ARGV...``."""
+    if "--" not in args or len(args) < 3:
+        return None
+    cut = args.index("--")
+    options, argv = args[1:cut], args[cut + 1 :]
+    nice, idle = 0, "--idle" in options
+    if "--nice" in options:
+        at = options.index("--nice") + 1
+        nice = int(options[at]) if at < len(options) and options[at].isdigit() else -1
+    if not argv or not args[0].isdigit() or nice < 0:
+        return None
+    return int(args[0]), nice, idle, argv
+
+
+def lower_priority(nice: int, idle: bool) -> None:
+    """Nice this process and its session's autogroup by ``nice``; ``SCHED_IDLE`` if ``idle``.
+
+    Each is best effort: a kernel without autogroups, or a seccomp filter
+    refusing the call, leaves the step at the priority it could get.
+    """
+    if nice > 0:
+        os.nice(nice)
+        # No autogroups (CONFIG_SCHED_AUTOGROUP off): the nice alone applies.
+        with contextlib.suppress(OSError), open(_AUTOGROUP, "w") as f:
+            f.write(str(nice))  # a new session has its own autogroup
+    if idle:
+        with contextlib.suppress(OSError):  # refused: the nice above still applies
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 def _parent_gone(parent_pid: int) -> None:

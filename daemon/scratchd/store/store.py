@@ -88,7 +88,7 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
         now = time.time() if now is None else now
         ids: list[int] = []
         new: list[int] = []
-        with self.db.write() as conn:
+        with self.db.write(urgent=True) as conn:
             for c in commits:
                 row = conn.execute(
                     "SELECT id FROM builds WHERE repo=? AND ref=? AND sha=? AND status=?",
@@ -145,7 +145,7 @@ class Store(RefsMixin, HeartbeatMixin, OutboxMixin, FactsMixin):
         # ``repo IN (?, ...)``: binding 1,000 configured names cost over a
         # millisecond per claim, on the path from a commit to its build.
         allowed = None if repos is None else frozenset(repos)
-        with self.db.write() as conn:
+        with self.db.write(urgent=True) as conn:
             running = conn.execute("SELECT count(*) FROM builds WHERE status=?", (R,)).fetchone()
             if running[0] >= max_running:
                 return None
