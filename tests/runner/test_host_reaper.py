@@ -148,3 +148,27 @@ def test_a_step_starts_with_default_signals_and_no_supervisor_leftovers(
         assert (code, lines.of("stdout")) == (-signal.SIGTERM, ["up"])
     finally:
         backend.teardown()
+
+
+def test_a_setpriv_the_host_refuses_leaves_steps_to_the_python_supervisor(
+    tmp_path, monkeypatch, make_pipeline_job
+):
+    """A system-call filter (the shipped unit's ``~@privileged``) makes setpriv fail at
+    every start; the steps must still run, under the Python supervisor."""
+    from scratchd.runner import reaper
+    from scratchd.runner.host import HostBackend
+
+    fake = tmp_path / "bin" / "setpriv"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho 'setpriv: activate capabilities: denied' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    argv = reaper.command(["true"], os.getpid(), nice=3, idle=True)
+    assert argv[:3] == [sys.executable, "-I", "-S"]
+    backend = HostBackend(nice=3, idle=True)
+    backend.setup(make_pipeline_job())
+    try:
+        code, lines = run_step(backend, "echo ran")
+    finally:
+        backend.teardown()
+    assert (code, lines.of("stdout")[-1:]) == (0, ["ran"]), lines.of("stderr")

@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import shutil
 import signal
@@ -121,7 +122,13 @@ def command(
     nicer = shutil.which("nice") if nice > 0 else ""
     chrt = shutil.which("chrt") if idle else ""
     setpriv = None if python else shutil.which("setpriv")
-    if setpriv is not None and nicer is not None and chrt is not None and os.access(BASH, os.X_OK):
+    if (
+        setpriv is not None
+        and nicer is not None
+        and chrt is not None
+        and os.access(BASH, os.X_OK)
+        and setpriv_works(setpriv)
+    ):
         prefix = [nicer, "-n", str(nice)] if nicer else []
         supervisor = [BASH, "--posix", "-c", SUPERVISOR, "scratchd-reaper"]
         head = [*prefix, setpriv, "--pdeathsig", "TERM", "--", *supervisor]
@@ -129,6 +136,30 @@ def command(
     options = [*(["--nice", str(nice)] if nice > 0 else []), *(["--idle"] if idle else [])]
     me = os.path.abspath(__file__)
     return [sys.executable, "-I", "-S", me, str(parent), *options, "--", *argv]
+
+
+@functools.cache
+def setpriv_works(setpriv: str) -> bool:
+    """Whether ``setpriv --pdeathsig`` can run from this process, asked once.
+
+    setpriv applies capabilities even when asked only for the signal, and a
+    system-call filter such as the shipped unit's ``~@privileged`` refuses
+    that (``setpriv: activate capabilities``): every step would fail at its
+    start. Children inherit the daemon's filter, so one try tells.
+    """
+    import subprocess  # here: the Python supervisor below starts without it
+
+    try:
+        done = subprocess.run(
+            [setpriv, "--pdeathsig", "TERM", "--", BASH, "-c", ":"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
 
 
 def main(args: list[str]) -> int:
@@ -175,7 +206,8 @@ def lower_priority(nice: int, idle: bool) -> None:
     refusing the call, leaves the step at the priority it could get.
     """
     if nice > 0:
-        os.nice(nice)
+        with contextlib.suppress(OSError):  # a filter refusing setpriority: best effort
+            os.nice(nice)
         # No autogroups (CONFIG_SCHED_AUTOGROUP off): the nice alone applies.
         with contextlib.suppress(OSError), open(_AUTOGROUP, "w") as f:
             f.write(str(nice))  # a new session has its own autogroup
