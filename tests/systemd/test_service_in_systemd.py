@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 
 import pytest
 import requests
@@ -45,6 +46,14 @@ build:
           echo "note on stderr" >&2
           if [ -f fail ]; then echo "broken on purpose" >&2; exit 3; fi
           if [ -f slow ]; then echo "slow build started"; sleep 12; fi
+          if [ -f raise ]; then
+            renice -n 0 -p $$ || true
+            chrt --other -p 0 $$ || true
+            chrt --fifo -p 1 $$ || true
+            n=$(cut -d" " -f19 /proc/$$/stat)
+            p=$(cut -d" " -f41 /proc/$$/stat)
+            echo "after: nice=$n policy=$p"
+          fi
           cp message.txt "$WERCKER_OUTPUT_DIR/message.txt"
 deploy:
   steps:
@@ -60,6 +69,8 @@ executor = "host"
 poll_interval = "5s"
 shutdown_grace = "10s"
 retry_delay = "2s"
+build_nice = 7
+build_sched_idle = true
 
 [registry."{registry}"]
 username = "{user}"
@@ -129,9 +140,9 @@ def as_dev(box, command: str):
 
 
 def commit(box, name: str, message: str, *, marker: str = "") -> str:
-    """Commit a change; ``marker`` ("slow", "fail") is a file the build step reacts to."""
+    """Commit a change; ``marker`` ("slow", "fail", "raise") is a file the build step reacts to."""
     path = f"/srv/git/{name}"
-    change = f"echo {uuid.uuid4().hex} >> message.txt && git rm -q --ignore-unmatch slow fail"
+    change = f"echo {uuid.uuid4().hex} >> message.txt && git rm -q --ignore-unmatch slow fail raise"
     if marker:
         change += f" && touch {marker} && git add {marker}"
     as_dev(box, f"cd {path} && {change} && git commit -q -am {message!r}")
@@ -193,6 +204,91 @@ def test_commit_is_built_and_pushed(service, auth_registry):
     stderr = [e for e in story if e["MESSAGE"] == "note on stderr"]
     assert [(e["STREAM"], e["PRIORITY"]) for e in stderr] == [("stderr", "5")]  # notice
     assert prop(service, "ActiveState") == "active"
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A process inside the container, as its ``/proc`` entries say."""
+
+    pid: int
+    ppid: int
+    nice: int  # field 19 of stat
+    policy: int  # field 41 of stat: 0 SCHED_OTHER, 5 SCHED_IDLE
+    cmdline: str  # arguments joined by spaces
+    autogroup: str  # "/autogroup-N nice K", "" on a kernel without autogroups
+
+
+def read_proc(box, pid: int) -> Proc:
+    stat = box.sh(f"cat /proc/{pid}/stat").output.rsplit(")", 1)[1].split()
+    cmdline = box.sh(f"tr '\\0' ' ' < /proc/{pid}/cmdline").output
+    autogroup = box.sh(f"cat /proc/{pid}/autogroup", check=False)
+    return Proc(
+        pid=pid,
+        ppid=int(stat[1]),
+        nice=int(stat[16]),
+        policy=int(stat[38]),
+        cmdline=cmdline,
+        autogroup=autogroup.output.strip() if autogroup.ok else "",
+    )
+
+
+@pytest.fixture(scope="module")
+def sleeping_step(service) -> dict[str, Proc]:
+    """A slow host step's ``sleep``, its shell, their supervisor and the daemon.
+
+    Read from outside the service (root in the container) while the step
+    sleeps, then the build is let finish so the next tests start idle.
+    """
+    sha = commit(service, "cities", "low priority", marker="slow")
+    service.wait(
+        f"journalctl -u scratchd --no-pager -o cat REPO=cities COMMIT={sha}"
+        " | grep -q 'slow build started' && pgrep -u scratchd -x sleep",
+        60,
+        "the slow step did not start sleeping",
+    )
+    pids = service.sh("pgrep -u scratchd -x sleep").output.split()
+    assert len(pids) == 1, pids
+    sleeping = read_proc(service, int(pids[0]))
+    shell = read_proc(service, sleeping.ppid)
+    supervisor = read_proc(service, shell.ppid)
+    daemon = read_proc(service, int(prop(service, "MainPID")))
+    wait_for_digest(service, "cities", sha)
+    assert supervisor.ppid == daemon.pid, (supervisor, daemon)
+    return {"sleep": sleeping, "shell": shell, "supervisor": supervisor, "daemon": daemon}
+
+
+def test_host_steps_run_niced_under_sched_idle(sleeping_step):
+    """build_nice = 7 and build_sched_idle reach the step under the unit's system-call filter."""
+    daemon = sleeping_step["daemon"]
+    assert (daemon.nice, daemon.policy) == (0, 0)
+    for name in ("shell", "sleep"):
+        step = sleeping_step[name]
+        assert (name, step.nice, step.policy) == (name, 7, 5), step
+
+
+def test_host_steps_have_their_own_niced_autogroup(sleeping_step):
+    """Each step is a session of its own; with autogroups, the session's nice is what counts."""
+    daemon, shell = sleeping_step["daemon"], sleeping_step["shell"]
+    if not daemon.autogroup:
+        pytest.skip("kernel without autogroups")
+    assert shell.autogroup.endswith(" nice 7"), shell
+    assert shell.autogroup.split()[0] != daemon.autogroup.split()[0]
+    assert daemon.autogroup.endswith(" nice 0"), daemon
+
+
+def test_host_steps_use_the_bash_supervisor(sleeping_step):
+    """setpriv runs under the unit, so steps start in ~2 ms, not a Python interpreter's 20-50."""
+    supervisor = sleeping_step["supervisor"].cmdline
+    assert supervisor.startswith("/bin/bash --posix -c "), supervisor
+    assert " scratchd-reaper " in supervisor and "reaper.py" not in supervisor
+
+
+def test_host_steps_cannot_raise_their_priority_back(service):
+    """The calls the unit allows back only lower: renice 0, SCHED_OTHER and SCHED_FIFO fail."""
+    sha = commit(service, "cities", "try to raise", marker="raise")
+    wait_for_digest(service, "cities", sha)
+    said = [e["MESSAGE"] for e in entries(service, f"COMMIT={sha}", "STEP=assemble")]
+    assert "after: nice=7 policy=5" in said, said
 
 
 def test_failures_only_with_priority_err(service):

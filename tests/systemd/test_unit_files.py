@@ -85,6 +85,22 @@ def test_unit_has_the_service_contract():
     assert unit["ProtectSystem"] == ["strict"] and unit["ProtectHome"] == ["read-only"]
 
 
+def test_calls_allowed_back_for_builds_can_only_lower_priority():
+    """The filter's allow-back for niced, SCHED_IDLE host steps is safe only with these.
+
+    No capability to raise or to renice with, no raising the nice limit, no
+    realtime policy: see the comment above the line in the unit. Whether a
+    step really runs lower, and cannot climb back, is tested under systemd
+    (test_service_in_systemd.py).
+    """
+    unit = directives(UNIT)
+    assert unit["SystemCallFilter"][-1].split() == ["capset", "setpriority", "sched_setscheduler"]
+    assert unit["SystemCallFilter"][:2] == ["@system-service", "~@privileged @resources"]
+    assert unit["CapabilityBoundingSet"] == [""] and unit["AmbientCapabilities"] == [""]
+    assert unit["NoNewPrivileges"] == ["yes"] and unit["RestrictRealtime"] == ["yes"]
+    assert unit["LimitNICE"] == ["0"]
+
+
 def test_sysusers_creates_the_user_and_groups(tmp_path):
     if shutil.which("systemd-sysusers") is None:
         unavailable("systemd-sysusers is not installed (apt-get install systemd)")

@@ -143,9 +143,10 @@ def setpriv_works(setpriv: str) -> bool:
     """Whether ``setpriv --pdeathsig`` can run from this process, asked once.
 
     setpriv applies capabilities even when asked only for the signal, and a
-    system-call filter such as the shipped unit's ``~@privileged`` refuses
-    that (``setpriv: activate capabilities``): every step would fail at its
-    start. Children inherit the daemon's filter, so one try tells.
+    system-call filter denying ``@privileged`` without allowing ``capset``
+    back (the shipped unit allows it) refuses that (``setpriv: activate
+    capabilities``): every step would fail at its start. Children inherit the
+    daemon's filter, so one try tells.
     """
     import subprocess  # here: the Python supervisor below starts without it
 
