@@ -76,3 +76,17 @@ def test_requests_start_no_thread_each(registry, monkeypatch):
     for _ in range(20):
         assert http.request("GET", f"http://{registry.host}/v2/").status_code == 200
     assert started == []
+
+
+def test_the_thread_ends_when_idle_and_a_new_deadline_starts_another():
+    clock = DeadlineClock(idle_exit=0.1)
+    first = threading.Event()
+    clock.call_after(0.01, first.set)
+    assert first.wait(5)
+    thread = clock._thread
+    assert thread is not None
+    thread.join(5)
+    assert not thread.is_alive()
+    again = threading.Event()
+    clock.call_after(0.01, again.set)
+    assert again.wait(5)
