@@ -32,6 +32,14 @@ def write(tmp_path: Path, text: str, name: str = "scratchd.toml") -> Path:
         "daemon.state_dir = '/srv/dotted'\n" + ENGINE,
         'daemon = { state_dir = "/srv/inline" }\n',
         REPO + ENGINE,
+        # what can follow the first [[repo]] and still matter to a reader
+        REPO + '[daemon]\nstate_dir = "/srv/after"\n',
+        REPO + '[ "daemon" ]\nstate_dir = "/srv/quoted"\n' + REPO.replace("app", "api"),
+        REPO + ENGINE.replace("[[engine]]", "[[ 'engine' ]]"),
+        '[["repo"]]\nname = "app"\npath = "/srv/app"\n' + ENGINE,
+        # a [[repo]] line inside a multi-line string is not the first table
+        '[daemon]\nbuilder_id = """\n[[repo]]\n"""\nstate_dir = "/srv/string"\n' + REPO,
+        "[daemon]\nbuilder_id = '''\n[[repo]]\n'''\n" + ENGINE + REPO,
     ],
 )
 def test_agrees_with_the_loader(tmp_path, text):
@@ -87,3 +95,23 @@ def test_a_mistake_elsewhere_is_check_configs_to_report(tmp_path):
     with pytest.raises(ConfigError, match=r"repo\[1\]\.path"):
         load_config(path)
     assert state_location(path) == ("/srv/state", False)
+
+
+def test_repository_tables_are_not_parsed(tmp_path):
+    """With 1,000 repositories, parsing them was half of ``scratchd builds``: a TOML
+    error in a repository table does not reach the listing (check-config finds it)."""
+    repos = "".join(f'[[repo]]\nname = "r{i}"\npath = "/srv/r{i}"\n' for i in range(1000))
+    path = write(tmp_path, '[daemon]\nstate_dir = "/srv/state"\n' + repos + "[[repo]]\nname =\n")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(path)
+    assert state_location(path) == ("/srv/state", False)
+
+
+def test_a_daemon_table_after_broken_repositories_gets_the_loaders_error(tmp_path):
+    """Where ``[daemon]`` may come later, the whole file is read, and must parse."""
+    path = write(tmp_path, REPO + "[[repo]]\nname =\n[daemon]\nstate_dir = '/srv/late'\n")
+    with pytest.raises(ConfigError) as loaded:
+        load_config(path)
+    with pytest.raises(ConfigError) as peeked:
+        state_location(path)
+    assert str(peeked.value) == str(loaded.value)

@@ -27,7 +27,10 @@ _UPLOADS = re.compile(r"^/v2/(?P<name>.+)/blobs/uploads/(?P<id>[^/]*)$")
 
 
 class ReferrersRegistry:
-    def __init__(self) -> None:
+    """``whole_posts``: also take a blob in one ``POST ?digest=`` (the spec's optional route)."""
+
+    def __init__(self, *, whole_posts: bool = False) -> None:
+        self.whole_posts = whole_posts
         self.blobs: dict[str, bytes] = {}
         self.manifests: dict[tuple[str, str], tuple[str, bytes]] = {}  # (name, digest)
         self.tags: dict[tuple[str, str], str] = {}  # (name, tag) -> digest
@@ -110,12 +113,20 @@ class ReferrersRegistry:
 
             def do_POST(self):
                 registry.requests.append(("POST", self.path))
-                self._body()
+                body = self._body()
+                url = urlsplit(self.path)
+                digest = parse_qs(url.query).get("digest", [""])[0]
+                name = _UPLOADS.match(url.path)["name"]
+                if registry.whole_posts and digest:
+                    if "sha256:" + hashlib.sha256(body).hexdigest() != digest:
+                        return self._reply(400)
+                    registry.blobs[digest] = body
+                    location = f"/v2/{name}/blobs/{digest}"
+                    return self._reply(201, headers={"Location": location})
                 upload = uuid.uuid4().hex
                 registry.uploads[upload] = bytearray()
-                name = _UPLOADS.match(urlsplit(self.path).path)["name"]
                 location = f"/v2/{name}/blobs/uploads/{upload}"
-                self._reply(202, headers={"Location": location, "Range": "0-0"})
+                return self._reply(202, headers={"Location": location, "Range": "0-0"})
 
             def do_PATCH(self):
                 registry.requests.append(("PATCH", self.path))

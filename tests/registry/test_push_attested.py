@@ -204,3 +204,41 @@ def test_attestation_blobs_come_from_where_this_client_put_them(registry, bake_i
         source = RegistrySource(registry.host, repo)
         attestation = source.manifest(source.manifest(tag)["manifests"][1]["digest"])
         assert attestation["config"]["digest"] == empty
+
+
+def _statement_posts(seen, digests) -> list:
+    return [s for s in seen if s.method == "POST" and any(d[7:] in s.path for d in digests)]
+
+
+def test_a_registry_that_ignores_whole_posts_gets_no_body_twice(registry, bake_image, proxy_for):
+    """Distribution answers ``POST ?digest=`` with 202 and drops the body: a client
+    that saw it once opens the next uploads there with an empty POST."""
+    proxy = proxy_for(registry)
+    client = make_client()
+    first, second = (_attested(bake_image, m)[1] for m in ("one", "two"))
+    statements = [b.descriptor.digest for b in second.attestation.layers]
+
+    client.push(first, parse_repository(f"{proxy.host}/team/a"), ["v1"])
+    sent = [s for s in proxy.seen if s.method == "POST" and "digest=" in s.path]
+    assert sent and all(s.body > 0 and s.status == 202 for s in sent)  # learnt here
+    proxy.reset()
+    client.push(second, parse_repository(f"{proxy.host}/team/a"), ["v2"])
+    assert proxy.count("POST", "digest=") == 0
+    assert all(s.body == 0 for s in proxy.seen if s.method == "POST")
+    puts = [s for s in proxy.seen if s.method == "PUT" and "/blobs/uploads/" in s.path]
+    assert {d for d in statements if any(d[7:] in s.path for s in puts)} == set(statements)
+    source = RegistrySource(registry.host, "team/a")
+    _assert_found(buildx_find(source, "v2")[1], second.image)
+
+
+def test_a_registry_that_takes_whole_posts_keeps_getting_them(bake_image):
+    with ReferrersRegistry(whole_posts=True).running() as registry:
+        client = make_client()
+        for message in ("one", "two"):
+            attested = _attested(bake_image, message)[1]
+            client.push(attested, parse_repository(f"{registry.host}/team/a"), [message])
+            for blob in attested.attestation.layers:
+                digest = blob.descriptor.digest
+                assert registry.blobs[digest] == blob.data
+                uploads = [p for m, p in registry.requests if digest[7:] in p]
+                assert len(uploads) == 1 and uploads[0].startswith("/v2/team/a/blobs/uploads/?")

@@ -37,18 +37,22 @@ PushBlobs = Callable[[Target, Sequence[Blob], Collection[str]], Counts]
 PutManifest = Callable[[Target, Image, str], str]  # returns the OCI-Subject answered
 
 
-class ReferrersMemory:
-    """The registries that answered ``OCI-Subject`` (have the referrers API); thread-safe."""
+class HostSet:
+    """Registries a client learnt something of, e.g. "answered ``OCI-Subject``"; thread-safe.
+
+    A daemon keeps one client, so what one push learns of a registry spares
+    every later push the request that found it out.
+    """
 
     def __init__(self) -> None:
         self._hosts: set[str] = set()
         self._lock = threading.Lock()
 
-    def remember(self, host: str) -> None:
+    def add(self, host: str) -> None:
         with self._lock:
             self._hosts.add(host)
 
-    def has_api(self, host: str) -> bool:
+    def __contains__(self, host: object) -> bool:
         with self._lock:
             return host in self._hosts
 
@@ -61,7 +65,7 @@ class AttestationPush:
         side: ThreadPoolExecutor,
         transport: Transport,
         retry: RetryPolicy,
-        memory: ReferrersMemory,
+        memory: HostSet,  # the registries with the referrers API
     ) -> None:
         self._side, self._transport, self._retry, self._memory = side, transport, retry, memory
         self._manifest: Future[tuple[str, Counts]] | None = None
@@ -76,7 +80,7 @@ class AttestationPush:
     ) -> None:
         attestation, platform = image.attestation, image.image.digest
         current: Future[bytes | None] | None = None
-        if not self._memory.has_api(target.host):
+        if target.host not in self._memory:
             args = (self._transport, self._retry, target, platform)
             current = self._side.submit(read_fallback_tag, *args)
 
@@ -89,7 +93,7 @@ class AttestationPush:
             assert self._manifest is not None
             subject, _ = self._manifest.result()
             if subject == platform:
-                self._memory.remember(target.host)
+                self._memory.add(target.host)
                 return "referrers API"
             index = current.result() if current is not None else None
             if current is None:  # the registry had the API before and lost it: read now

@@ -31,7 +31,7 @@ from scratchd.errors import RegistryError
 from scratchd.image.attest import AttestedImage
 from scratchd.image.types import Blob, Image, JSONDoc
 from scratchd.models import PUSH_OUTCOMES, ImageRef, PushFigures
-from scratchd.registry.attaching import AttestationPush, ReferrersMemory
+from scratchd.registry.attaching import AttestationPush, HostSet
 from scratchd.registry.auth import Authenticator, TokenCache
 from scratchd.registry.counts import Counts, merge, tally
 from scratchd.registry.credentials import CredentialStore
@@ -135,7 +135,8 @@ class RegistryClient:
         chunk_size: int = 64 << 20,
         memory: BlobMemory | None = None,
         tokens: TokenCache | None = None,
-        referrers: ReferrersMemory | None = None,
+        referrers: HostSet | None = None,
+        whole_posts_ignored: HostSet | None = None,
     ) -> None:
         self._http = http or HttpClient()
         self._tokens = tokens or TokenCache()
@@ -155,7 +156,8 @@ class RegistryClient:
         self._parallel = max(1, parallel)
         self._chunking = (chunk_threshold, chunk_size)
         self._memory = memory or BlobMemory()
-        self._referrers = referrers or ReferrersMemory()
+        self._referrers = referrers or HostSet()
+        self._whole_posts_ignored = whole_posts_ignored or HostSet()
 
     def with_credentials(
         self, credentials: CredentialStore, *, insecure: Iterable[str] | None = None
@@ -180,6 +182,7 @@ class RegistryClient:
             memory=self._memory,
             tokens=self._tokens,
             referrers=self._referrers,
+            whole_posts_ignored=self._whole_posts_ignored,
         )
 
     def push(
@@ -315,7 +318,7 @@ class RegistryClient:
                 self._remember(target, desc.digest)
                 self._report(desc.digest, desc.size, "mounted")
                 return "mounted", desc.size
-        if small and opened is None:
+        if small and opened is None and target.host not in self._whole_posts_ignored:
             return self._post_small(uploader, target, blob)
         size = uploader.upload(target, blob, opened)
         self._remember(target, desc.digest)
@@ -327,8 +330,10 @@ class RegistryClient:
         A HEAD first would cost as much as the upload (it is sent only when the
         client put the blob in this repository before; the empty config of
         every attestation is, from a daemon's second push on, and is mounted
-        from there into other repositories); a registry that answers 202
-        instead gets the rest of an ordinary upload at the URL it gave.
+        from there into other repositories). A registry that answers 202
+        instead (Distribution 2.x ignores ``?digest=``) gets the rest of an
+        ordinary upload at the URL it gave, and from then on this client's
+        uploads to it open with an empty POST: the body would be sent twice.
         """
         digest = blob.descriptor.digest
 
@@ -340,7 +345,8 @@ class RegistryClient:
             )  # fmt: skip
 
         response = self._retry.call(post, f"POST blob {digest[:19]}")
-        if response.status_code == 202:
+        if response.status_code == 202:  # next time: no body this registry ignores
+            self._whole_posts_ignored.add(target.host)
             location = response.headers.get("Location") or ""
             uploader.upload(target, blob, urljoin(response.url, location) if location else None)
         self._remember(target, digest)

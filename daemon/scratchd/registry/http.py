@@ -29,6 +29,7 @@ from urllib.parse import urljoin, urlsplit
 
 from scratchd.registry.bounds import (
     ConnectionFailed,
+    DeadlineClock,
     DeadlineExceeded,
     HttpError,
     HttpLimits,
@@ -112,6 +113,7 @@ class HttpClient:
         self._idle: dict[_Key, list[http.client.HTTPConnection]] = {}
         self._contexts: dict[bool | str, ssl.SSLContext] = {}
         self._lock = threading.Lock()
+        self._deadlines = DeadlineClock()
 
     def request(
         self,
@@ -157,7 +159,7 @@ class HttpClient:
         for fresh in (False, True):
             conn, reused = self._connection(key, fresh)
             data = body() if callable(body) else body
-            watchdog = Watchdog(conn, self.limits.deadline)
+            watchdog = Watchdog(conn, self.limits.deadline, self._deadlines)
             try:
                 raw = self._exchange(conn, method, path, headers, data)
                 content = read_body(raw, self.limits.max_response)
